@@ -1,0 +1,1 @@
+"""The Apache side, through mod_wsgi: the HTML output filter and the WSGI middleware."""

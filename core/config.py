@@ -1,0 +1,377 @@
+"""Typed configuration, loaded from YAML and validated once, at the edge.
+
+Every component gets a frozen dataclass; inside the program the values are trusted.
+A mistake raises ConfigError naming file, line, column and key (PyYAML's node marks
+give the position), unknown keys are rejected, and nothing silently falls back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import ConfigError
+
+KIB = 1024
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": KIB, "M": 1000**2, "MB": 1000**2,
+               "MIB": KIB**2, "G": 1000**3, "GB": 1000**3, "GIB": KIB**3, "T": 1000**4,
+               "TB": 1000**4, "TIB": KIB**4}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A listen address: host and port. Port 0 asks the kernel for a free one."""
+    host: str
+    port: int
+
+    def __str__(self):
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def _size(text) -> int:
+    """Parse 64KiB, 4GiB, 10MB or a plain byte count."""
+    if isinstance(text, bool):
+        raise ValueError("expected a size such as 64KiB, 4GiB or a number of bytes")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError("expected a size that is not negative")
+        return text
+    m = _SIZE_RE.match(str(text))
+    if not m or m.group(2).upper() not in _SIZE_UNITS:
+        raise ValueError(f"expected a size such as 64KiB, 4GiB or a number of bytes, got {text!r}")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).upper()])
+
+
+def _address(text) -> Address:
+    """Parse host:port or [v6]:port."""
+    m = re.match(r"^\[([^\]]+)\]:(\d+)$", str(text)) or re.match(r"^([^:\[\]]+):(\d+)$", str(text))
+    if not m:
+        raise ValueError(f"expected host:port (IPv6 as [::1]:port), got {text!r}")
+    host, port = m.group(1), int(m.group(2))
+    if not 0 <= port <= 65535:
+        raise ValueError(f"expected a port from 0 to 65535, got {port}")
+    return Address(host, port)
+
+
+def _optional_address(text):
+    return None if text is None else _address(text)
+
+
+def _mimetype_pattern(text) -> str:
+    if not isinstance(text, str) or not re.match(r"^[\w.+-]+/(\*|[\w.+-]+)$", text):
+        raise ValueError(f"expected a mimetype such as image/* or video/mp4, got {text!r}")
+    return text.lower()
+
+
+def _url(text) -> str:
+    parts = urlsplit(str(text))
+    if parts.scheme not in ("http", "https", "ws", "wss", "udp") or not parts.netloc:
+        raise ValueError(f"expected an absolute http(s)://, ws(s):// or udp:// URL, got {text!r}")
+    return str(text)
+
+
+def _base_url(text) -> str:
+    parts = urlsplit(str(text))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an absolute http:// or https:// URL, got {text!r}")
+    return str(text) if str(text).endswith("/") else str(text) + "/"
+
+
+def _network(text):
+    try:
+        return ipaddress.ip_network(str(text), strict=False)
+    except ValueError:
+        raise ValueError(f"expected an IP address or network such as 127.0.0.1 or 10.0.0.0/8, got {text!r}")
+
+
+def _positive(kind):
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"expected a {kind} that is not negative, got {value!r}")
+        return value
+    return parse
+
+
+def _one_of(*choices):
+    def parse(value):
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    return parse
+
+
+def parsed(parse, default=dataclasses.MISSING, **kw):
+    """A field whose YAML value goes through `parse` (which raises ValueError with the reason)."""
+    if default is dataclasses.MISSING and "default_factory" not in kw:
+        return field(metadata={"parse": parse})
+    if "default_factory" in kw:
+        return field(default_factory=kw["default_factory"], metadata={"parse": parse})
+    return field(default=default, metadata={"parse": parse})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A file is torrented when its mimetype matches and its size lies in [min_size, max_size]."""
+    mimetype: str = parsed(_mimetype_pattern)
+    min_size: int = parsed(_size, 0)
+    max_size: typing.Optional[int] = parsed(lambda v: None if v is None else _size(v), None)
+    swap: bool = False          # the browser loader takes these assets from the swarm (loader issue)
+
+    def matches(self, mimetype: str, size: int) -> bool:
+        major, _, minor = self.mimetype.partition("/")
+        m_major, _, m_minor = mimetype.partition("/")
+        if major != m_major or (minor != "*" and minor != m_minor):
+            return False
+        return size >= self.min_size and (self.max_size is None or size <= self.max_size)
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    method: str = parsed(_one_of("inotify", "polling"), "inotify")
+    settle: float = parsed(_positive("number of seconds"), 0.5)
+    open_write_timeout: float = parsed(_positive("number of seconds"), 30.0)
+    poll_interval: float = parsed(_positive("number of seconds"), 1.0)
+
+
+@dataclass(frozen=True)
+class TorrentsConfig:
+    hybrid: bool = False        # BEP 52 v1+v2; WebTorrent and several native clients need v1-only
+    web_seed: bool = True       # the origin's URL as BEP 19 url-list
+    hash_threads: int = parsed(_positive("number"), 1)
+
+
+@dataclass(frozen=True)
+class SeederConfig:
+    listen: Address = parsed(_address, Address("0.0.0.0", 6881))
+    upload_limit: int = parsed(_size, 0)            # bytes/s for the whole session, 0 = unlimited
+    connections_limit: int = parsed(_positive("number"), 500)
+    unchoke_slots: int = parsed(_positive("number"), 0)  # 0 = libtorrent's automatic choker
+    webtorrent: bool = True
+    stun_server: str = ""
+    validate_https_trackers: bool = True
+    outgoing_interface: str = ""
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    http: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6969))
+    udp: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6969))
+    websocket: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6970))
+    announce: typing.Tuple[str, ...] = parsed(lambda v: tuple(_url(u) for u in _list(v)), ())
+    open: bool = False
+    interval: int = parsed(_positive("number of seconds"), 120)
+    min_interval: int = parsed(_positive("number of seconds"), 30)
+    grace: int = parsed(_positive("number of seconds"), 60)
+    numwant_default: int = parsed(_positive("number"), 50)
+    numwant_max: int = parsed(_positive("number"), 80)
+    trusted_proxies: typing.Tuple[typing.Any, ...] = parsed(
+        lambda v: tuple(_network(x) for x in _list(v)), ())
+    allow_ip_param: bool = False
+    rate_limit: float = parsed(_positive("number of requests per second"), 0)   # per address, 0 = off
+    rate_burst: int = parsed(_positive("number"), 100)
+    max_offers: int = parsed(_positive("number"), 10)
+    max_message_size: int = parsed(_size, 64 * KIB)
+    ws_idle_timeout: int = parsed(_positive("number of seconds"), 0)      # 0 = 2 x interval
+    udp_secret_rotation: int = parsed(_positive("number of seconds"), 120)
+
+
+@dataclass(frozen=True)
+class Config:
+    docroot: Path = parsed(lambda v: Path(_str(v)))
+    base_url: str = parsed(_base_url)
+    state_dir: Path = parsed(lambda v: Path(_str(v)), Path("/var/lib/torrentweb"))
+    rules: typing.Tuple[Rule, ...] = ()
+    exclude: typing.Tuple[str, ...] = parsed(lambda v: tuple(_str(x) for x in _list(v)), ())
+    mimetypes: typing.Dict[str, str] = parsed(lambda v: _mimetypes(v), default_factory=dict)
+    log_level: str = parsed(_one_of("debug", "info", "warning", "error"), "info")
+    watch: WatchConfig = WatchConfig()
+    torrents: TorrentsConfig = TorrentsConfig()
+    seeder: SeederConfig = SeederConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    path: typing.Optional[Path] = field(default=None, metadata={"internal": True})
+
+    @property
+    def torrents_dir(self) -> Path:
+        """Single-file torrents, in a tree that mirrors the document root."""
+        return self.state_dir / "torrents"
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.state_dir / "catalogue.sqlite"
+
+    def announce_urls(self) -> typing.Tuple[str, ...]:
+        """The announce list put into new torrents: configured, or derived from base_url."""
+        if self.tracker.announce:
+            return self.tracker.announce
+        parts = urlsplit(self.base_url)
+        ws = "wss" if parts.scheme == "https" else "ws"
+        urls = []
+        if self.tracker.http:
+            urls.append(f"{parts.scheme}://{parts.netloc}/announce")
+        if self.tracker.websocket:
+            urls.append(f"{ws}://{parts.netloc}/announce")
+        return tuple(urls)
+
+
+def _str(v) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected a non-empty string, got {v!r}")
+    return v
+
+
+def _list(v) -> list:
+    if not isinstance(v, list):
+        raise ValueError(f"expected a list, got {v!r}")
+    return v
+
+
+def _mimetypes(v) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError("expected a mapping of extension to mimetype, such as {.webp: image/webp}")
+    out = {}
+    for ext, mt in v.items():
+        if not isinstance(ext, str) or not ext.startswith("."):
+            raise ValueError(f"expected an extension starting with '.', got {ext!r}")
+        out[ext.lower()] = _mimetype_pattern(mt)
+    return out
+
+
+# --- loading -----------------------------------------------------------------------------
+
+class _Loader:
+    """Walks PyYAML nodes against the dataclasses, so every error carries a position."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+
+    def error(self, node, key, reason):
+        mark = node.start_mark if node is not None else None
+        return ConfigError(self.filename, mark.line + 1 if mark else 0,
+                           mark.column + 1 if mark else 0, key, reason)
+
+    def dataclass(self, cls, node, prefix):
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, prefix or "(top level)", "expected a mapping of keys")
+        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        hints = typing.get_type_hints(cls)
+        values, seen = {}, set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in fields:
+                raise self.error(key_node, name,
+                                 f"unknown key; expected one of {', '.join(sorted(fields))}")
+            if key in seen:
+                raise self.error(key_node, name, "key given twice")
+            seen.add(key)
+            values[key] = self.field(fields[key], hints[key], value_node, name)
+        for name, f in fields.items():
+            if name not in values and f.default is dataclasses.MISSING \
+                    and f.default_factory is dataclasses.MISSING:
+                full = f"{prefix}.{name}" if prefix else name
+                raise self.error(node, full, "required key is missing")
+        return cls(**values)
+
+    def field(self, f, hint, node, name):
+        if "parse" in f.metadata:
+            try:
+                return f.metadata["parse"](_plain(node))
+            except ValueError as e:
+                raise self.error(node, name, str(e)) from None
+        if dataclasses.is_dataclass(hint):
+            return self.dataclass(hint, node, name)
+        if hint is bool:
+            v = _plain(node)
+            if not isinstance(v, bool):
+                raise self.error(node, name, f"expected true or false, got {v!r}")
+            return v
+        if hint is str:
+            v = _plain(node)
+            if not isinstance(v, str):
+                raise self.error(node, name, f"expected a string, got {v!r}")
+            return v
+        if typing.get_origin(hint) is tuple:
+            item = typing.get_args(hint)[0]
+            if not isinstance(node, yaml.SequenceNode):
+                raise self.error(node, name, "expected a list")
+            return tuple(self.dataclass(item, n, f"{name}[{i}]") for i, n in enumerate(node.value))
+        raise TypeError(f"no loader for {name}: {hint}")   # a programming error, not the user's
+
+
+def _plain(node):
+    """A scalar or a list/mapping of scalars as plain Python (for fields with a parser)."""
+    if isinstance(node, yaml.ScalarNode):
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(n) for n in node.value]
+    return {_plain(k): _plain(v) for k, v in node.value}
+
+
+def load(path) -> Config:
+    """Load and validate a YAML config file; raise ConfigError on any mistake."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(path, 0, 0, None, f"cannot read the configuration: {e.strerror}") from None
+    return loads(text, path)
+
+
+def loads(text: str, path: Path = Path("<string>")) -> Config:
+    loader = _Loader(str(path))
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(str(path), mark.line + 1 if mark else 0, mark.column + 1 if mark else 0,
+                          None, f"not valid YAML: {getattr(e, 'problem', e)}") from None
+    if node is None:
+        raise ConfigError(str(path), 1, 1, "docroot", "the file is empty; docroot and base_url are required")
+    config = loader.dataclass(Config, node, "")
+    return _resolve(config, path, node, loader)
+
+
+def _resolve(config: Config, path: Path, node, loader: _Loader) -> Config:
+    """Relative paths are relative to the config file; the document root must exist."""
+    base = path.parent.resolve() if str(path) != "<string>" else Path.cwd()
+    docroot = (base / config.docroot).resolve()
+    state_dir = (base / config.state_dir).absolute()
+    key_nodes = {k.value: v for k, v in node.value}
+    if not docroot.is_dir():
+        raise loader.error(key_nodes.get("docroot"), "docroot",
+                           f"expected an existing directory, {docroot} is not one")
+    if config.tracker.announce == () and not (config.tracker.http or config.tracker.websocket):
+        raise loader.error(key_nodes.get("tracker"), "tracker.announce",
+                           "with no http or websocket tracker, give the announce URLs for new torrents")
+    return dataclasses.replace(config, docroot=docroot, state_dir=state_dir, path=path.absolute())
+
+
+def describe(config: Config) -> str:
+    """The effective configuration, one key per line, for the log at start."""
+    lines = []
+
+    def walk(obj, prefix):
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            name = f"{prefix}{f.name}"
+            if dataclasses.is_dataclass(v):
+                walk(v, name + ".")
+            elif isinstance(v, tuple) and v and dataclasses.is_dataclass(v[0]):
+                for i, item in enumerate(v):
+                    walk(item, f"{name}[{i}].")
+            else:
+                lines.append(f"{name} = {v}")
+    walk(config, "")
+    return "\n".join(lines)
+
+
+def env_path(default="/etc/torrentweb/torrentweb.yaml") -> str:
+    return os.environ.get("TORRENTWEB_CONFIG", default)

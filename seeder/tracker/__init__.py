@@ -1,0 +1,1 @@
+"""The built-in tracker: HTTP, UDP and WebSocket front ends over one swarm."""
