@@ -184,6 +184,20 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True)
+class LoaderConfig:
+    """The browser loader's thresholds, passed to the page as data-* attributes (loader issue).
+    Whether the loader is injected at all is pages.loader; its files are under {apache.prefix}js/."""
+    p2p: bool = True            # false: the site disables peer-to-peer; swapped assets load by HTTP
+    deadline: float = parsed(_positive("number of seconds"), 3.0)        # swarm's time before HTTP
+    scrape: bool = True         # ask the tracker first; no seeders -> HTTP at once
+    scrape_timeout: float = parsed(_positive("number of seconds"), 1.0)
+    upload_limit: int = parsed(_size, 256 * KIB)    # bytes/s per tab while seeding, 0 = unlimited
+    seed_time: float = parsed(_positive("number of seconds"), 0)        # 0 = until pagehide
+    metered_upload: bool = False  # upload from visitors on metered connections too
+    max_file_size: int = parsed(_size, 64 * KIB * KIB)   # larger swapped files go straight to HTTP
+
+
+@dataclass(frozen=True)
 class Config:
     docroot: Path = parsed(lambda v: Path(_str(v)))
     base_url: str = parsed(_base_url)
@@ -196,6 +210,7 @@ class Config:
     torrents: TorrentsConfig = TorrentsConfig()
     seeder: SeederConfig = SeederConfig()
     tracker: TrackerConfig = TrackerConfig()
+    loader: LoaderConfig = LoaderConfig()
     path: typing.Optional[Path] = field(default=None, metadata={"internal": True})
 
     @property
