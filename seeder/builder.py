@@ -1,0 +1,110 @@
+"""Building deterministic .torrent files with libtorrent, and writing them atomically.
+
+Deterministic: no creation date, no creator, v1-only unless hybrid is asked for, piece
+size a pure function of the file size; the same bytes give the same info-hash anywhere.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import quote
+
+import libtorrent as lt
+
+from torrentweb.errors import BuildError, Cancelled
+
+KIB = 1024
+MIN_PIECE = 16 * KIB
+DEFAULT_PIECE = 256 * KIB
+MAX_PIECE = 16 * KIB * KIB
+MAX_PIECES = 2048           # above this, pieces grow: .torrent size and per-piece overhead stay bounded
+
+
+@dataclass(frozen=True)
+class Built:
+    info_hash: str          # v1, 40 lowercase hex (the v1 part of a hybrid's hashes)
+    piece_size: int
+    data: bytes             # the bencoded .torrent
+
+
+def piece_size_for(total: int) -> int:
+    """A small file is one piece; 256 KiB for most; larger for very large files.
+
+    Browsers fetch one piece per HTTP request from a web seed and per WebRTC request
+    round, so pieces below 256 KiB make them slow.
+    """
+    if total <= DEFAULT_PIECE:
+        size = MIN_PIECE
+        while size < total:
+            size *= 2
+        return size
+    size = DEFAULT_PIECE
+    while total > size * MAX_PIECES and size < MAX_PIECE:
+        size *= 2
+    return size
+
+
+def web_seed_url(base_url: str, rel: str) -> str:
+    """The file's public URL on the origin (BEP 19; WebTorrent needs the full file URL)."""
+    return base_url + quote(rel)
+
+
+def build(parent: Path, entries: list[tuple[str, int]], *, piece_size: int, announce: Iterable[str],
+          url_list: Iterable[str] = (), hybrid: bool = False,
+          cancel: Callable[[], bool] = lambda: False,
+          progress: Callable[[int], None] = lambda n: None) -> Built:
+    """Hash files under `parent` (entries: (path relative to parent, size)) into a torrent."""
+    files = [lt.create_file_entry(name, size) for name, size in entries]
+    flags = 0 if hybrid else lt.create_torrent.v1_only
+    ct = lt.create_torrent(files, piece_size, flags)
+    ct.set_creation_date(0)
+    for tier, url in enumerate(announce):
+        ct.add_tracker(url, tier)
+    for url in url_list:
+        ct.add_url_seed(url)
+
+    def on_piece(index):
+        if cancel():
+            raise Cancelled("hashing stopped: the daemon is stopping")
+        progress(index)
+
+    try:
+        lt.set_piece_hashes(ct, str(parent), on_piece)
+    except Cancelled:
+        raise
+    except RuntimeError as e:   # libtorrent reports a missing or short file this way
+        raise BuildError(parent / entries[0][0], f"cannot hash: {e}") from None
+    data = lt.bencode(ct.generate())
+    info = lt.torrent_info(data)
+    return Built(str(info.info_hashes().v1), piece_size, data)
+
+
+def build_file(docroot: Path, rel: str, size: int, *, base_url: str, announce, web_seed=True,
+               hybrid=False, cancel=lambda: False, progress=lambda n: None) -> Built:
+    """One single-file torrent, named after the file, seeded from its directory."""
+    path = docroot / rel
+    return build(path.parent, [(path.name, size)], piece_size=piece_size_for(size),
+                 announce=announce, url_list=[web_seed_url(base_url, rel)] if web_seed else [],
+                 hybrid=hybrid, cancel=cancel, progress=progress)
+
+
+def write_atomically(path: Path, data: bytes, mode=0o644):
+    """Write a temp file in the same directory, fsync, rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,185 @@
+"""The SQLite catalogue: what was hashed, so a restart re-hashes nothing.
+
+WAL mode, so the Apache side reads while the daemon writes. The daemon keeps its
+connection open for its whole life (a reader that cannot create the -shm file would
+otherwise fail: the "read-only WAL trap"); the state directory is group-writable for
+the web server's group, which lets the filter queue bundle requests.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY,          -- relative to the docroot, '/'-separated
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    info_hash TEXT NOT NULL,        -- v1, 40 lowercase hex
+    piece_size INTEGER NOT NULL,
+    torrent TEXT NOT NULL,          -- relative to the state dir
+    built REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_info_hash ON files(info_hash);
+CREATE TABLE IF NOT EXISTS bundles(
+    key TEXT PRIMARY KEY,           -- bundle_key() of its files
+    info_hash TEXT NOT NULL,
+    torrent TEXT NOT NULL,
+    files TEXT NOT NULL,            -- JSON list of paths
+    built REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bundles_info_hash ON bundles(info_hash);
+CREATE TABLE IF NOT EXISTS bundle_requests(
+    key TEXT PRIMARY KEY,
+    paths TEXT NOT NULL,            -- JSON list of paths
+    requested REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('version', '0');
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: str
+    size: int
+    mtime_ns: int
+    info_hash: str
+    piece_size: int
+    torrent: str
+    built: float
+
+
+@dataclass(frozen=True)
+class BundleRow:
+    key: str
+    info_hash: str
+    torrent: str
+    files: tuple
+    built: float
+
+
+def bundle_key(entries) -> str:
+    """Identity of a page bundle: the sorted (path, size, mtime_ns) of its files."""
+    canon = sorted([e.path, e.size, e.mtime_ns] for e in entries)
+    return hashlib.sha1(json.dumps(canon, separators=(",", ":")).encode()).hexdigest()
+
+
+class Catalogue:
+    """The daemon's writable view. One connection, used from one thread at a time."""
+
+    def __init__(self, path: Path, group_writable: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.execute("PRAGMA journal_size_limit=4194304")
+        self.db.executescript(SCHEMA)
+        if group_writable:
+            for suffix in ("", "-wal", "-shm"):
+                p = Path(str(self.path) + suffix)
+                if p.exists():
+                    os.chmod(p, 0o664)
+
+    def close(self):
+        with self._lock:
+            self.db.close()
+
+    def _bump(self):
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'version'")
+
+    # files ---------------------------------------------------------------------------------
+
+    def files(self) -> dict[str, FileRow]:
+        with self._lock:
+            return {r[0]: FileRow(*r) for r in self.db.execute(
+                "SELECT path, size, mtime_ns, info_hash, piece_size, torrent, built FROM files")}
+
+    def file(self, path: str) -> FileRow | None:
+        with self._lock:
+            r = self.db.execute("SELECT path, size, mtime_ns, info_hash, piece_size, torrent, built "
+                                "FROM files WHERE path = ?", (path,)).fetchone()
+        return FileRow(*r) if r else None
+
+    def put_file(self, row: FileRow):
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                            (row.path, row.size, row.mtime_ns, row.info_hash, row.piece_size,
+                             row.torrent, row.built))
+            self._bump()
+
+    def remove_files(self, paths) -> list[FileRow]:
+        """Delete rows; return what they were (the caller drops torrents and files)."""
+        paths = list(paths)
+        if not paths:
+            return []
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            gone = []
+            for p in paths:
+                r = self.db.execute("SELECT path, size, mtime_ns, info_hash, piece_size, torrent, "
+                                    "built FROM files WHERE path = ?", (p,)).fetchone()
+                if r:
+                    gone.append(FileRow(*r))
+                    self.db.execute("DELETE FROM files WHERE path = ?", (p,))
+            if gone:
+                self._bump()
+            return gone
+
+    # bundles -------------------------------------------------------------------------------
+
+    def bundles(self) -> dict[str, BundleRow]:
+        with self._lock:
+            return {r[0]: BundleRow(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4])
+                    for r in self.db.execute("SELECT key, info_hash, torrent, files, built FROM bundles")}
+
+    def put_bundle(self, row: BundleRow):
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR REPLACE INTO bundles VALUES (?,?,?,?,?)",
+                            (row.key, row.info_hash, row.torrent, json.dumps(list(row.files)), row.built))
+            self.db.execute("DELETE FROM bundle_requests WHERE key = ?", (row.key,))
+            self._bump()
+
+    def remove_bundles(self, keys) -> list[BundleRow]:
+        keys = list(keys)
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            gone = []
+            for k in keys:
+                r = self.db.execute("SELECT key, info_hash, torrent, files, built FROM bundles "
+                                    "WHERE key = ?", (k,)).fetchone()
+                if r:
+                    gone.append(BundleRow(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4]))
+                    self.db.execute("DELETE FROM bundles WHERE key = ?", (k,))
+            if gone:
+                self._bump()
+            return gone
+
+    def request_bundle(self, key: str, paths):
+        with self._lock, self.db:
+            self.db.execute("INSERT OR IGNORE INTO bundle_requests VALUES (?,?,?)",
+                            (key, json.dumps(sorted(paths)), time.time()))
+
+    def bundle_requests(self) -> list[tuple[str, list[str]]]:
+        with self._lock:
+            return [(k, json.loads(p)) for k, p in
+                    self.db.execute("SELECT key, paths FROM bundle_requests ORDER BY requested")]
+
+    def drop_bundle_request(self, key: str):
+        with self._lock, self.db:
+            self.db.execute("DELETE FROM bundle_requests WHERE key = ?", (key,))
+
+    def version(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT value FROM meta WHERE name='version'").fetchone()[0])

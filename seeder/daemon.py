@@ -1,0 +1,333 @@
+"""The seeder daemon's lifecycle: start, ready, reload on SIGHUP, clean stop on SIGTERM.
+
+One asyncio loop in the main thread coordinates everything: the tracker's servers run
+on it, watchdog's thread hands changes to it, hashing runs in worker threads. Signal
+handlers only set flags; a second SIGTERM forces the exit.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from torrentweb import config as configuration
+from torrentweb.config import Config
+from torrentweb.errors import BuildError, Cancelled, ConfigError
+
+from .builder import write_atomically
+from .catalogue import Catalogue
+from .publisher import Publisher
+from .sdnotify import Notifier
+from .session import Seeder
+from .watcher import Change, Debouncer, Watcher
+
+log = logging.getLogger("torrentweb.daemon")
+
+TICK = 0.05            # how often settled paths are looked for
+STATUS_EVERY = 2.0     # status.json and the watchdog ping
+PROGRESS_EVERY = 5.0   # hashing progress in the log during long scans
+
+
+class Daemon:
+    def __init__(self, config: Config):
+        self.config = config
+        self.notifier = Notifier()
+        self.stopping = asyncio.Event()
+        self.reload_requested = False
+        self.catalogue: Catalogue | None = None
+        self.seeder: Seeder | None = None
+        self.publisher: Publisher | None = None
+        self.watcher: Watcher | None = None
+        self.tracker = None
+        self.bundler = None
+        self.debouncer = Debouncer(config.watch.settle, config.watch.open_write_timeout)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max(1, config.torrents.hash_threads),
+                                                          thread_name_prefix="hash")
+        self.in_flight: set[str] = set()
+        self.rescans: set[str] = set()
+        self.started = time.time()
+        self.ready = False
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.loop = loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        try:
+            await self.start()
+            await self._main_loop()
+        finally:
+            await self.stop()
+        return 0
+
+    def _install_signals(self, loop):
+        def on_term():
+            if self.stopping.is_set():
+                log.warning("second stop signal: exiting now")
+                os._exit(1)
+            self.stopping.set()
+
+        def on_hup():
+            self.reload_requested = True
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+        loop.add_signal_handler(signal.SIGINT, on_term)
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+
+    async def start(self):
+        cfg = self.config
+        log.info("starting with %s\n%s", cfg.path, configuration.describe(cfg))
+        self._prepare_state_dir()
+        self.catalogue = Catalogue(cfg.catalogue_path)
+        self.seeder = Seeder(cfg.seeder)
+        self.publisher = Publisher(cfg, self.catalogue, self.seeder)
+        await self._start_tracker()
+        self.bundler = _make_bundler(cfg, self.catalogue, self.seeder, self.publisher)
+        loop = asyncio.get_running_loop()
+        self.watcher = Watcher(cfg.docroot, cfg.watch, self._report_threadsafe(loop))
+        self.watcher.start()          # before the scan: nothing written meanwhile is missed
+        t0 = time.monotonic()
+        work = await loop.run_in_executor(None, self.publisher.restore)
+        seeded = len(self.seeder.info_hashes())
+        log.info("catalogue: %d torrents seeding, %d files to hash (%.2f s)", seeded, len(work),
+                 time.monotonic() - t0)
+        self._queue_hashing(work)
+        if self.bundler:
+            await loop.run_in_executor(None, self.bundler.restore)
+        self.seeder.reannounce()
+        self.ready = True
+        self._write_status()
+        self.notifier.ready(f"seeding {seeded} torrents, {len(work)} to hash")
+        log.info("ready: seeding %d torrents; listening on %s", seeded, self._addresses())
+
+    def _prepare_state_dir(self):
+        sd = self.config.state_dir
+        sd.mkdir(parents=True, exist_ok=True)
+        (sd / "torrents").mkdir(exist_ok=True)
+        for d in (sd, sd / "torrents"):
+            os.chmod(d, 0o2775)     # the web server's group reads torrents and queues bundles
+
+    async def _start_tracker(self):
+        try:
+            from .tracker.server import Tracker
+        except ImportError:
+            log.warning("tracker not available in this build")
+            return
+        cfg = self.config
+        if not (cfg.tracker.http or cfg.tracker.udp or cfg.tracker.websocket):
+            return
+        self.tracker = Tracker(cfg.tracker, self.publisher_known)
+        await self.tracker.start()
+
+    def publisher_known(self, info_hash: bytes) -> bool:
+        return info_hash in self.publisher.known
+
+    async def stop(self):
+        self.notifier.stopping()
+        log.info("stopping")
+        if self.watcher:
+            self.watcher.stop()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        errors = []
+        for name, step in (("tracker", self._stop_tracker), ("session", self._stop_session)):
+            try:
+                await step()
+            except Exception as e:       # keep stopping the rest; report at the end
+                errors.append(f"{name}: {e}")
+        if self.catalogue:
+            self.catalogue.close()
+        (self.config.state_dir / "status.json").unlink(missing_ok=True)
+        for e in errors:
+            log.error("while stopping %s", e)
+        log.info("stopped")
+
+    async def _stop_tracker(self):
+        if self.tracker:
+            await self.tracker.stop()
+
+    async def _stop_session(self):
+        if self.seeder:
+            self.seeder.close()
+
+    # the loop ------------------------------------------------------------------------------
+
+    async def _main_loop(self):
+        last_status = last_progress = time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.stopping.wait(), TICK)
+            except asyncio.TimeoutError:
+                pass
+            now = time.monotonic()
+            if self.reload_requested:
+                self.reload_requested = False
+                await self.reload()
+            self._queue_hashing(self.debouncer.due(now))
+            self._queue_rescans()
+            if self.bundler:
+                self.bundler.tick(self.pool, self.stopping.is_set)
+            if now - last_status >= STATUS_EVERY:
+                last_status = now
+                self.seeder.log_alerts()
+                self._write_status()
+                self.notifier.watchdog()
+            if self.in_flight and now - last_progress >= PROGRESS_EVERY:
+                last_progress = now
+                line = self.publisher.progress.line()
+                log.info(line)
+                self.notifier.status(line)
+
+    def _report_threadsafe(self, loop):
+        def report(path, change):
+            loop.call_soon_threadsafe(self._on_change, path, change)
+        return report
+
+    def _on_change(self, abspath: str, change: Change):
+        rel = self.publisher.policy.relpath(abspath)
+        if rel is None or rel == ".":
+            return
+        if change is Change.TREE:
+            self.rescans.add(rel)
+            return
+        self.debouncer.touch(rel, change, time.monotonic())
+        if self.bundler:
+            self.bundler.noticed(rel)
+
+    def _queue_rescans(self):
+        """A directory appeared or vanished: withdraw what is gone, queue what is new."""
+        for rel in list(self.rescans):
+            self.rescans.discard(rel)
+            path = self.config.docroot / rel
+            if not path.is_dir():
+                self.publisher.withdraw_below(rel, "its directory is gone")
+                continue
+            for cand in self.publisher.policy.walk(path):
+                self.debouncer.touch(cand.path, Change.CHANGED, time.monotonic())
+
+    def _queue_hashing(self, paths):
+        progress = self.publisher.progress
+        for rel in paths:
+            if rel in self.in_flight:     # hashing it right now: look again once that is done
+                self.debouncer.touch(rel, Change.CHANGED, time.monotonic())
+                continue
+            if not self.in_flight:
+                progress.started = time.monotonic()
+                progress.files_total = progress.files_done = 0
+                progress.bytes_total = progress.bytes_done = 0
+            self.in_flight.add(rel)
+            progress.files_total += 1
+            try:
+                progress.bytes_total += (self.config.docroot / rel).stat().st_size
+            except OSError:
+                pass
+            fut = self.pool.submit(self._update, rel)
+            fut.add_done_callback(lambda f, rel=rel: self._done(rel, f))
+
+    def _update(self, rel: str):
+        return self.publisher.update(rel, cancel=self.stopping.is_set)
+
+    def _done(self, rel, fut):
+        def finish():
+            self.in_flight.discard(rel)
+            if fut.cancelled():
+                return
+            e = fut.exception()
+            if isinstance(e, Cancelled):
+                return
+            if isinstance(e, BuildError):
+                log.warning("%s", e)
+                self.debouncer.touch(rel, Change.CHANGED, time.monotonic())
+            elif e is not None:
+                log.error("publishing %s failed", rel, exc_info=e)
+            elif not self.in_flight:
+                log.info("%s; all published", self.publisher.progress.line())
+                self.notifier.status(f"seeding {len(self.seeder.info_hashes())} torrents")
+        try:
+            self.loop.call_soon_threadsafe(finish)
+        except RuntimeError:
+            pass                           # the loop is closed: the daemon has stopped
+
+    # reload --------------------------------------------------------------------------------
+
+    async def reload(self):
+        """Validate first: a bad file is logged and the old settings stay in force."""
+        self.notifier.reloading()
+        try:
+            new = configuration.load(self.config.path)
+        except ConfigError as e:
+            log.error("reload refused, keeping the running configuration: %s", e)
+            self.notifier.status(f"reload refused: {e}")
+            self.notifier.send(ready=1)
+            return
+        old, self.config = self.config, new
+        log.info("reloaded %s", new.path)
+        self.seeder.apply(new.seeder)
+        self.publisher.configure(new)
+        self.debouncer.settle = new.watch.settle
+        self.debouncer.open_write_timeout = new.watch.open_write_timeout
+        if self.bundler:
+            self.bundler.configure(new)
+        if new.tracker != old.tracker and self.tracker:
+            await self.tracker.stop()
+            self.tracker = None
+            await self._start_tracker()
+        if new.docroot != old.docroot or new.watch != old.watch:
+            self.watcher.stop()
+            self.watcher = Watcher(new.docroot, new.watch,
+                                   self._report_threadsafe(asyncio.get_running_loop()))
+            self.watcher.start()
+        work = await asyncio.get_running_loop().run_in_executor(None, self.publisher.restore)
+        self._queue_hashing(work)
+        self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
+
+    # status --------------------------------------------------------------------------------
+
+    def _addresses(self) -> dict:
+        out = {"seeder": f"{self.config.seeder.listen.host}:{self.seeder.listen_port()}"}
+        if self.tracker:
+            out.update({k: str(v) for k, v in self.tracker.addresses.items()})
+        return out
+
+    def status(self) -> dict:
+        st = self.seeder.stats()
+        out = {
+            "pid": os.getpid(), "started": self.started, "updated": time.time(),
+            "ready": self.ready, "config": str(self.config.path),
+            "addresses": self._addresses(),
+            "torrents": st.torrents, "peers": st.peers, "uploaded": st.uploaded,
+            "upload_rate": st.upload_rate, "hashing": sorted(self.in_flight)[:20],
+            "per_torrent": [t.__dict__ for t in self.seeder.torrent_stats()],
+        }
+        if self.tracker:
+            ts = self.tracker.stats()
+            out["tracker"] = ts if isinstance(ts, dict) else _as_dict(ts)
+        return out
+
+    def _write_status(self):
+        try:
+            data = json.dumps(self.status(), default=str).encode()
+            write_atomically(self.config.state_dir / "status.json", data)
+        except Exception:
+            log.exception("cannot write status.json")
+
+
+def _as_dict(obj):
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def _make_bundler(config, catalogue, seeder, publisher):
+    """Page bundles (the Apache side's torrents), when that part is installed."""
+    try:
+        from .bundles import Bundler
+    except ImportError:
+        return None
+    return Bundler(config, catalogue, seeder, publisher)
+
+
+def run(config: Config) -> int:
+    return asyncio.run(Daemon(config).run())

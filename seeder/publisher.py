@@ -1,0 +1,153 @@
+"""Keeps the catalogue, the .torrent files and the libtorrent session in step with the docroot.
+
+Order of writes, so that SIGKILL at any moment loses nothing: the .torrent file is
+renamed into place, then the catalogue row commits, then the session seeds it. At start,
+a row whose .torrent is missing is rebuilt and a .torrent with no row is deleted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from torrentweb.config import Config
+from torrentweb.errors import BuildError
+
+from . import builder
+from .catalogue import Catalogue, FileRow
+from .rules import Candidate, Policy
+from .session import Seeder
+
+log = logging.getLogger("torrentweb.publisher")
+
+
+@dataclass
+class Progress:
+    """Hashing progress, for the log and STATUS= during a long first scan."""
+    files_total: int = 0
+    files_done: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+    started: float = 0.0
+
+    def line(self) -> str:
+        mib = self.bytes_done / 2**20
+        rate = mib / max(time.monotonic() - self.started, 1e-6)
+        return (f"hashing: {self.files_done}/{self.files_total} files, "
+                f"{mib:.1f}/{self.bytes_total / 2**20:.1f} MiB, {rate:.1f} MiB/s")
+
+
+class Publisher:
+    def __init__(self, config: Config, catalogue: Catalogue, seeder: Seeder):
+        self.catalogue = catalogue
+        self.seeder = seeder
+        self.progress = Progress()
+        self.known: set[bytes] = set()       # v1 info-hashes we track (the tracker's whitelist)
+        self._lock = threading.Lock()
+        self.configure(config)
+
+    def configure(self, config: Config):
+        self.config = config
+        self.policy = Policy(config)
+
+    # start-up --------------------------------------------------------------------------------
+
+    def restore(self) -> list[str]:
+        """Seed every catalogued torrent whose file is unchanged; return paths needing work."""
+        rows = self.catalogue.files()
+        on_disk = {c.path: c for c in self.policy.walk()}
+        stale = [p for p in rows if p not in on_disk]
+        for row in self.catalogue.remove_files(stale):
+            self._unpublish(row, "gone while the daemon was stopped")
+        work = []
+        for path, cand in on_disk.items():
+            row = rows.get(path)
+            if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns) and self._seed(row):
+                continue
+            work.append(path)
+        self._remove_orphans()
+        return work
+
+    def _remove_orphans(self):
+        """.torrent files without a catalogue row: left by a kill between rename and commit."""
+        wanted = {r.torrent for r in self.catalogue.files().values()}
+        root = self.config.state_dir
+        for dirpath, _, names in os.walk(self.config.torrents_dir):
+            for name in names:
+                p = Path(dirpath) / name
+                if p.relative_to(root).as_posix() not in wanted:
+                    p.unlink(missing_ok=True)
+
+    def _seed(self, row: FileRow) -> bool:
+        try:
+            data = (self.config.state_dir / row.torrent).read_bytes()
+        except OSError:
+            return False
+        self.seeder.add(row.info_hash, data, (self.config.docroot / row.path).parent)
+        self.known.add(bytes.fromhex(row.info_hash))
+        return True
+
+    # changes ---------------------------------------------------------------------------------
+
+    def update(self, path: str, cancel=lambda: False) -> FileRow | None:
+        """Bring one path up to date: publish, re-publish after a change, or withdraw."""
+        cand = self.policy.candidate(self.config.docroot / path)
+        row = self.catalogue.file(path)
+        if cand is None:
+            if row:
+                self.withdraw([path], "no longer published")
+            return None
+        if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns):
+            if row.info_hash not in self.seeder.info_hashes():
+                self._seed(row)
+            return row
+        return self._publish(cand, row, cancel)
+
+    def _publish(self, cand: Candidate, old: FileRow | None, cancel) -> FileRow | None:
+        cfg = self.config
+        piece = builder.piece_size_for(cand.size)
+        built = builder.build_file(
+            cfg.docroot, cand.path, cand.size, base_url=cfg.base_url,
+            announce=cfg.announce_urls(), web_seed=cfg.torrents.web_seed,
+            hybrid=cfg.torrents.hybrid, cancel=cancel,
+            progress=lambda i: self._hashed(min(piece, cand.size - i * piece)))
+        after = self.policy.candidate(cfg.docroot / cand.path)
+        if after is None or (after.size, after.mtime_ns) != (cand.size, cand.mtime_ns):
+            raise BuildError(cand.path, "changed while it was hashed; it will be hashed again")
+        torrent_rel = f"torrents/{cand.path}.torrent"
+        builder.write_atomically(cfg.state_dir / torrent_rel, built.data)
+        row = FileRow(cand.path, cand.size, cand.mtime_ns, built.info_hash, built.piece_size,
+                      torrent_rel, time.time())
+        self.catalogue.put_file(row)
+        if old and old.info_hash != built.info_hash:
+            self._stop_seeding(old)
+        self._seed(row)
+        with self._lock:
+            self.progress.files_done += 1
+        log.info("published %s %s", cand.path, built.info_hash)
+        return row
+
+    def _hashed(self, nbytes: int):
+        with self._lock:
+            self.progress.bytes_done += nbytes
+
+    def withdraw(self, paths, reason: str):
+        for row in self.catalogue.remove_files(paths):
+            self._unpublish(row, reason)
+
+    def withdraw_below(self, prefix: str, reason: str):
+        """A directory vanished: withdraw every catalogued file under it."""
+        prefix = prefix.rstrip("/") + "/"
+        self.withdraw([p for p in self.catalogue.files() if p.startswith(prefix)], reason)
+
+    def _stop_seeding(self, row: FileRow):
+        self.seeder.remove(row.info_hash)
+        self.known.discard(bytes.fromhex(row.info_hash))
+
+    def _unpublish(self, row: FileRow, reason: str):
+        self._stop_seeding(row)
+        (self.config.state_dir / row.torrent).unlink(missing_ok=True)
+        log.info("withdrawn %s %s (%s)", row.path, row.info_hash, reason)

@@ -1,0 +1,139 @@
+"""The libtorrent session that seeds every catalogued torrent, to native clients and browsers."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import libtorrent as lt
+
+from torrentweb.config import SeederConfig
+
+log = logging.getLogger("torrentweb.session")
+
+
+@dataclass(frozen=True)
+class TorrentStats:
+    info_hash: str
+    name: str
+    peers: int
+    uploaded: int           # bytes, all time (this session)
+    state: str
+
+
+@dataclass(frozen=True)
+class SessionStats:
+    torrents: int
+    peers: int
+    uploaded: int
+    upload_rate: int
+    listen_port: int
+
+
+def settings_for(config: SeederConfig) -> dict:
+    """libtorrent settings: see shared/notes/webtorrent-interop.md for why each is there."""
+    s = {
+        "listen_interfaces": str(config.listen),
+        "allow_multiple_connections_per_ip": True,   # visitors behind one NAT share an address
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "upload_rate_limit": config.upload_limit,
+        "connections_limit": config.connections_limit,
+        "webtorrent_stun_server": config.stun_server,
+        "validate_https_trackers": config.validate_https_trackers,
+        "alert_mask": lt.alert_category.error | lt.alert_category.status,
+        "user_agent": "torrentweb/0.1 libtorrent/" + lt.__version__,
+        "active_seeds": -1, "active_limit": -1, "active_tracker_limit": -1,
+        "active_downloads": -1,
+        "seed_choking_algorithm": 1,                 # fastest_upload: feed those who take most
+        "auto_manage_startup": 0,
+        "max_webtorrent_offers": 10,
+    }
+    if config.unchoke_slots:
+        s["unchoke_slots_limit"] = config.unchoke_slots
+        s["choking_algorithm"] = 0
+    if config.outgoing_interface:
+        s["outgoing_interfaces"] = config.outgoing_interface
+    if not config.webtorrent:
+        s["max_webtorrent_offers"] = 0
+    return s
+
+
+class Seeder:
+    """Adds and removes torrents in seed mode; never downloads, never writes the docroot."""
+
+    def __init__(self, config: SeederConfig):
+        self.config = config
+        self.session = lt.session(settings_for(config))
+        self._handles: dict[str, lt.torrent_handle] = {}
+        self._lock = threading.Lock()
+
+    def apply(self, config: SeederConfig):
+        """Reload: new limits and addresses take effect without dropping the swarms."""
+        self.config = config
+        self.session.apply_settings(settings_for(config))
+
+    def add(self, info_hash: str, torrent_data: bytes, save_path: Path):
+        """Seed mode: the data was just hashed (or was catalogued), so no re-check."""
+        with self._lock:
+            if info_hash in self._handles:
+                return
+            atp = lt.add_torrent_params()
+            atp.ti = lt.torrent_info(torrent_data)
+            atp.save_path = str(save_path)
+            atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode) & ~(
+                lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+            self._handles[info_hash] = self.session.add_torrent(atp)
+
+    def remove(self, info_hash: str):
+        with self._lock:
+            h = self._handles.pop(info_hash, None)
+        if h is not None and h.is_valid():
+            self.session.remove_torrent(h)
+
+    def info_hashes(self) -> set[str]:
+        with self._lock:
+            return set(self._handles)
+
+    def reannounce(self):
+        """After the tracker binds: libtorrent backs off if its first announce failed."""
+        with self._lock:
+            handles = list(self._handles.values())
+        for h in handles:
+            if h.is_valid():
+                h.force_reannounce(0, -1)
+
+    def log_alerts(self):
+        for a in self.session.pop_alerts():
+            if a.category() & lt.alert_category.error:
+                log.warning("libtorrent: %s", a.message())
+            else:
+                log.debug("libtorrent: %s", a.message())
+
+    def listen_port(self) -> int:
+        return self.session.listen_port()
+
+    def torrent_stats(self) -> list[TorrentStats]:
+        with self._lock:
+            handles = dict(self._handles)
+        out = []
+        for ih, h in handles.items():
+            if h.is_valid():
+                st = h.status()
+                out.append(TorrentStats(ih, st.name, st.num_peers, st.all_time_upload, str(st.state)))
+        return out
+
+    def stats(self) -> SessionStats:
+        per = self.torrent_stats()
+        st = self.session.status()
+        return SessionStats(len(per), sum(t.peers for t in per), sum(t.uploaded for t in per),
+                            st.upload_rate, self.session.listen_port())
+
+    def close(self):
+        with self._lock:
+            handles, self._handles = list(self._handles.values()), {}
+        for h in handles:
+            if h.is_valid():
+                self.session.remove_torrent(h)
+        self.session.pause()
+        del self.session
