@@ -183,6 +183,35 @@ class TrackerConfig:
     udp_secret_rotation: int = parsed(_positive("number of seconds"), 120)
 
 
+def _url_prefix(text) -> str:
+    t = _str(text)
+    if not re.match(r"^/[A-Za-z0-9._~/-]*/$", t) or "//" in t or "/../" in t:
+        raise ValueError(f"expected an absolute URL path ending in '/', such as /.torrentweb/, got {text!r}")
+    return t
+
+
+@dataclass(frozen=True)
+class PagesConfig:
+    """The Apache-side filter: which pages get a <link rel="torrent"> and what goes into it."""
+    enabled: bool = True        # inject links into HTML pages and build page bundles
+    large_file_size: int = parsed(_size, 32 * KIB * KIB)   # assets above: own single-file torrent
+    max_page_size: int = parsed(_size, 8 * KIB * KIB)      # bigger pages pass through unchanged
+    loader: bool = False        # add the browser loader's <script> (browser issue)
+    swap: bool = False          # let the loader take assets from the swarm (browser issue)
+    rendered_copies: bool = True   # the daemon writes injected copies Apache serves by itself
+
+
+@dataclass(frozen=True)
+class ApacheConfig:
+    """What `torrentweb apache-config` renders into the httpd snippet."""
+    prefix: str = parsed(_url_prefix, "/.torrentweb/")     # URL space of torrents and the web seed
+    user: str = "www-data"      # mod_wsgi daemon process user (reads docroot and state dir)
+    group: str = "www-data"
+    processes: int = parsed(_positive("number"), 1)
+    threads: int = parsed(_positive("number"), 15)
+    python_home: str = ""       # venv with torrentweb installed; "" = the one running the command
+
+
 @dataclass(frozen=True)
 class LoaderConfig:
     """The browser loader's thresholds, passed to the page as data-* attributes (loader issue).
@@ -211,6 +240,8 @@ class Config:
     seeder: SeederConfig = SeederConfig()
     tracker: TrackerConfig = TrackerConfig()
     loader: LoaderConfig = LoaderConfig()
+    pages: PagesConfig = PagesConfig()
+    apache: ApacheConfig = ApacheConfig()
     path: typing.Optional[Path] = field(default=None, metadata={"internal": True})
 
     @property

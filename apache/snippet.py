@@ -1,0 +1,78 @@
+"""`torrentweb apache-config`: the httpd snippet for this installation, from conf/ templates."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from .templates import render
+
+HANDLER_NAME = "torrentweb-page"
+
+
+def handler_path() -> Path:
+    """The WSGIHandlerScript file: shipped inside the package."""
+    return Path(__file__).resolve().parent / "handler.wsgi"
+
+
+def seed_name(config) -> str:
+    """The page bundles' torrent name: the document root's own directory name, so a client
+    that saves into the docroot's parent finds the files, and a web seed URL of
+    <prefix>seed/ + name + / + path maps onto the document root."""
+    return config.docroot.name or "site"
+
+
+def seed_url(config) -> str:
+    """The BEP 19 url-list entry of page bundles (ends in /)."""
+    parts = urlsplit(config.base_url)
+    return f"{parts.scheme}://{parts.netloc}{quote(config.apache.prefix)}seed/"
+
+
+def apache_config(config) -> str:
+    """The Include snippet: WSGIDaemonProcess, the handler bound to HTML files, the Aliases
+    serving torrents and the web seed, and the tracker proxy."""
+    pages, apache = config.pages, config.apache
+    return render("httpd-torrentweb.conf.in", {
+        "config": config.path or "torrentweb.yaml",
+        "docroot": config.docroot,
+        "state_dir": config.state_dir,
+        "prefix": apache.prefix,
+        "seed_name": seed_name(config),
+        "user": apache.user,
+        "group": apache.group,
+        "processes": apache.processes,
+        "threads": apache.threads,
+        "python_home": apache.python_home or sys.prefix,
+        "handler": handler_path(),
+        "large_file_size": pages.large_file_size,
+        "max_page_size": pages.max_page_size,
+        "loader": "on" if pages.loader else "off",
+        "swap": "on" if pages.swap else "off",
+        "rendered_copies": render("httpd-torrentweb-rendered.conf.in", {
+            "state_dir": config.state_dir, "prefix": apache.prefix})
+            if pages.rendered_copies else "    # (pages.rendered_copies is off)\n",
+        "tracker_proxy": _tracker_proxy(config),
+    })
+
+
+def _tracker_proxy(config) -> str:
+    http, ws = config.tracker.http, config.tracker.websocket
+    if not http and not ws:
+        return "# (no tracker configured: nothing to proxy)"
+    return render("httpd-torrentweb-tracker.conf.in", {
+        "tracker_http": http or "(none)",
+        "tracker_ws": ws or "(none)",
+        "tracker_ws_rule": (
+            'RewriteCond "%{HTTP:Upgrade}" "=websocket" [NC]\n'
+            f'RewriteRule "^/announce$" "ws://{_host(ws)}/announce" [P,L]' if ws
+            else "# (no websocket tracker)"),
+        "tracker_http_rule": (
+            f'RewriteRule "^/(announce|scrape)$" "http://{_host(http)}/$1" [P,L]' if http
+            else "# (no http tracker)"),
+    })
+
+
+def _host(address) -> str:
+    """Where Apache connects: a wildcard listen address is reached on loopback."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address.host, address.host)
+    return f"[{host}]:{address.port}" if ":" in host else f"{host}:{address.port}"
