@@ -1,0 +1,115 @@
+"""The browser loader's `<script>` tag: URL, SRI hash, and the YAML thresholds as data-* attributes.
+
+The filter reads no YAML, so `torrentweb apache-config` renders the `loader:` section into one
+environment value (`settings_env`), and the filter turns it back into attributes
+(`tag_from_environ`). Apache serves the loader from `{prefix}js/` (loader/src/) and the
+webtorrent bundle from `{prefix}js/webtorrent/` (loader/node_modules/webtorrent/dist/).
+Standard library only.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import os
+from pathlib import Path
+from typing import Dict, Mapping, Optional
+
+LOADER_FILE = "torrentweb-loader.js"
+BUNDLE_FILE = "webtorrent.min.js"
+# setting -> how the YAML value is written into the attribute
+SETTINGS = ("p2p", "deadline", "scrape", "scrape-timeout", "upload-limit", "seed-time",
+            "metered-upload", "max-file-size")
+
+# When the loader itself cannot load (blocked, SRI mismatch): put the plain URLs back.
+RESTORE_ON_ERROR = (
+    "document.querySelectorAll('[data-torrent-src],[data-torrent-srcset],[data-torrent-poster]')"
+    ".forEach(function(e){['src','srcset','poster'].forEach(function(a){"
+    "var v=e.getAttribute('data-torrent-'+a);"
+    "if(v!==null){e.removeAttribute('data-torrent-'+a);e.setAttribute(a,v)}})})"
+)
+
+
+class LoaderSettingsError(ValueError):
+    """TORRENTWEB_LOADER_SETTINGS is not what `torrentweb apache-config` renders."""
+
+
+def default_loader_dir() -> Path:
+    """loader/ beside the package (a source checkout or an editable install)."""
+    return Path(__file__).resolve().parents[1] / "loader"
+
+
+def settings_env(loader) -> str:
+    """A LoaderConfig as one SetEnv value: `deadline=3 scrape=1 ...` (no quotes needed)."""
+    values = {
+        "p2p": int(loader.p2p), "deadline": loader.deadline, "scrape": int(loader.scrape),
+        "scrape-timeout": loader.scrape_timeout, "upload-limit": loader.upload_limit,
+        "seed-time": loader.seed_time, "metered-upload": int(loader.metered_upload),
+        "max-file-size": loader.max_file_size,
+    }
+    return " ".join(f"{k}={_number(v)}" for k, v in values.items())
+
+
+def parse_settings(text: str) -> Dict[str, str]:
+    """`deadline=3 scrape=1` -> {'deadline': '3', 'scrape': '1'}; only known, numeric values."""
+    out = {}
+    for item in text.split():
+        key, sep, value = item.partition("=")
+        if not sep or key not in SETTINGS:
+            raise LoaderSettingsError(
+                f"TORRENTWEB_LOADER_SETTINGS: {item!r}: expected key=number with key one of "
+                f"{', '.join(SETTINGS)}")
+        try:
+            if float(value) < 0:
+                raise ValueError
+        except ValueError:
+            raise LoaderSettingsError(
+                f"TORRENTWEB_LOADER_SETTINGS: {key}: expected a number that is not negative, "
+                f"got {value!r}") from None
+        out[key] = value
+    return out
+
+
+_SRI_CACHE: Dict[tuple, str] = {}
+
+
+def integrity(path: Path) -> str:
+    """`sha384-...` of the file, recomputed only when its size or mtime changes."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SRI_CACHE:
+        digest = hashlib.sha384(Path(path).read_bytes()).digest()
+        _SRI_CACHE[key] = "sha384-" + base64.b64encode(digest).decode()
+    return _SRI_CACHE[key]
+
+
+def loader_tag(prefix: str, loader_dir: Path, settings: Mapping[str, str]) -> str:
+    """The `<script>` to put into `<head>` (prefix is apache.prefix, such as /.torrentweb/)."""
+    script = Path(loader_dir) / "src" / LOADER_FILE
+    attrs = {
+        "src": f"{prefix}js/{LOADER_FILE}",
+        "integrity": integrity(script),
+        "crossorigin": "anonymous",
+        "data-bundle": f"{prefix}js/webtorrent/{BUNDLE_FILE}",
+        **{f"data-{k}": v for k, v in settings.items()},
+        "onerror": RESTORE_ON_ERROR,
+    }
+    rendered = " ".join(f'{k}="{html.escape(str(v), quote=True)}"' for k, v in attrs.items())
+    return f"<script defer {rendered}></script>"
+
+
+def tag_from_environ(environ: Mapping[str, str]) -> Optional[str]:
+    """The tag for a request, from the SetEnv values of the snippet; None when the loader is
+    off (TORRENTWEB_LOADER != on) or its file is missing (the page is then served untouched)."""
+    if environ.get("TORRENTWEB_LOADER", "off") != "on":
+        return None
+    loader_dir = Path(environ.get("TORRENTWEB_LOADER_DIR") or default_loader_dir())
+    settings = parse_settings(environ.get("TORRENTWEB_LOADER_SETTINGS", ""))
+    try:
+        return loader_tag(environ.get("TORRENTWEB_PREFIX", "/.torrentweb/"), loader_dir, settings)
+    except FileNotFoundError:
+        return None
+
+
+def _number(v) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
