@@ -101,7 +101,7 @@ class Seeder:
             handles = list(self._handles.values())
         for h in handles:
             if h.is_valid():
-                h.force_reannounce(0, -1)
+                h.force_reannounce()
 
     def log_alerts(self):
         for a in self.session.pop_alerts():

@@ -105,11 +105,12 @@ class Daemon:
         self.proc = Process([TORRENTWEB, "seeder", "-c", str(site.config_path)], log_path, env=env)
 
     def notifications(self) -> list[str]:
-        while True:
+        while self.sock.fileno() != -1:
             try:
                 self.messages.append(self.sock.recv(4096).decode())
             except (socket.timeout, BlockingIOError):
-                return self.messages
+                break
+        return self.messages
 
     def wait_notified(self, text: str, timeout=60.0, after=0):
         def seen():
@@ -133,6 +134,7 @@ class Daemon:
 
     def stop(self, sig=None):
         rc = self.proc.stop(sig) if sig else self.proc.stop()
+        self.notifications()
         self.sock.close()
         try:
             os.unlink(self.sock_path)
