@@ -1,0 +1,38 @@
+"""Per-address token buckets: `rate` requests per second, bursts up to `burst`."""
+from __future__ import annotations
+
+import time
+
+
+class RateLimiter:
+    """`allow(address)` takes a token; False means the address is over its rate."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
+        self.rate = float(rate)
+        self.burst = max(1.0, float(burst))
+        self.clock = clock
+        self.buckets: dict = {}     # address -> [tokens, last refill time]
+
+    def allow(self, address) -> bool:
+        now = self.clock()
+        bucket = self.buckets.get(address)
+        if bucket is None:
+            self.buckets[address] = [self.burst - 1.0, now]
+            return True
+        tokens = bucket[0] + (now - bucket[1]) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - 1.0
+        return True
+
+    def sweep(self):
+        """Forget addresses whose bucket has refilled: they are indistinguishable from new ones."""
+        now = self.clock()
+        full = [a for a, (tokens, last) in self.buckets.items()
+                if tokens + (now - last) * self.rate >= self.burst]
+        for a in full:
+            del self.buckets[a]
