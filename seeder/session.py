@@ -65,7 +65,7 @@ class Seeder:
     def __init__(self, config: SeederConfig):
         self.config = config
         self.session = lt.session(settings_for(config))
-        self._handles: dict[str, lt.torrent_handle] = {}
+        self._seeding: set[str] = set()
         self._lock = threading.Lock()
 
     def apply(self, config: SeederConfig):
@@ -74,34 +74,40 @@ class Seeder:
         self.session.apply_settings(settings_for(config))
 
     def add(self, info_hash: str, torrent_data: bytes, save_path: Path):
-        """Seed mode: the data was just hashed (or was catalogued), so no re-check."""
+        """Seed mode: the data was just hashed (or was catalogued), so no re-check.
+
+        Asynchronous: adding 10,000 torrents at start must not wait on each one.
+        """
         with self._lock:
-            if info_hash in self._handles:
+            if info_hash in self._seeding:
                 return
-            atp = lt.add_torrent_params()
-            atp.ti = lt.torrent_info(torrent_data)
-            atp.save_path = str(save_path)
-            atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode) & ~(
-                lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
-            self._handles[info_hash] = self.session.add_torrent(atp)
+            self._seeding.add(info_hash)
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent_data)
+        atp.save_path = str(save_path)
+        atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode) & ~(
+            lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+        self.session.async_add_torrent(atp)
+
+    def _handle(self, info_hash: str):
+        h = self.session.find_torrent(lt.sha1_hash(bytes.fromhex(info_hash)))
+        return h if h.is_valid() else None
 
     def remove(self, info_hash: str):
         with self._lock:
-            h = self._handles.pop(info_hash, None)
-        if h is not None and h.is_valid():
+            self._seeding.discard(info_hash)
+        h = self._handle(info_hash)
+        if h is not None:
             self.session.remove_torrent(h)
 
     def info_hashes(self) -> set[str]:
         with self._lock:
-            return set(self._handles)
+            return set(self._seeding)
 
     def reannounce(self):
         """After the tracker binds: libtorrent backs off if its first announce failed."""
-        with self._lock:
-            handles = list(self._handles.values())
-        for h in handles:
-            if h.is_valid():
-                h.force_reannounce()
+        for h in self.session.get_torrents():
+            h.force_reannounce()
 
     def log_alerts(self):
         for a in self.session.pop_alerts():
@@ -114,13 +120,11 @@ class Seeder:
         return self.session.listen_port()
 
     def torrent_stats(self) -> list[TorrentStats]:
-        with self._lock:
-            handles = dict(self._handles)
         out = []
-        for ih, h in handles.items():
-            if h.is_valid():
-                st = h.status()
-                out.append(TorrentStats(ih, st.name, st.num_peers, st.all_time_upload, str(st.state)))
+        for h in self.session.get_torrents():
+            st = h.status()
+            out.append(TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers,
+                                    st.all_time_upload, str(st.state)))
         return out
 
     def stats(self) -> SessionStats:
@@ -131,9 +135,8 @@ class Seeder:
 
     def close(self):
         with self._lock:
-            handles, self._handles = list(self._handles.values()), {}
-        for h in handles:
-            if h.is_valid():
-                self.session.remove_torrent(h)
+            self._seeding.clear()
         self.session.pause()
+        for h in self.session.get_torrents():
+            self.session.remove_torrent(h)
         del self.session
