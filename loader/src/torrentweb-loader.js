@@ -1,0 +1,283 @@
+/*! torrentweb loader: takes a page's assets from its BitTorrent swarm, falls back to HTTP.
+ *
+ * Injected by torrentweb's Apache filter as a classic <script defer> with an integrity hash.
+ * Settings come from the script element's data-* attributes (rendered from `loader:` in the
+ * YAML): data-bundle, data-deadline, data-scrape, data-scrape-timeout, data-upload-limit,
+ * data-seed-time, data-metered-upload, data-p2p, data-max-file-size.
+ *
+ * Elements swapped by the filter carry data-torrent-src / -srcset / -poster; this script puts
+ * the bytes back: blob URLs from the swarm, or the plain URL whenever anything goes wrong.
+ *
+ * The visitor's say: no peer-to-peer at all when localStorage['torrentweb-opt-out'] is '1'
+ * (window.torrentweb.optOut() / optIn()), when navigator.connection.saveData is set, or when
+ * the site disables it (data-p2p="0"); no uploading on metered connections unless the site
+ * opts in (data-metered-upload="1"). Peers in a swarm see each other's IP addresses.
+ */
+(function () {
+  'use strict'
+
+  var OPT_OUT_KEY = 'torrentweb-opt-out'
+  var SWAPPED = ['src', 'srcset', 'poster']
+  var SELECTOR = '[data-torrent-src],[data-torrent-srcset],[data-torrent-poster]'
+  var script = document.currentScript
+  var cfg = readSettings(script ? script.dataset : {})
+  var client = null
+  var pending = new Set()          // elements still waiting for their bytes
+  var timers = []
+
+  var api = window.torrentweb = {
+    version: '0.1.0',
+    state: 'starting',             // starting | off:<reason> | swarm | done | stopped
+    elements: [],                  // [{url, via}] as each element is shown; via = swarm | webseed | http
+    optOut: function () {
+      try { localStorage.setItem(OPT_OUT_KEY, '1') } catch (e) { /* storage blocked: still stop */ }
+      stop('off:opt-out')
+    },
+    optIn: function () {
+      try { localStorage.removeItem(OPT_OUT_KEY) } catch (e) { /* nothing to undo */ }
+    },
+    optedOut: function () { return optedOut() }
+  }
+
+  function readSettings (d) {
+    var num = function (v, dflt) { var n = parseFloat(v); return isFinite(n) && n >= 0 ? n : dflt }
+    return {
+      bundle: d.bundle || '/.torrentweb/js/webtorrent/webtorrent.min.js',
+      deadlineMs: num(d.deadline, 3) * 1000,
+      scrape: d.scrape !== '0',
+      scrapeTimeoutMs: num(d.scrapeTimeout, 1) * 1000,
+      uploadLimit: num(d.uploadLimit, 262144),
+      seedTimeMs: num(d.seedTime, 0) * 1000,
+      meteredUpload: d.meteredUpload === '1',
+      p2p: d.p2p !== '0',
+      maxFileSize: num(d.maxFileSize, 64 * 1024 * 1024)
+    }
+  }
+
+  function optedOut () {
+    try { return localStorage.getItem(OPT_OUT_KEY) === '1' } catch (e) { return false }
+  }
+
+  function connection () { return navigator.connection || {} }
+
+  function blockedReason () {
+    if (!cfg.p2p) return 'site'
+    if (optedOut()) return 'opt-out'
+    if (connection().saveData) return 'save-data'
+    if (typeof RTCPeerConnection === 'undefined') return 'no-webrtc'
+    if (typeof WebSocket === 'undefined') return 'no-websocket'
+    return null
+  }
+
+  function metered () {
+    var c = connection()
+    return c.metered === true || c.type === 'cellular'
+  }
+
+  // --- putting bytes back --------------------------------------------------------------------
+
+  function restore (el, via) {
+    SWAPPED.forEach(function (attr) {
+      var url = el.getAttribute('data-torrent-' + attr)
+      if (url === null) return
+      el.removeAttribute('data-torrent-' + attr)
+      el.setAttribute(attr, url)
+    })
+    finish(el, via || 'http', el.getAttribute('src') || el.getAttribute('srcset'))
+  }
+
+  function finish (el, via, url) {
+    el.setAttribute('data-torrent-state', via)
+    pending.delete(el)
+    api.elements.push({ url: url, via: via })
+    var media = mediaOf(el)
+    if (media && media !== el && !media.querySelector('[data-torrent-src]')) media.load()
+    else if (media === el && el.tagName !== 'SOURCE') el.load()
+    if (pending.size === 0 && api.state === 'swarm') api.state = 'done'
+  }
+
+  function mediaOf (el) {
+    if (el.tagName === 'VIDEO' || el.tagName === 'AUDIO') return el
+    var p = el.parentElement
+    return el.tagName === 'SOURCE' && p && (p.tagName === 'VIDEO' || p.tagName === 'AUDIO') ? p : null
+  }
+
+  function restoreAll (reason) {
+    Array.prototype.forEach.call(document.querySelectorAll(SELECTOR), function (el) { restore(el, 'http') })
+    if (reason) api.state = reason
+  }
+
+  function stop (reason) {
+    timers.forEach(clearTimeout)
+    timers = []
+    restoreAll(reason)
+    if (client) { client.destroy(); client = null }
+  }
+
+  // --- the swarm -----------------------------------------------------------------------------
+
+  function absolute (url) { return new URL(url, document.baseURI) }
+
+  function samePath (url, file, torrent) {
+    var path = decodeURIComponent(url.pathname)
+    var parts = file.path.split(/[/\\]/)
+    if (parts.length > 1) return path === '/' + parts.slice(1).join('/')   // multi-file: name/rel
+    return torrent.urlList.some(function (seed) {                          // single-file: its URL
+      try { return decodeURIComponent(absolute(seed).pathname) === path } catch (e) { return false }
+    })
+  }
+
+  // Each swapped attribute is a list of (url, descriptor); srcset keeps its descriptors.
+  function wanted (el) {
+    var out = []
+    SWAPPED.forEach(function (attr) {
+      var value = el.getAttribute('data-torrent-' + attr)
+      if (value === null) return
+      var parts = attr === 'srcset' ? value.split(',') : [value]
+      parts.forEach(function (part) {
+        var t = part.trim().split(/\s+/)
+        if (t[0]) out.push({ attr: attr, url: absolute(t[0]), descriptor: attr === 'srcset' ? t.slice(1).join(' ') : '' })
+      })
+    })
+    return out
+  }
+
+  function inView (el) {
+    var target = el.tagName === 'SOURCE' ? el.parentElement : el
+    var r = target.getBoundingClientRect()
+    return r.bottom >= 0 && r.top <= innerHeight && r.right >= 0 && r.left <= innerWidth
+  }
+
+  function filesFor (el, torrents) {
+    return wanted(el).map(function (w) {
+      for (var i = 0; i < torrents.length; i++) {
+        var t = torrents[i]
+        var f = t.files.find(function (file) { return samePath(w.url, file, t) })
+        if (f) return { want: w, file: f, torrent: t }
+      }
+      return null
+    })
+  }
+
+  async function show (el, parts) {
+    var values = {}
+    var via = 'swarm'
+    for (var i = 0; i < parts.length; i++) {
+      var p = parts[i]
+      var blob = await p.file.blob()
+      var url = URL.createObjectURL(new Blob([blob], { type: p.file.type || blob.type }))
+      if (p.torrent._torrentwebWebSeed) via = 'webseed'
+      values[p.want.attr] = (values[p.want.attr] ? values[p.want.attr] + ', ' : '') +
+        (p.want.descriptor ? url + ' ' + p.want.descriptor : url)
+    }
+    if (!pending.has(el)) return        // HTTP won the race (hard deadline)
+    Object.keys(values).forEach(function (attr) {
+      el.removeAttribute('data-torrent-' + attr)
+      el.setAttribute(attr, values[attr])
+    })
+    finish(el, via, parts[0].want.url.href)
+  }
+
+  function useWebSeed (torrent) {
+    if (torrent._torrentwebWebSeed || torrent.destroyed) return
+    torrent._torrentwebWebSeed = true
+    torrent.urlList.forEach(function (url) { torrent.addWebSeed(url) })
+  }
+
+  function watchTracker (torrent) {
+    // The announce reply carries the swarm's seeder count (a scrape in the same round trip):
+    // none -> the web seed at once. No reply in time, or no tracker at all -> the same.
+    var answered = false
+    var tracker = torrent.discovery && torrent.discovery.tracker
+    if (tracker) {
+      tracker.on('update', function (data) {
+        answered = true
+        if (cfg.scrape && !data.complete && torrent.numPeers === 0) useWebSeed(torrent)
+      })
+    }
+    torrent.on('warning', function (err) {
+      if (!answered && /Connection error|tracker/i.test(String(err && err.message))) useWebSeed(torrent)
+    })
+    if (cfg.scrape) {
+      timers.push(setTimeout(function () {
+        if (!answered && torrent.numPeers === 0) useWebSeed(torrent)
+      }, cfg.scrapeTimeoutMs))
+    }
+  }
+
+  async function addTorrent (link) {
+    var res = await fetch(link.href, { credentials: 'same-origin' })
+    if (!res.ok) throw new Error(link.href + ': HTTP ' + res.status)
+    var buf = new Uint8Array(await res.arrayBuffer())
+    return new Promise(function (resolve, reject) {
+      var torrent = client.add(buf, { deselect: true }, resolve)
+      torrent.once('error', reject)
+      watchTracker(torrent)
+    })
+  }
+
+  function schedule (el, parts) {
+    parts.forEach(function (p) {
+      if (!p.file.done) p.file.select(inView(el) ? 1 : 0)
+    })
+    var waiting = parts.filter(function (p) { return !p.file.done })
+    var go = function () { show(el, parts).catch(function () { restore(el, 'http') }) }
+    if (waiting.length === 0) return go()
+    var left = waiting.length
+    waiting.forEach(function (p) {
+      p.file.once('done', function () { if (--left === 0) go() })
+    })
+    timers.push(setTimeout(function () {
+      if (pending.has(el)) parts.forEach(function (p) { useWebSeed(p.torrent) })
+    }, cfg.deadlineMs))
+    timers.push(setTimeout(function () {
+      if (pending.has(el)) restore(el, 'http')     // never worse than plain HTTP
+    }, cfg.deadlineMs * 2))
+  }
+
+  function keepSeeding () {
+    if (metered() && !cfg.meteredUpload) { stop(api.state); return }
+    if (cfg.seedTimeMs > 0) timers.push(setTimeout(function () { stop('stopped') }, cfg.seedTimeMs))
+  }
+
+  async function start () {
+    var links = document.querySelectorAll('link[rel~="torrent"][href]')
+    var elements = Array.prototype.slice.call(document.querySelectorAll(SELECTOR))
+    if (links.length === 0) { restoreAll('off:no-torrent'); return }
+    var why = blockedReason()
+    if (why) { restoreAll('off:' + why); return }
+    elements.forEach(function (el) { pending.add(el) })
+
+    var WebTorrent = (await import(cfg.bundle)).default
+    var upload = metered() && !cfg.meteredUpload ? 0 : (cfg.uploadLimit > 0 ? cfg.uploadLimit : -1)
+    client = new WebTorrent({
+      webSeeds: false,               // the origin is the backstop: added late, by useWebSeed
+      uploadLimit: upload,
+      tracker: { rtcConfig: { iceServers: [] } }
+    })
+    client.on('error', function () { stop('off:error') })
+    api.state = 'swarm'
+    api.client = client
+    var torrents = await Promise.all(Array.prototype.map.call(links, addTorrent))
+
+    elements.sort(function (a, b) { return inView(b) - inView(a) })   // visible first
+    elements.forEach(function (el) {
+      var parts = filesFor(el, torrents)
+      if (parts.length === 0 || parts.some(function (p) { return !p || p.file.length > cfg.maxFileSize })) {
+        restore(el, 'http')
+      } else {
+        schedule(el, parts)
+      }
+    })
+    if (pending.size === 0) api.state = 'done'
+    var seeded = function () { if (pending.size === 0) keepSeeding(); else timers.push(setTimeout(seeded, 250)) }
+    seeded()
+  }
+
+  addEventListener('pagehide', function () { if (client) { client.destroy(); client = null } })
+
+  start().catch(function (err) {
+    api.error = String(err && err.message || err)
+    stop('off:error')
+  })
+})()
