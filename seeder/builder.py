@@ -91,6 +91,31 @@ def build_file(docroot: Path, rel: str, size: int, *, base_url: str, announce, w
                  hybrid=hybrid, cancel=cancel, progress=progress)
 
 
+def outer_keys(announce, url_list) -> dict:
+    """The keys outside the info dict that torrentweb sets, as libtorrent writes them."""
+    announce, url_list = list(announce), list(url_list)
+    keys = {}
+    if announce:
+        keys[b"announce"] = announce[0].encode()
+        if len(announce) > 1:
+            keys[b"announce-list"] = [[u.encode()] for u in announce]
+    if url_list:
+        keys[b"url-list"] = url_list[0].encode() if len(url_list) == 1 else [u.encode() for u in url_list]
+    return keys
+
+
+def with_outer_keys(data: bytes, keys: dict) -> bytes:
+    """The same torrent (same info dict, same info-hash) with other trackers and web seeds."""
+    meta = lt.bdecode(data)
+    current = {k: meta[k] for k in (b"announce", b"announce-list", b"url-list") if k in meta}
+    if current == keys:
+        return data
+    for k in (b"announce", b"announce-list", b"url-list"):
+        meta.pop(k, None)
+    meta.update(keys)
+    return lt.bencode(meta)
+
+
 def write_atomically(path: Path, data: bytes, mode=0o644):
     """Write a temp file in the same directory, fsync, rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -82,13 +82,29 @@ class Publisher:
                     p.unlink(missing_ok=True)
 
     def _seed(self, row: FileRow) -> bool:
+        path = self.config.state_dir / row.torrent
         try:
-            data = (self.config.state_dir / row.torrent).read_bytes()
+            data = path.read_bytes()
         except OSError:
             return False
+        data = self._refresh(path, row, data)
         self.seeder.add(row.info_hash, data, (self.config.docroot / row.path).parent)
         self.known.add(bytes.fromhex(row.info_hash))
         return True
+
+    def _refresh(self, path: Path, row: FileRow, data: bytes) -> bytes:
+        """base_url or the announce list changed: rewrite the torrent around the same info dict.
+
+        The info-hash covers only the info dict, so no re-hash and the swarm stays the same.
+        """
+        cfg = self.config
+        want = builder.outer_keys(cfg.announce_urls(),
+                                  [builder.web_seed_url(cfg.base_url, row.path)] if cfg.torrents.web_seed else [])
+        new = builder.with_outer_keys(data, want)
+        if new != data:
+            builder.write_atomically(path, new)
+            log.info("refreshed %s: announce list or web seed changed", row.path)
+        return new
 
     # changes ---------------------------------------------------------------------------------
 

@@ -55,3 +55,15 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     builder.write_atomically(target, b"one")
     builder.write_atomically(target, b"two")
     assert target.read_bytes() == b"two" and os.listdir(target.parent) == ["a.torrent"]
+
+
+def test_outer_keys_are_what_libtorrent_writes_so_an_unchanged_torrent_is_not_rewritten(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"x" * 5000)
+    for announce in (["http://t/announce"], ["http://t/announce", "ws://t/announce"], []):
+        built = builder.build_file(tmp_path, "a.png", 5000, base_url="http://x/", announce=announce)
+        keys = builder.outer_keys(announce, ["http://x/a.png"])
+        assert builder.with_outer_keys(built.data, keys) == built.data
+    moved = builder.with_outer_keys(built.data, builder.outer_keys(["https://new/announce"],
+                                                                   ["https://new/a.png"]))
+    assert lt.torrent_info(moved).info_hashes().v1 == lt.torrent_info(built.data).info_hashes().v1
+    assert lt.bdecode(moved)[b"url-list"] == b"https://new/a.png"

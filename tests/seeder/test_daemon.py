@@ -195,3 +195,19 @@ def test_sigterm_stops_cleanly_and_status_reports_the_running_daemon(site, daemo
     out = subprocess.run([TORRENTWEB, "status", "-c", str(site.config_path)], capture_output=True,
                          text=True)
     assert out.returncode == 1 and "no running daemon" in out.stderr
+
+
+def test_a_new_base_url_rewrites_torrents_without_rehashing(site, daemons):
+    site.add("img/a.png", os.urandom(5000))
+    d = daemons(site)
+    d.wait_log("published img/a.png ")
+    before = site.catalogue()["img/a.png"]
+    site.write_config(base_url="https://cdn.example.org/site/",
+                      tracker=dict(site.settings["tracker"], announce=["https://cdn.example.org/announce"]))
+    os.kill(d.proc.pid, signal.SIGHUP)
+    d.wait_log("refreshed img/a.png")
+    meta = lt.bdecode(site.torrent("img/a.png"))
+    assert meta[b"url-list"] == b"https://cdn.example.org/site/img/a.png"
+    assert meta[b"announce"] == b"https://cdn.example.org/announce"
+    assert info_hash(site.torrent("img/a.png")) == before[3] and site.catalogue()["img/a.png"] == before
+    assert d.published("img/a.png") == 1
