@@ -321,7 +321,18 @@ def _as_dict(obj):
 
 
 def _make_bundler(config, catalogue, seeder, publisher):
-    """Page bundles (the Apache side's torrents), when that part is installed."""
+    """Page bundles (the Apache side's torrents), when that part is installed.
+
+    Contract of `seeder/bundles.py: Bundler(config, catalogue, seeder, publisher)`, all called
+    on the daemon's loop thread, none blocking (long work goes to `pool`):
+      restore()                at start, after the files are restored: seed catalogued bundles,
+                               drop stale ones, scan the docroot's HTML pages
+      tick(pool, stopping)     every 50 ms: take bundle_requests and changed pages, submit builds
+                               to `pool` (a ThreadPoolExecutor; `stopping()` cancels hashing)
+      noticed(rel)             a path in the docroot changed (an asset or an .html page)
+      configure(config)        after a valid SIGHUP reload
+    `publisher.known` is the tracker's whitelist (a set of 20-byte v1 info-hashes): add bundles'.
+    """
     try:
         from .bundles import Bundler
     except ImportError:
