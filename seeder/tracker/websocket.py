@@ -102,9 +102,14 @@ def _offers(msg: dict, max_offers: int) -> typing.Tuple[Offer, ...]:
 
 def parse_message(text: typing.Union[str, bytes], max_offers: int = 10):
     """One WebSocket message -> WsAnnounce | Answer | WsScrape, or ClientError."""
+    if isinstance(text, bytes):         # a binary frame: JSON must still be UTF-8
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ClientError("invalid message: expected JSON in UTF-8") from None
     try:
         msg = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as e:
+    except ValueError as e:
         raise ClientError(f"invalid JSON: {e}"[:200]) from None
     if not isinstance(msg, dict):
         raise ClientError("invalid message: expected a JSON object")
@@ -138,8 +143,8 @@ def parse_message(text: typing.Union[str, bytes], max_offers: int = 10):
 def _guess(text) -> typing.Tuple[str, typing.Optional[str]]:
     """The action and info_hash of a message we could not parse, so the client can match the failure."""
     try:
-        msg = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        msg = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except ValueError:              # UnicodeDecodeError is one
         return "announce", None
     if not isinstance(msg, dict):
         return "announce", None

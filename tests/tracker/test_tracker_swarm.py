@@ -1,0 +1,135 @@
+"""The transport-free swarm: event order, expiry, numwant, peers6, scrape, stats."""
+import pytest
+
+from torrentweb.config import TrackerConfig
+from torrentweb.seeder.tracker.announce import Announce, ClientError, Event, Scrape
+from torrentweb.seeder.tracker.swarm import Swarms
+
+IH = b"\x01" * 20
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def swarms(**config):
+    clock = Clock()
+    return Swarms(TrackerConfig(**{"open": True, **config}), lambda ih: ih == IH, clock), clock
+
+
+def peer(n, left=100, event=Event.NONE, v6=False, numwant=-1, ih=IH):
+    address = bytes(15) + bytes([n]) if v6 else bytes([10, 0, 0, n])
+    return Announce(ih, b"-TT0001-%012d" % n, address, 6000 + n, left, event, numwant)
+
+
+def compacts(blob, size=6):
+    return {blob[i:i + size] for i in range(0, len(blob), size)}
+
+
+def test_peers_get_each_other_but_never_themselves():
+    s, _ = swarms()
+    s.announce(peer(1))
+    r = s.announce(peer(2))
+    assert compacts(r.peers4) == {bytes([10, 0, 0, 1]) + (6001).to_bytes(2, "big")}
+    assert (r.complete, r.incomplete) == (0, 2)
+
+
+def test_seeders_get_only_leechers():
+    s, _ = swarms()
+    s.announce(peer(1, left=0))
+    s.announce(peer(2, left=0))
+    assert s.announce(peer(3, left=0)).peers4 == b""
+    s.announce(peer(4))
+    r = s.announce(peer(3, left=0))
+    assert compacts(r.peers4) == {bytes([10, 0, 0, 4]) + (6004).to_bytes(2, "big")}
+    assert (r.complete, r.incomplete) == (3, 1)
+
+
+def test_numwant_is_capped_and_defaulted():
+    s, _ = swarms(numwant_default=5, numwant_max=8)
+    for n in range(1, 40):
+        s.announce(peer(n))
+    assert len(s.announce(peer(50)).peers4) == 5 * 6
+    assert len(s.announce(peer(50, numwant=1000)).peers4) == 8 * 6
+    assert len(s.announce(peer(50, numwant=3)).peers4) == 3 * 6
+    many = s.announce(peer(50, numwant=8))
+    assert len(compacts(many.peers4)) == 8 and bytes([10, 0, 0, 50]) + (6050).to_bytes(2, "big") not in compacts(many.peers4)
+
+
+def test_ipv6_peers_go_to_peers6():
+    s, _ = swarms()
+    s.announce(peer(1, v6=True))
+    r = s.announce(peer(2))
+    assert r.peers4 == b"" and r.peers6 == bytes(15) + b"\x01" + (6001).to_bytes(2, "big")
+
+
+def test_event_order_is_tolerated():
+    s, _ = swarms()
+    r = s.announce(peer(1, event=Event.STOPPED))              # a stranger stopping: ignored
+    assert (r.complete, r.incomplete) == (0, 0)
+    s.announce(peer(1, event=Event.COMPLETED, left=0))         # completed before started: joins, counted
+    s.announce(peer(1, event=Event.STARTED, left=0))           # started again: an update
+    s.announce(peer(1, event=Event.COMPLETED, left=0))         # counted once per peer
+    assert s.scrape(Scrape((IH,)))[0].downloaded == 1
+    assert (s.announce(peer(2)).complete, len(s.swarms[IH])) == (1, 2)
+    s.announce(peer(1, event=Event.STOPPED))
+    assert s.scrape(Scrape((IH,)))[0].complete == 0
+
+
+def test_a_peer_that_moves_or_finishes_changes_pool():
+    s, _ = swarms()
+    s.announce(peer(1))
+    s.announce(Announce(IH, peer(1).peer_id, bytes([10, 9, 9, 9]), 7000, 0))
+    r = s.announce(peer(2))
+    assert r.peers4 == bytes([10, 9, 9, 9]) + (7000).to_bytes(2, "big")
+    assert (r.complete, r.incomplete) == (1, 1)
+
+
+def test_peers_expire_after_interval_plus_grace():
+    s, clock = swarms(interval=100, grace=20)
+    s.announce(peer(1))
+    clock.now += 119
+    s.expire()
+    assert s.scrape(Scrape((IH,)))[0].incomplete == 1
+    clock.now += 2
+    s.expire()
+    assert s.scrape(Scrape((IH,)))[0].incomplete == 0
+    assert s.announce(peer(2)).peers4 == b""
+
+
+def test_whitelist_refuses_unknown_info_hashes():
+    s, _ = swarms(open=False)
+    with pytest.raises(ClientError, match="^info-hash not tracked here: this tracker serves only this site's torrents$"):
+        s.announce(peer(1, ih=b"\x02" * 20))
+    s.announce(peer(1))
+    assert [e.known for e in s.scrape(Scrape((IH, b"\x02" * 20)))] == [True, False]
+    assert s.stats().refused == 2
+
+
+def test_web_peers_are_offered_to_each_other_only():
+    s, _ = swarms()
+    web = lambda n, left=100: Announce(IH, b"-WW0001-%012d" % n, b"", 0, left)
+    s.announce(peer(1))
+    assert s.announce(web(1)).web_peers == ()
+    assert s.announce(web(2)).web_peers == (web(1).peer_id,)
+    assert s.announce(web(3, left=0)).web_peers and s.announce(peer(9)).peers4    # native sees native only
+    assert set(s.announce(web(4, left=0)).web_peers) == {web(1).peer_id, web(2).peer_id}   # not seeder 3
+    s.leave_web(IH, web(1).peer_id)
+    assert set(s.announce(web(2)).web_peers) == {web(3).peer_id, web(4).peer_id}
+
+
+def test_stats_count_torrents_and_announce_rate():
+    s, clock = swarms()
+    for n in range(1, 21):
+        s.announce(peer(n, left=0 if n <= 5 else 1))
+        clock.now += 0.5                 # 20 announces over 10 s
+    st = s.stats()
+    assert (st.seeders, st.leechers, st.announces) == (5, 15, 20)
+    assert st.torrents[0].info_hash == IH.hex() and (st.torrents[0].seeders, st.torrents[0].leechers) == (5, 15)
+    assert st.announces_per_second == 2.0      # the 10 whole seconds before now
+    clock.now += 60
+    assert s.stats().announces_per_second == 0
