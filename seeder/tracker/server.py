@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import typing
 
@@ -72,7 +73,8 @@ class Tracker:
         try:
             return await coroutine
         except OSError as e:
-            raise BindError(protocol, address, e.strerror or str(e)) from None
+            reason = os.strerror(e.errno) if e.errno else str(e)
+            raise BindError(protocol, address, reason) from None
 
     async def stop(self) -> None:
         if self._housekeeping is not None:

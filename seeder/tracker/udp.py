@@ -93,6 +93,13 @@ def write_error(transaction_id: int, message: str) -> bytes:
     return struct.pack("!II", ERROR, transaction_id) + message.encode("utf-8")
 
 
+def _bad_id_reply(transaction_id):
+    return write_error(transaction_id, BAD_CONNECTION_ID)
+
+
+_BAD_ID_REPLY_SIZE = len(_bad_id_reply(0))
+
+
 class ConnectionIds:
     """Issue and check connection ids: MAC(secret of the time window, client address)."""
 
@@ -150,10 +157,14 @@ class UdpTracker:
                 if h.connection_id != PROTOCOL_ID:
                     return None                     # not a BitTorrent client
                 return write_connect(h.transaction_id, self.ids.issue(host, port))
+            if not self.ids.valid(data[:8], host, port):
+                # said only when the reply is not bigger than the request: a spoofed source
+                # address must not turn us into an amplifier
+                if h.action in (ANNOUNCE, SCRAPE) and len(data) >= _BAD_ID_REPLY_SIZE:
+                    return _bad_id_reply(h.transaction_id)
+                return None
             if h.action not in (ANNOUNCE, SCRAPE):
                 raise ClientError(f"unknown action {h.action}: expected 0 (connect), 1 (announce) or 2 (scrape)")
-            if not self.ids.valid(data[:8], host, port):
-                raise ClientError(BAD_CONNECTION_ID)
             if h.action == ANNOUNCE:
                 reply = self.swarms.announce(parse_announce(data, host, self.allow_ip_param))
                 return write_announce(h.transaction_id, reply, ":" in host)

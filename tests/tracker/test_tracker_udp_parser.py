@@ -64,6 +64,7 @@ def test_connection_ids_cannot_be_forged_moved_or_kept_forever():
     cid = connect(t)
     bad = "connection id expired or not issued to this address: connect again"
     assert error_of(t.handle(announce_packet(b"\0" * 8), "10.0.0.1", 4000)) == bad
+    assert t.handle(b"\0" * 8 + struct.pack("!II", 2, 1) + IH, "10.0.0.1", 4000) is None   # reply > request
     assert error_of(t.handle(announce_packet(cid), "10.0.0.9", 4000)) == bad     # another address
     assert error_of(t.handle(announce_packet(cid), "10.0.0.1", 4001)) == bad     # another port
     clock.now += 60                     # the next window: still accepted
@@ -98,6 +99,7 @@ def test_bad_announces_get_an_error_action(kwargs, reason):
 def test_unknown_action_and_bad_scrape():
     t, _ = tracker()
     cid = connect(t)
+    assert t.handle(b"\0" * 8 + struct.pack("!II", 7, 1) + b"x" * 90, "10.0.0.1", 4000) is None   # junk
     assert error_of(t.handle(cid + struct.pack("!II", 7, 1), "10.0.0.1", 4000)) == \
         "unknown action 7: expected 0 (connect), 1 (announce) or 2 (scrape)"
     assert error_of(t.handle(cid + struct.pack("!II", 2, 1) + b"x" * 7, "10.0.0.1", 4000)) == \

@@ -1,0 +1,147 @@
+"""Fixtures for the tracker's tests: the Tracker on its own loop, a libtorrent seeder, torrents."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import libtorrent as lt
+import pytest
+
+from support.ports import free_port
+from support.processes import wait_for
+from torrentweb.config import Address, TrackerConfig
+from torrentweb.seeder.tracker.server import Tracker
+
+
+class RunningTracker:
+    """server.Tracker on an event loop in a thread of its own (the daemon uses its main loop)."""
+
+    def __init__(self, config: TrackerConfig, known=None):
+        self.known = set() if known is None else known
+        self.tracker = Tracker(config, lambda ih: ih in self.known)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test tracker loop")
+
+    def call(self, coroutine, timeout=15):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def __enter__(self):
+        self.thread.start()
+        try:
+            self.call(self.tracker.start())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.call(self.tracker.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+    def address(self, protocol) -> Address:
+        return self.tracker.addresses[protocol]
+
+    def url(self, protocol) -> str:
+        a = self.address(protocol)
+        scheme = {"http": "http", "udp": "udp", "websocket": "ws"}[protocol]
+        return f"{scheme}://{a.host}:{a.port}" + ("" if protocol == "udp" else "/announce")
+
+    def stats(self):
+        return self.call(_async(self.tracker.stats))
+
+
+async def _async(f):
+    return f()
+
+
+def loopback_config(**overrides) -> TrackerConfig:
+    base = dict(http=Address("127.0.0.1", 0), udp=Address("127.0.0.1", 0), websocket=Address("127.0.0.1", 0))
+    base.update(overrides)
+    return TrackerConfig(**base)
+
+
+def make_torrent(path: Path, trackers, piece_length=64 * 1024) -> bytes:
+    """A v1 single-file torrent with only these trackers: no web seed, no DHT nodes."""
+    data = path.read_bytes()
+    pieces = b"".join(hashlib.sha1(data[i:i + piece_length]).digest() for i in range(0, len(data), piece_length))
+    meta = {b"announce": trackers[0].encode(), b"announce-list": [[t.encode()] for t in trackers],
+            b"info": {b"name": path.name.encode(), b"length": len(data), b"piece length": piece_length,
+                      b"pieces": pieces}}
+    return lt.bencode(meta)
+
+
+def info_hash(torrent: bytes) -> bytes:
+    return hashlib.sha1(lt.bencode(lt.bdecode(torrent)[b"info"])).digest()
+
+
+def random_file(directory: Path, name: str, size: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Seeder:
+    """A libtorrent session on loopback that seeds what it is given and finds peers only via trackers."""
+
+    def __init__(self, webtorrent=False):
+        self.port = free_port()
+        settings = {
+            "listen_interfaces": f"127.0.0.1:{self.port}",
+            "allow_multiple_connections_per_ip": True,
+            "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+            "alert_mask": lt.alert_category.error | lt.alert_category.tracker | lt.alert_category.status,
+        }
+        if webtorrent:
+            settings.update({"webtorrent_stun_server": "", "max_webtorrent_offers": 10})
+        else:
+            settings["max_webtorrent_offers"] = 0
+        self.session = lt.session(settings)
+        self.handles = []
+        self.alerts = []
+
+    def add(self, torrent: bytes, save_path: Path, seed=True):
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent)
+        atp.save_path = str(save_path)
+        atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+        if seed:
+            atp.flags |= lt.torrent_flags.seed_mode
+        h = self.session.add_torrent(atp)
+        self.handles.append(h)
+        return h
+
+    def poll_alerts(self):
+        self.alerts += [(type(a).__name__, a.message()) for a in self.session.pop_alerts()]
+        return self.alerts
+
+    def wait_announced(self, handle, timeout=20):
+        """Until a tracker has answered this torrent (so that clients find it at their first announce)."""
+        wait_for(lambda: any(n == "tracker_reply_alert" for n, _ in self.poll_alerts()) or
+                 handle.status().num_peers > 0, timeout, what="the seeder's first tracker reply")
+
+    def close(self):
+        for h in self.handles:
+            self.session.remove_torrent(h)
+        self.handles.clear()
+        del self.session
+
+
+@pytest.fixture
+def seeder():
+    s = Seeder()
+    try:
+        yield s
+    finally:
+        s.close()

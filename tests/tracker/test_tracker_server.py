@@ -1,0 +1,189 @@
+"""The Tracker component on real sockets: listeners, keep-alive, bad input, limits, stats."""
+import asyncio
+import json
+import socket
+import struct
+import time
+from urllib.parse import quote_from_bytes
+
+import libtorrent as lt
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
+
+from conftest import RunningTracker, loopback_config
+from support.ports import free_port
+from torrentweb.config import Address
+from torrentweb.seeder.tracker.errors import BindError
+from torrentweb.seeder.tracker.server import Tracker
+from torrentweb.seeder.tracker.udp import PROTOCOL_ID
+
+IH = b"\x11" * 20
+IH_TEXT = IH.decode("latin-1")
+
+
+@pytest.fixture(scope="module")
+def tracker():
+    with RunningTracker(loopback_config(max_message_size=4096, max_offers=2), known={IH}) as t:
+        yield t
+
+
+def announce_path(peer=b"-XX0001-000000000001", port=6000, left=0, ih=IH):
+    return (b"/announce?info_hash=" + quote_from_bytes(ih).encode() + b"&peer_id=" + peer +
+            b"&port=%d&left=%d&compact=1" % (port, left))
+
+
+def http_exchange(tracker, raw: bytes) -> bytes:
+    a = tracker.address("http")
+    with socket.create_connection((a.host, a.port), timeout=5) as s:
+        s.sendall(raw)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def get(path: bytes) -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def bodies(raw: bytes):
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        out.append(lt.bdecode(rest[:length]))
+        raw = rest[length:]
+    return out
+
+
+def test_keep_alive_and_pipelined_requests(tracker):
+    raw = http_exchange(tracker, get(announce_path()) + get(announce_path(b"-XX0001-000000000002", 6001, 5)) +
+                        b"GET /scrape?info_hash=" + quote_from_bytes(IH).encode() + b" HTTP/1.1\r\nConnection: close\r\n\r\n")
+    first, second, scrape = bodies(raw)
+    assert first[b"peers"] == b""
+    assert second[b"peers"] == bytes([127, 0, 0, 1]) + (6000).to_bytes(2, "big")
+    assert scrape[b"files"][IH] == {b"complete": 1, b"downloaded": 0, b"incomplete": 1}
+
+
+def test_oversized_request_head_gets_431(tracker):
+    raw = http_exchange(tracker, b"GET /announce?" + b"x" * 9000)
+    assert raw.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert bodies(raw)[0] == {b"failure reason": b"request head larger than 8192 bytes"}
+
+
+def test_unknown_info_hash_refused_on_every_protocol(tracker):
+    reason = "info-hash not tracked here: this tracker serves only this site's torrents"
+    raw = http_exchange(tracker, get(announce_path(ih=b"\x22" * 20)).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+    assert bodies(raw)[0] == {b"failure reason": reason.encode()}
+    a = tracker.address("udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(struct.pack("!QII", PROTOCOL_ID, 0, 1), (a.host, a.port))
+        cid = s.recv(100)[8:]
+        s.sendto(cid + struct.pack("!II20s20sQqQIIIiH", 1, 2, b"\x22" * 20, b"p" * 20, 0, 0, 0, 2, 0, 0, -1, 1),
+                 (a.host, a.port))
+        assert s.recv(1000) == struct.pack("!II", 3, 2) + reason.encode()
+    with ws_connect(tracker.url("websocket")) as ws:
+        ws.send(json.dumps({"action": "announce", "info_hash": "\x22" * 20, "peer_id": "p" * 20}))
+        assert json.loads(ws.recv(5)) == {"action": "announce", "info_hash": "\x22" * 20, "failure reason": reason}
+
+
+def test_udp_garbage_is_dropped_and_the_tracker_keeps_answering(tracker):
+    a = tracker.address("udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        for junk in (b"", b"\x00", b"GET / HTTP/1.1\r\n\r\n", bytes(range(256)) * 5):
+            s.sendto(junk, (a.host, a.port))
+        with pytest.raises(socket.timeout):
+            s.recv(100)
+        s.settimeout(5)
+        s.sendto(struct.pack("!QII", PROTOCOL_ID, 0, 77), (a.host, a.port))
+        assert struct.unpack_from("!II", s.recv(100)) == (0, 77)
+
+
+def test_websocket_bad_json_gets_a_failure_and_the_socket_stays(tracker):
+    with ws_connect(tracker.url("websocket")) as ws:
+        ws.send("{nope")
+        assert json.loads(ws.recv(5))["failure reason"].startswith("invalid JSON: Expecting property name")
+        ws.send(json.dumps({"action": "scrape", "info_hash": IH_TEXT}))
+        assert json.loads(ws.recv(5))["action"] == "scrape"
+
+
+def test_websocket_oversized_message_closes_the_socket(tracker):
+    with ws_connect(tracker.url("websocket"), max_size=None) as ws:
+        ws.send("x" * 5000)
+        with pytest.raises(ConnectionClosed) as e:
+            ws.recv(5)
+    assert e.value.rcvd.code == 1009      # message too big
+
+
+def test_websocket_offers_are_capped_and_relayed(tracker):
+    with ws_connect(tracker.url("websocket")) as a, ws_connect(tracker.url("websocket")) as b, \
+            ws_connect(tracker.url("websocket")) as c, ws_connect(tracker.url("websocket")) as d:
+        for ws, n in ((a, 1), (b, 2), (c, 3)):
+            ws.send(json.dumps({"action": "announce", "info_hash": IH_TEXT, "peer_id": "-WW0001-%012d" % n, "left": 0}))
+            ws.recv(5)
+        offers = [{"offer": {"type": "offer", "sdp": "v=%d" % i}, "offer_id": "%020d" % i} for i in range(5)]
+        d.send(json.dumps({"action": "announce", "info_hash": IH_TEXT, "peer_id": "-WW0001-%012d" % 4, "left": 9,
+                           "numwant": 5, "offers": offers}))
+        assert json.loads(d.recv(5))["complete"] >= 3
+        got = []
+        for ws in (a, b, c):
+            try:
+                got.append(json.loads(ws.recv(0.5)))
+            except TimeoutError:
+                pass
+        assert len(got) == 2                              # max_offers=2
+        assert {g["offer_id"] for g in got} == {"%020d" % 0, "%020d" % 1}
+        assert all(g["peer_id"] == "-WW0001-%012d" % 4 for g in got)
+
+
+def test_stats_report_per_torrent_counts(tracker):
+    st = tracker.stats()
+    mine = [t for t in st.torrents if t.info_hash == IH.hex()]
+    assert mine and mine[0].seeders >= 1 and st.announces >= 2 and st.refused >= 3
+
+
+def test_idle_websocket_connections_are_dropped():
+    with RunningTracker(loopback_config(ws_idle_timeout=1, http=None, udp=None), known={IH}) as t:
+        with ws_connect(t.url("websocket")) as ws:
+            ws.send(json.dumps({"action": "announce", "info_hash": IH_TEXT, "peer_id": "p" * 20}))
+            ws.recv(5)
+            with pytest.raises(ConnectionClosed) as e:
+                ws.recv(10)
+        assert (e.value.rcvd.code, e.value.rcvd.reason) == (1000, "idle: no announce for too long")
+        assert t.stats().leechers == 0
+
+
+def test_websocket_flood_is_cut_off():
+    with RunningTracker(loopback_config(rate_limit=1, rate_burst=5, http=None, udp=None), known={IH}) as t:
+        with ws_connect(t.url("websocket")) as ws:
+            with pytest.raises(ConnectionClosed) as e:
+                for _ in range(50):
+                    ws.send(json.dumps({"action": "scrape", "info_hash": IH_TEXT}))
+                    ws.recv(5)
+        assert (e.value.rcvd.code, e.value.rcvd.reason) == (
+            1008, "rate limited: too many requests from your address, retry later")
+
+
+def test_a_taken_port_is_named_and_nothing_stays_bound():
+    http_port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = loopback_config(http=Address("127.0.0.1", http_port), websocket=Address("127.0.0.1", port))
+        with pytest.raises(BindError) as e:
+            with RunningTracker(config):
+                pass
+    assert str(e.value) == f"tracker websocket listener: cannot bind 127.0.0.1:{port}: Address already in use"
+    with socket.socket() as s:          # the HTTP listener bound before it was closed again
+        s.bind(("127.0.0.1", http_port))
+
+
+def test_listeners_can_be_turned_off():
+    with RunningTracker(loopback_config(udp=None, websocket=None)) as t:
+        assert set(t.tracker.addresses) == {"http"}
