@@ -1,5 +1,108 @@
+"""The WSGIHandlerScript behind handler.wsgi: serves the .html/.htm file Apache mapped the URL
+to (SCRIPT_FILENAME), with its torrent links. Any failure of the filter is logged and the
+page is served as it is on disk: a broken filter never breaks the site."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+from . import http
+from .catalogue import CatalogueUnavailable
+from .filter import PageFilter, Rendered, Settings
+
+log = logging.getLogger("torrentweb.apache")
+if not log.handlers:                     # mod_wsgi sends stderr to Apache's error log
+    _h = logging.StreamHandler(sys.stderr)
+    _h.setFormatter(logging.Formatter("torrentweb: %(levelname)s: %(message)s"))
+    log.addHandler(_h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+_filters: dict[Settings, PageFilter] = {}
+_filters_lock = threading.Lock()
+_last_unavailable: list = [None]
+
+
+def _filter_for(environ) -> PageFilter:
+    settings = Settings.from_environ(environ)
+    with _filters_lock:
+        f = _filters.get(settings)
+        if f is None:
+            f = _filters[settings] = PageFilter(settings)
+        return f
+
+
 def handle_request(environ, start_response):
-    with open(environ["SCRIPT_FILENAME"], "rb") as f:
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method not in ("GET", "HEAD"):
+        start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"),
+                                                  ("Content-Type", "text/plain"),
+                                                  ("Content-Length", "19")])
+        return [b"Method Not Allowed\n"]
+    filename = environ.get("SCRIPT_FILENAME", "")
+    try:
+        f = open(filename, "rb")
+    except FileNotFoundError:
+        return _error(start_response, "404 Not Found")
+    except (IsADirectoryError, PermissionError):
+        return _error(start_response, "403 Forbidden")
+    st = os.fstat(f.fileno())
+    try:
+        filt = _filter_for(environ)
+        too_big = st.st_size > filt.settings.max_page_size
+    except Exception:
+        log.exception("%s: filter settings unusable; served unchanged", filename)
+        filt, too_big = None, False
+    if too_big:                         # streamed unchanged, never read whole
+        return _send(environ, start_response, st, None, stream=f)
+    with f:
         body = f.read()
-    start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))])
+    rendered = _render(filt, body, filename, environ, st) if filt is not None else None
+    return _send(environ, start_response, st, rendered or Rendered(body, False, "", 0.0))
+
+
+def _render(filt: PageFilter, body: bytes, filename: str, environ, st) -> Rendered | None:
+    try:
+        page_path = filt.page_path_for(filename) or environ.get("REQUEST_URI", "/").split("?")[0]
+        return filt.render(body, page_path, identity=(filename, st.st_size, st.st_mtime_ns, st.st_ino))
+    except CatalogueUnavailable as e:
+        if _last_unavailable[0] != str(e):           # once per distinct reason, not per request
+            _last_unavailable[0] = str(e)
+            log.warning("%s; pages are served without torrent links", e)
+    except Exception:
+        log.exception("%s: the filter failed; served unchanged", filename)
+    return None
+
+
+def _send(environ, start_response, st, rendered: Rendered | None, stream=None):
+    seed = rendered.etag_seed if rendered else ""
+    size = len(rendered.body) if rendered else st.st_size
+    last_modified = max(st.st_mtime, rendered.built if rendered else 0.0)
+    tag = http.etag(st.st_size, st.st_mtime_ns, seed)
+    headers = [("Content-Type", "text/html"), ("ETag", tag),
+               ("Last-Modified", http.http_date(last_modified))]
+    if http.not_modified(environ, tag, last_modified):
+        _close(stream)
+        start_response("304 Not Modified", headers)
+        return []
+    start_response("200 OK", headers + [("Content-Length", str(size))])
+    if environ.get("REQUEST_METHOD") == "HEAD":
+        _close(stream)
+        return []
+    if rendered is not None:
+        return [rendered.body]
+    wrapper = environ.get("wsgi.file_wrapper")
+    return wrapper(stream, 65536) if wrapper else iter(lambda: stream.read(65536), b"")
+
+
+def _close(stream):
+    if stream is not None:
+        stream.close()
+
+
+def _error(start_response, status: str):
+    body = status.encode() + b"\n"
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

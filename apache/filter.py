@@ -1,0 +1,139 @@
+"""The filter proper, transport-free: page bytes in, page bytes with torrent links out.
+
+The WSGI handler (static pages), the middleware (WSGI apps) and the daemon's rendered copies
+all call PageFilter.render(); it never hashes: a page whose bundle is not built yet is served
+without its link and the bundle is queued for the daemon.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import pages, scan
+from .catalogue import CatalogueReader
+from .inject import inject
+
+log = logging.getLogger("torrentweb.apache")
+
+_ON = {"on", "1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the filter needs; from SetEnv lines in the httpd snippet or from the YAML config."""
+    docroot: Path
+    state_dir: Path
+    prefix: str = "/.torrentweb/"
+    base_path: str = "/"                 # URL path the document root is served under
+    origin: str | None = None            # scheme://host[:port] of base_url
+    large_file_size: int = 32 * 1024 * 1024
+    max_page_size: int = 8 * 1024 * 1024
+    loader: bool = False
+    swap: bool = False
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.state_dir / "catalogue.sqlite"
+
+    @classmethod
+    def from_config(cls, config) -> "Settings":
+        parts = urlsplit(config.base_url)
+        return cls(docroot=Path(config.docroot), state_dir=Path(config.state_dir),
+                   prefix=config.apache.prefix, base_path=parts.path or "/",
+                   origin=f"{parts.scheme}://{parts.netloc}",
+                   large_file_size=config.pages.large_file_size,
+                   max_page_size=config.pages.max_page_size,
+                   loader=config.pages.loader, swap=config.pages.swap)
+
+    @classmethod
+    def from_environ(cls, environ) -> "Settings":
+        """From the TORRENTWEB_* variables the snippet sets; KeyError names a missing one."""
+        def get(name):
+            try:
+                return environ[f"TORRENTWEB_{name}"]
+            except KeyError:
+                raise KeyError(f"TORRENTWEB_{name} is not set: include the snippet printed by "
+                               "`torrentweb apache-config`") from None
+        return cls(docroot=Path(get("DOCROOT")), state_dir=Path(get("STATE_DIR")),
+                   prefix=get("PREFIX"), large_file_size=int(get("LARGE_FILE_SIZE")),
+                   max_page_size=int(get("MAX_PAGE_SIZE")),
+                   loader=get("LOADER").lower() in _ON, swap=get("SWAP").lower() in _ON)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    injected: bool
+    etag_seed: str          # what changes whenever the injected markup does
+    built: float            # when the newest linked bundle was built (0: none)
+    waiting: bool = False   # its bundle is not built yet (asked of the daemon)
+    assets: tuple = ()      # the candidate asset paths the page embeds
+
+
+class PageFilter:
+    """Renders pages against the catalogue, caching by (page identity, catalogue version)."""
+
+    CACHE_SIZE = 512
+
+    def __init__(self, settings: Settings, reader: CatalogueReader | None = None):
+        self.settings = settings
+        self.reader = reader or CatalogueReader(settings.catalogue_path)
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def page_path_for(self, filename: str) -> str | None:
+        """URL path of a file in the document root (None if outside)."""
+        try:
+            rel = Path(filename).relative_to(self.settings.docroot).as_posix()
+        except ValueError:
+            return None
+        return self.settings.base_path + rel
+
+    def render(self, html: bytes, page_path: str, identity=None) -> Rendered:
+        """The page with its links. Raises CatalogueUnavailable if the catalogue is unreadable.
+
+        identity: a hashable that changes whenever the page's bytes do (e.g. (path, size,
+        mtime_ns)); with it, results are cached until the catalogue version changes."""
+        key = None
+        if identity is not None:
+            key = (identity, page_path, self.reader.version())
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    return hit
+        result = self._render(html, page_path)
+        if key is not None:
+            with self._lock:
+                self._cache[key] = result
+                while len(self._cache) > self.CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return result
+
+    def _render(self, html: bytes, page_path: str) -> Rendered:
+        s = self.settings
+        candidates = tuple(scan.candidate_paths(html, page_path, s.base_path, s.origin))
+        if not candidates:
+            return Rendered(html, False, "", 0.0)
+        plan = pages.plan(self.reader.assets(candidates).values(), s.large_file_size)
+        bundle = None
+        if plan.key:
+            bundle = self.reader.bundle(plan.key)
+            if bundle is None:
+                self.reader.request_bundle(plan.key, [a.path for a in plan.bundled])
+        waiting = bool(plan.key) and bundle is None
+        unchanged = Rendered(html, False, "", 0.0, waiting, candidates)
+        head = pages.head_html(s.prefix, bundle.torrent if bundle else None, plan.large, s.loader)
+        if not head:
+            return unchanged
+        body = inject(html, head)
+        if body is None:
+            log.info("%s: cannot tell where the <head> starts; served unchanged", page_path)
+            return unchanged
+        return Rendered(body, True, hashlib.sha1(head).hexdigest()[:16],
+                        bundle.built if bundle else 0.0, waiting, candidates)

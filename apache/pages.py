@@ -1,0 +1,61 @@
+"""What a page links: its assets split into one page bundle and single-file torrents of large
+files, and the markup that goes into its <head>. Shared by the filter, the middleware and the
+daemon (which builds bundles and rendered copies with the same code)."""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from torrentweb.seeder.catalogue import bundle_key   # the daemon's definition (standard library only)
+
+from .catalogue import Asset
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    bundled: tuple[Asset, ...]      # into the page bundle (sorted by path)
+    large: tuple[Asset, ...]        # linked by their own single-file torrent
+
+    @property
+    def key(self) -> str | None:
+        return bundle_key(self.bundled) if self.bundled else None
+
+
+def plan(assets, large_file_size: int) -> PagePlan:
+    ordered = sorted(assets, key=lambda a: a.path)
+    return PagePlan(tuple(a for a in ordered if a.size <= large_file_size),
+                    tuple(a for a in ordered if a.size > large_file_size))
+
+
+def torrent_url(prefix: str, torrent: str) -> str:
+    """URL path of a .torrent from its catalogue path (relative to the state directory):
+    bundles/<ih>.torrent -> <prefix>t/<ih>.torrent, torrents/a/b.jpg.torrent -> <prefix>files/a/b.jpg.torrent."""
+    top, _, rest = torrent.partition("/")
+    where = {"bundles": "t/", "torrents": "files/"}.get(top)
+    if where is None or not rest:
+        raise ValueError(f"torrent path outside bundles/ and torrents/: {torrent!r}")
+    return prefix + where + quote(rest)
+
+
+def link_tag(href: str) -> bytes:
+    return (f'<link type="application/x-bittorrent" rel="torrent" href="{html.escape(href)}">'
+            .encode("ascii"))
+
+
+def loader_tag(prefix: str) -> bytes:
+    """The browser loader's <script> (the browser issue ships <prefix>loader.js)."""
+    return f'<script src="{html.escape(prefix)}loader.js" defer></script>'.encode("ascii")
+
+
+def head_html(prefix: str, bundle_torrent: str | None, large: tuple[Asset, ...],
+              loader: bool = False) -> bytes:
+    """The markup injected into <head>; b"" when the page has nothing to link."""
+    hrefs = ([torrent_url(prefix, bundle_torrent)] if bundle_torrent else []) + \
+            [torrent_url(prefix, a.torrent) for a in large]
+    if not hrefs:
+        return b""
+    tags = [link_tag(h) for h in hrefs]
+    if loader:
+        tags.append(loader_tag(prefix))
+    return b"\n" + b"\n".join(tags) + b"\n"

@@ -1,0 +1,340 @@
+"""Page bundles in the daemon: one multi-file torrent carrying all of a page's assets, and the
+rendered copies of pages that Apache core serves by itself.
+
+The daemon drives a Bundler(config, catalogue, seeder, publisher) (see daemon._make_bundler):
+restore() at start, tick(pool, stopping) every loop turn, noticed(rel) on each raw change,
+configure(config) on reload. Underneath:
+  build_bundle(config, rows, cancel) -> Built       hash a bundle (rows: the catalogue's FileRows)
+  pages_wanted(config, html_path) -> [path]         candidate assets of an HTML file (the same
+                                                    scan code as the Apache filter)
+  RenderedCopies(config)                            the pages Apache core serves by itself
+Rendering a page through the filter also queues its missing bundle in bundle_requests, so
+the daemon builds the bundles of the HTML files it sees with the filter's own code path.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from torrentweb.apache import scan
+from torrentweb.apache.catalogue import CatalogueUnavailable
+from torrentweb.apache.filter import PageFilter, Settings
+from torrentweb.apache.snippet import seed_name, seed_url
+from torrentweb.errors import BuildError
+
+from .builder import Built, build, piece_size_for, write_atomically
+from .catalogue import BundleRow, bundle_key
+
+log = logging.getLogger("torrentweb.bundles")
+
+HTML_SUFFIXES = (".html", ".htm")
+RENDER_EVERY = 0.25          # seconds between renderings of pages still waiting for a bundle
+
+
+def bundle_torrent_path(info_hash: str) -> str:
+    """The catalogue's `torrent` column of a bundle (relative to the state directory)."""
+    return f"bundles/{info_hash}.torrent"
+
+
+def build_bundle(config, rows, cancel: Callable[[], bool] = lambda: False) -> Built:
+    """A deterministic multi-file v1 torrent of rows (FileRow-like: path, size, mtime_ns).
+
+    Named after the document root's directory, paths relative to the document root, so the
+    daemon seeds it with save_path = config.docroot.parent and the web seed (url-list
+    <base>/.torrentweb/seed/) resolves name/path to the origin's files. v1-only and no pad
+    files: WebTorrent understands neither v2 nor pad files. Raises BuildError when a file
+    changed since it was catalogued (the daemon rebuilds after re-cataloguing it)."""
+    rows = sorted(rows, key=lambda r: r.path)
+    if not rows:
+        raise BuildError(config.docroot, "a page bundle needs at least one file")
+    name = seed_name(config)
+    for r in rows:
+        _check_unchanged(config.docroot, r)
+    total = sum(r.size for r in rows)
+    built = build(config.docroot.parent, [(f"{name}/{r.path}", r.size) for r in rows],
+                  piece_size=piece_size_for(total), announce=config.announce_urls(),
+                  url_list=[seed_url(config)] if config.torrents.web_seed else [],
+                  hybrid=False, cancel=cancel)
+    for r in rows:
+        _check_unchanged(config.docroot, r)
+    return built
+
+
+def _check_unchanged(docroot: Path, row):
+    try:
+        st = os.stat(docroot / row.path)
+    except OSError as e:
+        raise BuildError(docroot / row.path, f"cannot read: {e.strerror}") from None
+    if (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
+        raise BuildError(docroot / row.path, "changed since it was catalogued; not bundled")
+
+
+def save_path(config) -> Path:
+    """Where libtorrent finds a bundle's files: <save_path>/<docroot name>/<path>."""
+    return config.docroot.parent
+
+
+def pages_wanted(config, html_path) -> list[str]:
+    """Candidate asset paths (relative to the docroot) of an HTML file in the docroot."""
+    filt = PageFilter(Settings.from_config(config))
+    html = _read_page(html_path, config.pages.max_page_size)
+    page_path = filt.page_path_for(str(html_path))
+    if html is None or page_path is None:
+        return []
+    return scan.candidate_paths(html, page_path, filt.settings.base_path, filt.settings.origin)
+
+
+def _read_page(path, limit: int) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return None
+    return data if len(data) <= limit else None
+
+
+class RenderedCopies:
+    """Injected copies of pages under <state_dir>/pages/, served by Apache core via mod_rewrite.
+
+    A copy exists only while it is current: invalidate() deletes it at the first sign of a
+    change to the page or to any file it embeds; refresh_pending() writes it again once the
+    page's bundle is built. Not thread-safe: call from the daemon's one worker thread."""
+
+    def __init__(self, config):
+        self.config = config
+        self.root = Path(config.state_dir) / "pages"
+        self.filter = PageFilter(Settings.from_config(config))
+        self.pending: set[str] = set()
+        self._embeds: dict[str, tuple] = {}          # page -> asset paths it embeds
+        self._generation: dict[str, int] = {}        # bumped by invalidate()
+        self._lock = threading.Lock()                # the loop thread invalidates, a pool thread renders
+
+    def pending_pages(self) -> set[str]:
+        with self._lock:
+            return set(self.pending)
+
+    def note_page(self, rel: str):
+        if rel.endswith(HTML_SUFFIXES):
+            with self._lock:
+                self.pending.add(rel)
+
+    def invalidate(self, rel: str) -> set[str]:
+        """A file changed (or appeared, or went): drop the copies that may now be stale."""
+        with self._lock:
+            stale = {page for page, embeds in self._embeds.items() if rel in embeds}
+            if rel.endswith(HTML_SUFFIXES):
+                stale.add(rel)
+            for page in stale:
+                self._remove(page)
+                self.pending.add(page)
+                self._generation[page] = self._generation.get(page, 0) + 1
+        return stale
+
+    def forget(self, rel: str):
+        with self._lock:
+            self._remove(rel)
+            self._embeds.pop(rel, None)
+            self.pending.discard(rel)
+
+    def refresh_pending(self, only=None) -> int:
+        """Render pending pages (or those of `only`); write the copies that got their links.
+        Returns how many copies were written."""
+        written = 0
+        pages = self.pending_pages() if only is None else set(only) & self.pending_pages()
+        for rel in sorted(pages):
+            try:
+                written += self._refresh(rel)
+            except CatalogueUnavailable as e:
+                log.warning("%s; rendered copies wait", e)
+                break
+        return written
+
+    def _refresh(self, rel: str) -> bool:
+        """Render one page; True if a copy was written. It stays pending while its bundle is
+        not built, or while an asset on disk differs from its catalogue row (being re-hashed)."""
+        with self._lock:
+            generation = self._generation.get(rel, 0)
+        path = self.config.docroot / rel
+        html = _read_page(path, self.config.pages.max_page_size)
+        if html is None:
+            self.forget(rel)
+            return False
+        rendered = self.filter.render(html, self.filter.page_path_for(str(path)))
+        settled = not rendered.waiting and self._assets_current(rendered.assets)
+        write = rendered.injected and settled and self.config.pages.rendered_copies
+        with self._lock:
+            if self._generation.get(rel, 0) != generation:     # changed while rendering
+                return False
+            self._embeds[rel] = rendered.assets
+            if write and _read_page(path, self.config.pages.max_page_size) == html:
+                write_atomically(self.root / rel, rendered.body)
+            else:
+                write = False
+                self._remove(rel)
+            if settled:
+                self.pending.discard(rel)
+        return write
+
+    def _assets_current(self, paths) -> bool:
+        for asset in self.filter.reader.assets(paths).values():
+            try:
+                st = os.stat(self.config.docroot / asset.path)
+            except OSError:
+                return False
+            if (st.st_size, st.st_mtime_ns) != (asset.size, asset.mtime_ns):
+                return False
+        return True
+
+    def _remove(self, rel: str):
+        try:
+            os.unlink(self.root / rel)
+        except FileNotFoundError:
+            pass
+
+
+class Bundler:
+    """The daemon's page-bundle component. Every method runs on the daemon's loop thread and
+    returns quickly; hashing and page rendering run in the daemon's pool."""
+
+    def __init__(self, config, catalogue, seeder, publisher):
+        self.catalogue, self.seeder, self.publisher = catalogue, seeder, publisher
+        self.building: dict = {}             # key -> Future of (rows, Built)
+        self.rendering = None                # Future of RenderedCopies.refresh_pending()
+        self.failed: dict[str, float] = {}   # key -> when its build failed (retried later)
+        self.quiet_until: dict[str, float] = {}
+        self.next_render = 0.0
+        self.seen_version = None
+        self.configure(config)
+
+    def configure(self, config):
+        self.config = config
+        self.copies = RenderedCopies(config)
+        self.seen_version = None
+
+    # start -----------------------------------------------------------------------------------
+
+    def restore(self):
+        """Seed the catalogued bundles that are still current, drop the rest, and render every
+        HTML page of the docroot (which queues the bundles they lack)."""
+        self._drop_stale_bundles()
+        for row in self.catalogue.bundles().values():
+            self._seed(row)
+        self._remove_orphans()
+        if not self.config.pages.enabled:
+            return
+        for dirpath, dirnames, names in os.walk(self.config.docroot):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in names:
+                if name.endswith(HTML_SUFFIXES) and not name.startswith("."):
+                    rel = (Path(dirpath) / name).relative_to(self.config.docroot).as_posix()
+                    self.copies.note_page(rel)
+        self.copies.refresh_pending()
+
+    def _seed(self, row: BundleRow) -> bool:
+        try:
+            data = (self.config.state_dir / row.torrent).read_bytes()
+        except OSError:
+            return False
+        self.seeder.add(row.info_hash, data, save_path(self.config))
+        self.publisher.known.add(bytes.fromhex(row.info_hash))
+        return True
+
+    def _remove_orphans(self):
+        wanted = {r.torrent for r in self.catalogue.bundles().values()}
+        folder = self.config.state_dir / "bundles"
+        for p in folder.glob("*.torrent") if folder.is_dir() else ():
+            if f"bundles/{p.name}" not in wanted:
+                p.unlink(missing_ok=True)
+
+    # the loop --------------------------------------------------------------------------------
+
+    def noticed(self, rel: str):
+        """A raw change event: stale rendered copies go at once; pages wait until it settles."""
+        if not self.config.pages.enabled:
+            return
+        self.copies.invalidate(rel)
+        self.quiet_until[rel] = time.monotonic() + self.config.watch.settle + 0.2
+
+    def tick(self, pool, stopping):
+        if not self.config.pages.enabled:
+            return
+        self._collect(stopping)
+        version = self.catalogue.version()
+        if version != self.seen_version:
+            self.seen_version = version
+            for row in self._drop_stale_bundles():
+                for path in row.files:
+                    self.copies.invalidate(path)
+        self._submit_requests(pool, stopping)
+        self._submit_rendering(pool)
+
+    def _collect(self, stopping):
+        for key, future in list(self.building.items()):
+            if not future.done():
+                continue
+            del self.building[key]
+            try:
+                rows, built = future.result()
+            except Exception as e:    # BuildError, Cancelled, or a bug: the request is retried
+                if not stopping():
+                    log.warning("bundle %s not built: %s", key[:12], e)
+                    self.failed[key] = time.monotonic()
+                continue
+            torrent = bundle_torrent_path(built.info_hash)
+            write_atomically(self.config.state_dir / torrent, built.data)
+            row = BundleRow(key, built.info_hash, torrent, tuple(r.path for r in rows), time.time())
+            self.catalogue.put_bundle(row)
+            self._seed(row)
+            log.info("bundle %s: %d files, info-hash %s", key[:12], len(rows), built.info_hash)
+        if self.rendering is not None and self.rendering.done():
+            try:
+                self.rendering.result()
+            except Exception:
+                log.exception("rendering page copies failed")
+            self.rendering = None
+
+    def _submit_requests(self, pool, stopping):
+        now = time.monotonic()
+        known = None
+        for key, paths in self.catalogue.bundle_requests():
+            if key in self.building or now - self.failed.get(key, -1e9) < 10:
+                continue
+            known = known if known is not None else self.catalogue.bundles()
+            rows = [self.catalogue.file(p) for p in paths]
+            if key in known or None in rows or bundle_key(rows) != key:
+                self.catalogue.drop_bundle_request(key)     # built already, or stale: the page asks again
+                continue
+            self.building[key] = pool.submit(lambda r=rows: (r, build_bundle(self.config, r, stopping)))
+
+    def _submit_rendering(self, pool):
+        if self.rendering is not None:
+            return
+        now = time.monotonic()
+        for rel, until in list(self.quiet_until.items()):
+            if until <= now:
+                del self.quiet_until[rel]
+                self.copies.note_page(rel)
+        if now < self.next_render:
+            return
+        ready = {p for p in self.copies.pending_pages() if p not in self.quiet_until}
+        if ready:
+            self.next_render = now + RENDER_EVERY
+            self.rendering = pool.submit(self.copies.refresh_pending, ready)
+
+    def _drop_stale_bundles(self) -> list[BundleRow]:
+        """Bundles whose files changed or went: stop seeding them, delete their torrents."""
+        files = self.catalogue.files()
+        stale = [row.key for row in self.catalogue.bundles().values()
+                 if any(p not in files for p in row.files)
+                 or bundle_key([files[p] for p in row.files]) != row.key]
+        gone = self.catalogue.remove_bundles(stale) if stale else []
+        for row in gone:
+            self.seeder.remove(row.info_hash)
+            self.publisher.known.discard(bytes.fromhex(row.info_hash))
+            (self.config.state_dir / row.torrent).unlink(missing_ok=True)
+            log.info("bundle %s withdrawn: its files changed", row.info_hash)
+        return gone
