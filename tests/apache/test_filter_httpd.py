@@ -42,6 +42,33 @@ NOHEAD = b"<p>Just a fragment <img src='img/a.jpg'></p>\n"
 UTF16 = "\ufeff<html><head></head><body><img src='img/a.jpg'></body></html>".encode("utf-16-le")
 
 
+APP = """
+from torrentweb.apache import middleware
+
+PAGE = b"<html><head><title>App</title></head><body><img src='/img/a.jpg'><img src='/img/b.png'>" \\
+       b"<img src='/img/c.jpg'></body></html>"
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/json":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"img": "<img src=/img/a.jpg>"}']
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("ETag", '"v1"'),
+                              ("Content-Length", str(len(PAGE)))])
+    return [PAGE[:20], PAGE[20:]]
+
+
+application = middleware(app, "@CONFIG@")
+"""
+APP_CONF = """
+WSGIDaemonProcess testapp user=www-data group=www-data threads=4 lang=C.UTF-8 locale=C.UTF-8
+WSGIScriptAlias /app @APP@ process-group=testapp application-group=%{GLOBAL}
+<Location /app>
+    Require all granted
+</Location>
+"""
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     s = make_site(tmp_path_factory.mktemp("filter"))
@@ -55,7 +82,8 @@ def site(tmp_path_factory):
                       ("video.html", VIDEO), ("nohead.html", NOHEAD), ("utf16.html", UTF16)]:
         s.add(rel, body)
     s.catalogue_files()
-    s.server = start_apache(s.root, s.config)
+    (s.root / "app.wsgi").write_text(APP.replace("@CONFIG@", str(s.root / "torrentweb.yaml")))
+    s.server = start_apache(s.root, s.config, extra=APP_CONF.replace("@APP@", str(s.root / "app.wsgi")))
     try:
         yield s
     finally:
@@ -216,3 +244,14 @@ def test_libtorrent_and_aria2c_download_the_page_bundle_from_the_web_seed_alone(
     assert {rel: sha256(tmp_path / "aria" / "www" / rel) for rel in expected} == expected
     seed_lines = [l for l in site.server.access_log_lines() if "/.torrentweb/seed/www/img/" in l]
     assert seed_lines and all('" 20' in l for l in seed_lines)
+
+
+def test_wsgi_app_wrapped_in_the_middleware_gets_the_same_link(site):
+    static = links(linked_page(site, "/index.html"))
+    status, headers, body = get(site, "/app/page")
+    assert status == 200 and links(body) == static
+    assert headers["content-length"] == str(len(body))
+    assert headers["etag"].startswith('"v1-tw')
+    assert get(site, "/app/page", {"If-None-Match": headers["etag"]})[0] == 304
+    status, headers, body = get(site, "/app/json")          # not text/html: untouched
+    assert body == b'{"img": "<img src=/img/a.jpg>"}'
