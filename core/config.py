@@ -226,6 +226,27 @@ class LoaderConfig:
     max_file_size: int = parsed(_size, 64 * KIB * KIB)   # larger swapped files go straight to HTTP
 
 
+def _loopback_address(text):
+    """The metrics endpoint: operators' numbers, never on a public interface."""
+    if text is None:
+        return None
+    address = _address(text)
+    try:
+        loopback = ipaddress.ip_address(address.host).is_loopback
+    except ValueError:
+        loopback = address.host == "localhost"
+    if not loopback:
+        raise ValueError(f"expected a loopback address such as 127.0.0.1:9469 or [::1]:9469 "
+                         f"(metrics are not for the public), got {text!r}")
+    return address
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics of the daemon (torrents, peers, bytes up, offload, announces/s)."""
+    listen: typing.Optional[Address] = parsed(_loopback_address, None)   # None = off
+
+
 @dataclass(frozen=True)
 class Config:
     docroot: Path = parsed(lambda v: Path(_str(v)))
@@ -242,6 +263,7 @@ class Config:
     loader: LoaderConfig = LoaderConfig()
     pages: PagesConfig = PagesConfig()
     apache: ApacheConfig = ApacheConfig()
+    metrics: MetricsConfig = MetricsConfig()
     path: typing.Optional[Path] = field(default=None, metadata={"internal": True})
 
     @property

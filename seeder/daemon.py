@@ -46,6 +46,7 @@ class Daemon:
         self.watcher: Watcher | None = None
         self.tracker = None
         self.bundler = None
+        self.metrics = None
         self.debouncer = Debouncer(config.watch.settle, config.watch.open_write_timeout)
         self.pool = concurrent.futures.ThreadPoolExecutor(max(1, config.torrents.hash_threads),
                                                           thread_name_prefix="hash")
@@ -87,6 +88,10 @@ class Daemon:
         self.seeder = Seeder(cfg.seeder)
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
         await self._start_tracker()
+        if cfg.metrics.listen:
+            from .metrics import Metrics
+            self.metrics = Metrics(cfg.metrics)
+            self.metrics.start()
         self.bundler = _make_bundler(cfg, self.catalogue, self.seeder, self.publisher)
         loop = asyncio.get_running_loop()
         self.watcher = Watcher(cfg.docroot, cfg.watch, self._report_threadsafe(loop))
@@ -134,7 +139,8 @@ class Daemon:
             self.watcher.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
         errors = []
-        for name, step in (("tracker", self._stop_tracker), ("session", self._stop_session)):
+        for name, step in (("metrics", self._stop_metrics), ("tracker", self._stop_tracker),
+                           ("session", self._stop_session)):
             try:
                 await step()
             except Exception as e:       # keep stopping the rest; report at the end
@@ -145,6 +151,10 @@ class Daemon:
         for e in errors:
             log.error("while stopping %s", e)
         log.info("stopped")
+
+    async def _stop_metrics(self):
+        if self.metrics:
+            self.metrics.stop()
 
     async def _stop_tracker(self):
         if self.tracker:
@@ -310,7 +320,10 @@ class Daemon:
 
     def _write_status(self):
         try:
-            data = json.dumps(self.status(), default=str).encode()
+            status = self.status()
+            if self.metrics:
+                self.metrics.update(status)
+            data = json.dumps(status, default=str).encode()
             write_atomically(self.config.state_dir / "status.json", data)
         except Exception:
             log.exception("cannot write status.json")

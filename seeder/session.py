@@ -20,6 +20,7 @@ class TorrentStats:
     peers: int
     uploaded: int           # bytes, all time (this session)
     state: str
+    size: int = 0           # bytes of the torrent's content (offload = 1 - uploaded / delivered)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class Seeder:
         for h in self.session.get_torrents():
             st = h.status()
             out.append(TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers,
-                                    st.all_time_upload, str(st.state)))
+                                    st.all_time_upload, str(st.state), st.total_wanted))
         return out
 
     def stats(self) -> SessionStats:

@@ -1,0 +1,165 @@
+"""Prometheus metrics: the figures of `torrentweb status`, on a loopback-only endpoint.
+
+The daemon hands its `status()` dict to `Metrics.update()` every time it writes status.json;
+a scrape reads the last one. Nothing here touches libtorrent or the tracker: `figures()` is a
+pure function of that dict (tested without sockets), and the collector only formats it.
+
+    metrics:
+      listen: 127.0.0.1:9469      # off when absent or null; loopback addresses only
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from prometheus_client import start_http_server
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
+
+from torrentweb.config import MetricsConfig
+from torrentweb.errors import TorrentwebError
+
+log = logging.getLogger("torrentweb.metrics")
+
+
+class MetricsError(TorrentwebError):
+    """The metrics endpoint could not be opened (address taken, not local)."""
+
+    def __init__(self, address, reason):
+        self.address, self.reason = address, reason
+        super().__init__(f"metrics.listen {address}: {reason}")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one status.json says, as numbers (0 where a part is absent)."""
+    ready: bool = False
+    torrents: int = 0
+    peers: int = 0
+    uploaded: int = 0                # bytes the seeder sent, since it started
+    upload_rate: int = 0             # bytes/s
+    delivered: int = 0               # bytes of completed downloads (tracker's completed x size)
+    offload: float = 0.0             # share of `delivered` not sent by the seeder
+    announces: int = 0
+    announces_per_second: float = 0.0
+    scrapes: int = 0
+    refused: int = 0
+    seeders: int = 0
+    leechers: int = 0
+    completed: int = 0
+
+
+def figures(status: dict) -> Figures:
+    """Numbers from the daemon's status dict; missing or malformed parts count as zero."""
+    tracker = status.get("tracker") or {}
+    swarms = [t for t in tracker.get("torrents") or () if isinstance(t, dict)]
+    sizes = {t.get("info_hash"): _int(t.get("size")) for t in status.get("per_torrent") or ()
+             if isinstance(t, dict)}
+    completed = sum(_int(t.get("completed")) for t in swarms)
+    delivered = sum(_int(t.get("completed")) * sizes.get(t.get("info_hash"), 0) for t in swarms)
+    uploaded = _int(status.get("uploaded"))
+    return Figures(
+        ready=bool(status.get("ready")),
+        torrents=_int(status.get("torrents")),
+        peers=_int(status.get("peers")),
+        uploaded=uploaded,
+        upload_rate=_int(status.get("upload_rate")),
+        delivered=delivered,
+        offload=offload(uploaded, delivered),
+        announces=_int(tracker.get("announces")),
+        announces_per_second=_float(tracker.get("announces_per_second")),
+        scrapes=_int(tracker.get("scrapes")),
+        refused=_int(tracker.get("refused")),
+        seeders=_int(tracker.get("seeders")),
+        leechers=_int(tracker.get("leechers")),
+        completed=completed,
+    )
+
+
+def offload(uploaded: int, delivered: int) -> float:
+    """1 - seeder bytes / delivered bytes, within [0, 1]; 0 before anything was delivered."""
+    if delivered <= 0:
+        return 0.0
+    return min(1.0, max(0.0, 1.0 - uploaded / delivered))
+
+
+def _int(v) -> int:
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else 0
+
+
+def _float(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else 0.0
+
+
+# name, kind, help, attribute of Figures
+_METRICS = (
+    ("torrentweb_up", "gauge", "1 once the daemon is ready (every listener bound)", "ready"),
+    ("torrentweb_torrents", "gauge", "torrents seeded", "torrents"),
+    ("torrentweb_peers", "gauge", "peers connected to the seeder", "peers"),
+    ("torrentweb_uploaded_bytes", "counter", "bytes the seeder uploaded since it started", "uploaded"),
+    ("torrentweb_upload_rate_bytes_per_second", "gauge", "seeder upload rate", "upload_rate"),
+    ("torrentweb_delivered_bytes", "counter",
+     "bytes of downloads completed in the swarms (tracker's completed x torrent size)", "delivered"),
+    ("torrentweb_offload_ratio", "gauge",
+     "share of completed downloads' bytes that peers, not the seeder, sent "
+     "(the web seed's bytes are in Apache's access log)", "offload"),
+    ("torrentweb_tracker_announces", "counter", "announces answered since start", "announces"),
+    ("torrentweb_tracker_announces_per_second", "gauge", "announces/s over the last 10 s",
+     "announces_per_second"),
+    ("torrentweb_tracker_scrapes", "counter", "scrapes answered since start", "scrapes"),
+    ("torrentweb_tracker_refused", "counter", "requests for info-hashes not tracked here", "refused"),
+    ("torrentweb_tracker_seeders", "gauge", "seeders in all swarms", "seeders"),
+    ("torrentweb_tracker_leechers", "gauge", "leechers in all swarms", "leechers"),
+    ("torrentweb_tracker_completed", "counter", "downloads reported completed", "completed"),
+)
+
+
+class _Collector:
+    """Formats the last Figures at scrape time (a custom collector, not mutable gauges)."""
+
+    def __init__(self):
+        self.figures = Figures()
+
+    def collect(self):
+        f = self.figures
+        for name, kind, help_text, attr in _METRICS:
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            yield family(name, help_text, value=float(getattr(f, attr)))
+
+
+class Metrics:
+    """The daemon's component: start() binds the endpoint, update() feeds it, stop() closes it."""
+
+    def __init__(self, config: MetricsConfig):
+        self.config = config
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.collector = _Collector()
+        self.registry.register(self.collector)
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> str:
+        """host:port actually bound (port 0 in the YAML asks for a free one)."""
+        host = self.config.listen.host
+        port = self._server.server_port if self._server else self.config.listen.port
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def start(self):
+        listen = self.config.listen
+        try:
+            self._server, self._thread = start_http_server(listen.port, listen.host, self.registry)
+        except OSError as e:
+            raise MetricsError(listen, f"cannot listen there: {e.strerror or e}; "
+                                       "choose a free port or set metrics.listen: null") from None
+        log.info("metrics for Prometheus on http://%s/metrics", self.address)
+
+    def update(self, status: dict):
+        self.collector.figures = figures(status)
+
+    def stop(self):
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(5)
+            self._server = self._thread = None

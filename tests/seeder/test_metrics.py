@@ -1,0 +1,125 @@
+"""Prometheus metrics: what a scrape of the running daemon shows after a real download."""
+import os
+import re
+import socket
+import textwrap
+import urllib.request
+
+import pytest
+
+from support.daemon import make_site, start_daemon
+from support.lt_client import Client
+from support.ports import free_port
+from support.processes import wait_for
+from torrentweb import config
+from torrentweb.errors import ConfigError
+from torrentweb.seeder.metrics import Figures, figures, offload
+
+STATUS = {
+    "ready": True, "torrents": 2, "peers": 3, "uploaded": 1_000, "upload_rate": 250,
+    "per_torrent": [{"info_hash": "aa" * 20, "name": "a.jpg", "peers": 2, "uploaded": 600, "size": 1_000},
+                    {"info_hash": "bb" * 20, "name": "b.jpg", "peers": 1, "uploaded": 400, "size": 500}],
+    "tracker": {"announces": 40, "announces_per_second": 1.5, "scrapes": 2, "refused": 1,
+                "seeders": 4, "leechers": 1,
+                "torrents": [{"info_hash": "aa" * 20, "seeders": 3, "leechers": 1, "completed": 3},
+                             {"info_hash": "bb" * 20, "seeders": 1, "leechers": 0, "completed": 2},
+                             {"info_hash": "cc" * 20, "seeders": 0, "leechers": 0, "completed": 9}]},
+}
+
+
+def test_figures_from_a_status_dict():
+    f = figures(STATUS)
+    # delivered: 3 x 1000 + 2 x 500 (cc is not seeded here: no size, no bytes)
+    assert f == Figures(ready=True, torrents=2, peers=3, uploaded=1_000, upload_rate=250,
+                        delivered=4_000, offload=0.75, announces=40, announces_per_second=1.5,
+                        scrapes=2, refused=1, seeders=4, leechers=1, completed=14)
+
+
+@pytest.mark.parametrize("status", [{}, {"tracker": None, "per_torrent": None},
+                                    {"uploaded": "lots", "tracker": {"torrents": ["junk", 3]}},
+                                    {"peers": -5, "uploaded": True}])
+def test_missing_or_malformed_parts_count_as_zero(status):
+    assert figures(status) == Figures()
+
+
+def test_offload_stays_within_zero_and_one():
+    assert offload(0, 0) == 0.0
+    assert offload(500, 0) == 0.0            # nothing completed yet
+    assert offload(3_000, 1_000) == 0.0      # the seeder also fed peers still downloading
+    assert offload(0, 1_000) == 1.0
+
+
+def _yaml(tmp_path, listen):
+    (tmp_path / "www").mkdir(exist_ok=True)
+    p = tmp_path / "tw.yaml"
+    p.write_text(textwrap.dedent(f"""\
+        docroot: www
+        base_url: https://www.example.org
+        metrics:
+          listen: {listen}
+        """))
+    return p
+
+
+def test_metrics_listen_must_be_loopback(tmp_path):
+    p = _yaml(tmp_path, "0.0.0.0:9469")
+    with pytest.raises(ConfigError) as e:
+        config.load(p)
+    assert str(e.value) == (f"{p}:4:11: metrics.listen: expected a loopback address such as "
+                            "127.0.0.1:9469 or [::1]:9469 (metrics are not for the public), "
+                            "got '0.0.0.0:9469'")
+
+
+def test_metrics_are_off_by_default_and_with_null(tmp_path):
+    assert config.load(_yaml(tmp_path, "null")).metrics.listen is None
+    assert config.load(_yaml(tmp_path, "'[::1]:0'")).metrics.listen == config.Address("::1", 0)
+
+
+def scrape(port) -> dict:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r"^(torrentweb_\w+) (\S+)$", text, re.M)}
+
+
+def test_a_scrape_shows_the_torrent_the_download_and_the_announces(tmp_path):
+    port = free_port()
+    site = make_site(tmp_path, metrics={"listen": f"127.0.0.1:{port}"})
+    data = os.urandom(2 * 2**20 + 77)
+    site.add("img/big.jpg", data)
+    daemon = start_daemon(site, tmp_path / "daemon.log")
+    client = Client(tmp_path / "dl")
+    try:
+        daemon.wait_log("published img/big.jpg ")
+        assert f"metrics for Prometheus on http://127.0.0.1:{port}/metrics" in daemon.log()
+        h = client.add(site.torrent("img/big.jpg"), web_seeds=False)   # the tracker finds the seeder
+        client.wait_seeding(h)
+        assert (tmp_path / "dl" / "big.jpg").read_bytes() == data
+        m = wait_for(lambda: (lambda m: m if m.get("torrentweb_tracker_completed_total") == 1 else None)(
+            scrape(port)), 20, what="the completed download in the metrics")
+    finally:
+        client.close()
+        daemon.stop()
+    assert m["torrentweb_up"] == 1 and m["torrentweb_torrents"] == 1
+    assert m["torrentweb_uploaded_bytes_total"] >= len(data)        # the seeder sent it all
+    assert m["torrentweb_delivered_bytes_total"] == len(data)
+    assert m["torrentweb_offload_ratio"] == 0                        # no other peer helped
+    assert m["torrentweb_tracker_announces_total"] >= 2              # seeder + client
+    with pytest.raises(OSError):                                     # stopped with the daemon
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_a_taken_metrics_port_stops_the_start_with_a_clear_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        site = make_site(tmp_path, metrics={"listen": f"127.0.0.1:{port}"})
+        daemon = start_daemon(site, tmp_path / "daemon.log", ready=False)
+        try:
+            wait_for(lambda: not daemon.proc.alive(), 30, what="the daemon to exit")
+        finally:
+            daemon.stop()
+    assert daemon.proc.proc.returncode == 1
+    assert (f"torrentweb: metrics.listen 127.0.0.1:{port}: cannot listen there: Address already "
+            "in use; choose a free port or set metrics.listen: null") in daemon.log()
+    assert not (site.state / "status.json").exists()
