@@ -110,8 +110,13 @@ class RenderedCopies:
         self.filter = PageFilter(Settings.from_config(config))
         self.pending: set[str] = set()
         self._embeds: dict[str, tuple] = {}          # page -> asset paths it embeds
+        self._embedded_by: dict[str, set] = {}       # asset path -> pages embedding it
         self._generation: dict[str, int] = {}        # bumped by invalidate()
         self._lock = threading.Lock()                # the loop thread invalidates, a pool thread renders
+
+    def pages_embedding(self, paths) -> set[str]:
+        with self._lock:
+            return {page for p in paths for page in self._embedded_by.get(p, ())}
 
     def pending_pages(self) -> set[str]:
         with self._lock:
@@ -125,7 +130,7 @@ class RenderedCopies:
     def invalidate(self, rel: str) -> set[str]:
         """A file changed (or appeared, or went): drop the copies that may now be stale."""
         with self._lock:
-            stale = {page for page, embeds in self._embeds.items() if rel in embeds}
+            stale = set(self._embedded_by.get(rel, ()))
             if rel.endswith(HTML_SUFFIXES):
                 stale.add(rel)
             for page in stale:
@@ -137,8 +142,20 @@ class RenderedCopies:
     def forget(self, rel: str):
         with self._lock:
             self._remove(rel)
-            self._embeds.pop(rel, None)
+            self._set_embeds(rel, ())
             self.pending.discard(rel)
+
+    def _set_embeds(self, page: str, assets):
+        for a in self._embeds.pop(page, ()):
+            pages = self._embedded_by.get(a)
+            if pages is not None:
+                pages.discard(page)
+                if not pages:
+                    del self._embedded_by[a]
+        if assets:
+            self._embeds[page] = tuple(assets)
+            for a in assets:
+                self._embedded_by.setdefault(a, set()).add(page)
 
     def refresh_pending(self, only=None) -> int:
         """Render pending pages (or those of `only`); write the copies that got their links.
@@ -169,7 +186,7 @@ class RenderedCopies:
         with self._lock:
             if self._generation.get(rel, 0) != generation:     # changed while rendering
                 return False
-            self._embeds[rel] = rendered.assets
+            self._set_embeds(rel, rendered.assets)
             if write and _read_page(path, self.config.pages.max_page_size) == html:
                 write_atomically(self.root / rel, rendered.body)
             else:
@@ -207,6 +224,7 @@ class Bundler:
         self.failed: dict[str, float] = {}   # key -> when its build failed (retried later)
         self.quiet_until: dict[str, float] = {}
         self.next_render = 0.0
+        self._snapshot: dict = {}           # path -> (size, mtime_ns, info_hash) at the last sweep
         self.seen_version = None
         self.configure(config)
 
@@ -232,7 +250,7 @@ class Bundler:
                 if name.endswith(HTML_SUFFIXES) and not name.startswith("."):
                     rel = (Path(dirpath) / name).relative_to(self.config.docroot).as_posix()
                     self.copies.note_page(rel)
-        self.copies.refresh_pending()
+        # the first tick's sweep renders them (queueing the bundles they lack)
 
     def _seed(self, row: BundleRow) -> bool:
         try:
@@ -263,14 +281,8 @@ class Bundler:
         if not self.config.pages.enabled:
             return
         self._collect(stopping)
-        version = self.catalogue.version()
-        if version != self.seen_version:
-            self.seen_version = version
-            for row in self._drop_stale_bundles():
-                for path in row.files:
-                    self.copies.invalidate(path)
         self._submit_requests(pool, stopping)
-        self._submit_rendering(pool)
+        self._submit_sweep(pool)
 
     def _collect(self, stopping):
         for key, future in list(self.building.items()):
@@ -310,24 +322,42 @@ class Bundler:
                 continue
             self.building[key] = pool.submit(lambda r=rows: (r, build_bundle(self.config, r, stopping)))
 
-    def _submit_rendering(self, pool):
+    def _submit_sweep(self, pool):
+        """After the catalogue changed or a page settled: withdraw stale bundles and render the
+        pages concerned, in the pool (reading the whole files table is not for the loop)."""
         if self.rendering is not None:
             return
         now = time.monotonic()
+        if now < self.next_render:
+            return
         for rel, until in list(self.quiet_until.items()):
             if until <= now:
                 del self.quiet_until[rel]
                 self.copies.note_page(rel)
-        if now < self.next_render:
-            return
+        version = self.catalogue.version()
         ready = {p for p in self.copies.pending_pages() if p not in self.quiet_until}
-        if ready:
-            self.next_render = now + RENDER_EVERY
-            self.rendering = pool.submit(self.copies.refresh_pending, ready)
+        if version == self.seen_version and not ready:
+            return
+        self.seen_version = version
+        self.next_render = now + RENDER_EVERY
+        self.rendering = pool.submit(self._sweep, ready)
 
-    def _drop_stale_bundles(self) -> list[BundleRow]:
-        """Bundles whose files changed or went: stop seeding them, delete their torrents."""
+    def _sweep(self, ready: set[str]):
         files = self.catalogue.files()
+        state = {p: (r.size, r.mtime_ns, r.info_hash) for p, r in files.items()}
+        changed = {p for p in state.keys() | self._snapshot.keys()
+                   if state.get(p) != self._snapshot.get(p)}
+        self._snapshot = state
+        for row in self._drop_stale_bundles(files):
+            changed.update(row.files)
+        pages = ready | self.copies.pages_embedding(changed)
+        for page in pages:
+            self.copies.note_page(page)
+        self.copies.refresh_pending(pages)
+
+    def _drop_stale_bundles(self, files=None) -> list[BundleRow]:
+        """Bundles whose files changed or went: stop seeding them, delete their torrents."""
+        files = self.catalogue.files() if files is None else files
         stale = [row.key for row in self.catalogue.bundles().values()
                  if any(p not in files for p in row.files)
                  or bundle_key([files[p] for p in row.files]) != row.key]

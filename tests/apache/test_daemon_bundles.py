@@ -1,0 +1,95 @@
+"""The whole chain with the real daemon (`torrentweb seeder`) beside a real httpd: the daemon
+builds the bundles of the pages it sees, so the first visitor already gets the link; clients
+download it from the seeder; a changed image gives a new torrent and the old one goes."""
+from __future__ import annotations
+
+import http.client
+import re
+import time
+
+import pytest
+
+from support.apache import start_apache
+from support.daemon import make_site, start_daemon
+from support.lt_client import Client, sha256
+from support.ports import free_port
+from support.processes import wait_for
+from torrentweb.config import load
+
+LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)\.torrent)">')
+PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
+<img src="img/one.jpg"><img src="img/two.jpg"></body></html>
+"""
+
+
+def pixels(seed, size):
+    return bytes((seed + i * 13) % 256 for i in range(size))
+
+
+def get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def chain(tmp_path):
+    port = free_port()
+    site = make_site(tmp_path, base_url=f"http://127.0.0.1:{port}/")
+    site.add("img/one.jpg", pixels(1, 40_000))
+    site.add("img/two.jpg", pixels(2, 70_000))
+    site.add("index.html", PAGE)
+    config = load(site.config_path)
+    server = start_apache(tmp_path, config)
+    daemon = None
+    try:
+        daemon = start_daemon(site, tmp_path / "daemon.log")
+        yield site, server, daemon
+    finally:
+        if daemon:
+            daemon.stop()
+        server.stop()
+
+
+def test_first_visitor_gets_the_link_and_a_client_downloads_from_the_seeder(chain, tmp_path):
+    site, server, daemon = chain
+    daemon.wait_log("bundle ", timeout=60)                   # built from the daemon's own scan
+    status, headers, body = get(server.port, "/index.html")
+    (m,) = LINK.findall(body)
+    assert body == PAGE.replace(b"<head>", b"<head>\n" + LINK.search(body).group(0) + b"\n", 1)
+    # the daemon also wrote the rendered copy, which Apache core serves by itself
+    wait_for(lambda: (site.state / "pages" / "index.html").exists(), 30, what="the rendered copy")
+    status, headers, copy = get(server.port, "/index.html")
+    assert copy == body and headers.get("accept-ranges") == "bytes"   # core, not the handler
+    _, _, torrent = get(server.port, m[0].decode())
+    before = len(server.access_log_lines())
+    client = Client(tmp_path / "dl")
+    try:
+        h = client.add(torrent, web_seeds=False)            # the seeder, found via the tracker
+        client.wait_seeding(h, timeout=90)
+    finally:
+        client.close()
+    for rel in ("img/one.jpg", "img/two.jpg"):
+        assert sha256(tmp_path / "dl" / "www" / rel) == sha256(site.docroot / rel)
+    assert not any("/img/" in l for l in server.access_log_lines()[before:])   # none from Apache
+
+
+def test_changed_image_gives_a_new_info_hash_and_the_old_torrent_goes(chain):
+    site, server, daemon = chain
+    daemon.wait_log("bundle ", timeout=60)
+    (old,) = LINK.findall(get(server.port, "/index.html")[2])
+    time.sleep(0.01)
+    site.add("img/two.jpg", pixels(3, 70_000))               # same size, new bytes and mtime
+
+    def relinked():
+        found = LINK.findall(get(server.port, "/index.html")[2])
+        return found and found[0] != old and found[0]
+    new = wait_for(relinked, 60, what="the page to link a new bundle")
+    assert new[1] != old[1]
+    daemon.wait_log(f"bundle {old[1].decode()} withdrawn", timeout=30)
+    assert get(server.port, old[0].decode())[0] == 404
+    assert get(server.port, new[0].decode())[0] == 200
