@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""How fast the seeder turns files into seeded torrents, and what it costs to keep many.
+
+    .venv/bin/python bench/hashing.py            # the full run (~1.6 GiB of scratch files in /tmp)
+    .venv/bin/python bench/hashing.py --quick    # a smoke run with small sizes
+
+Runs the real daemon (`torrentweb seeder`, ready on sd_notify READY=1 to a socket of ours) and
+measures, all in one run:
+1. landing -> published: a file written under a temporary name outside the document root and
+   renamed in, until its `published <path> <infohash>` log line; landing -> seeded: until an
+   independent libtorrent client, connected to the seeder only (no tracker, no web seed), holds
+   its first piece. p50/p95 over several files of 100 KiB, 10 MiB and 200 MiB.
+2. the initial scan: the daemon started on a tree of ~1 GiB it has never seen, until its
+   "all published" line, in MiB/s; beside it `mktorrent` hashing the same files with the same
+   piece sizes and one thread (the daemon's default hash_threads), in the same run: the ratio.
+3. 10,000 small files catalogued and seeded: the daemon's peak RSS (VmHWM from /proc) and the
+   restart time to READY=1 with nothing changed (nothing may be re-hashed).
+The figures go to the terminal and to this benchmark's section of bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.daemon import Daemon, Site, make_site   # noqa: E402  (the tests' real-daemon helper)
+
+KIB, MIB, GIB = 1024, 1024**2, 1024**3
+RESULTS = ROOT / "bench" / "RESULTS.md"
+BEGIN, END = "<!-- bench/hashing.py: begin -->", "<!-- bench/hashing.py: end -->"
+
+
+class BenchError(Exception):
+    """The benchmark could not measure something; the message says what and why."""
+
+
+# --- measuring helpers (pure or /proc only; tested in tests/ops/test_bench_hashing.py) ----------
+
+def percentile(values, p: float) -> float:
+    """Nearest-rank percentile: p95 of 5 values is the largest, never an interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        raise BenchError("no values to take a percentile of")
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def write_random(path: Path, size: int, seed: int, chunk: int = 4 * MIB) -> Path:
+    """A file of `size` bytes that no compressor or dedup can shortcut, reproducibly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = (seed.to_bytes(8, "little") * (chunk // 8 + 1))[:chunk]
+    block = bytes(b ^ (i * 131 + seed) % 256 for i, b in enumerate(block[:4096])) * (chunk // 4096)
+    with open(path, "wb") as f:
+        left, n = size, 0
+        while left > 0:
+            head = n.to_bytes(8, "little") + seed.to_bytes(8, "little")   # every chunk differs
+            piece = (head + block)[:min(chunk, left)]
+            f.write(piece)
+            left -= len(piece)
+            n += 1
+    return path
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    """VmRSS / VmHWM / ... of a process, in KiB, from /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise BenchError(f"/proc/{pid}/status has no {key} line")
+
+
+class RssSampler:
+    """Samples a process's RSS every `interval` s in a thread; .peak_kib after .stop()."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        self.pid, self.interval, self.peak_kib = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.peak_kib = max(self.peak_kib, proc_status_kib(self.pid, "VmRSS"),
+                                    proc_status_kib(self.pid, "VmHWM"))
+            except (OSError, BenchError):
+                return                       # the process is gone
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib
+
+
+class LogTail:
+    """Reads a growing log file incrementally; waits for a regex and returns its match."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.buffer = Path(path), 0, ""
+
+    def read(self) -> str:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return ""
+        self.offset += len(data)
+        self.buffer += data.decode("utf-8", "replace")
+        return self.buffer
+
+    def wait(self, pattern: str, timeout: float, alive=lambda: True, interval: float = 0.005):
+        regex, deadline = re.compile(pattern), time.monotonic() + timeout
+        while True:
+            m = regex.search(self.read())
+            if m:
+                self.buffer = self.buffer[m.end():]
+                return m
+            if not alive():
+                raise BenchError(f"the daemon exited while waiting for {pattern!r}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"no {pattern!r} in {self.path} after {timeout:.0f} s")
+            time.sleep(interval)
+
+
+def replace_section(text: str, section: str) -> str:
+    """bench/RESULTS.md with this benchmark's section replaced (or appended); others untouched."""
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        return head + block + rest.split(END, 1)[1]
+    return (text.rstrip() + "\n\n" if text.strip() else "# Benchmark results\n\n") + block + "\n"
+
+
+# --- the runs -------------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    landing: dict = field(default_factory=dict)      # size label -> (published s list, seeded s list)
+    scan: dict = field(default_factory=dict)
+    many: dict = field(default_factory=dict)
+
+
+def start(site: Site, log: Path) -> tuple[Daemon, RssSampler, float]:
+    t0 = time.monotonic()
+    daemon = Daemon(site, log)
+    return daemon, RssSampler(daemon.proc.pid), t0
+
+
+def stop(daemon: Daemon):
+    rc = daemon.stop()
+    if rc not in (0, None):
+        raise BenchError(f"the daemon exited with status {rc}; its log: {daemon.proc.log_path}")
+
+
+def first_piece_from_seeder(torrent: bytes, seeder_port: int, scratch: Path, timeout: float) -> None:
+    """An independent libtorrent client connected to the seeder alone gets piece 0."""
+    import libtorrent as lt
+    from support.ports import free_port
+    session = lt.session({
+        "listen_interfaces": f"127.0.0.1:{free_port()}", "allow_multiple_connections_per_ip": True,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "max_webtorrent_offers": 0, "alert_mask": 0})
+    try:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent)
+        atp.save_path = str(scratch)
+        atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+        atp.trackers, atp.url_seeds = [], []
+        handle = session.add_torrent(atp)
+        handle.replace_trackers([])
+        for url in handle.url_seeds():
+            handle.remove_url_seed(url)
+        handle.connect_peer(("127.0.0.1", seeder_port))
+        deadline = time.monotonic() + timeout
+        while not handle.have_piece(0):
+            if time.monotonic() > deadline:
+                raise BenchError(f"no piece from the seeder after {timeout:.0f} s")
+            time.sleep(0.002)
+        session.remove_torrent(handle, lt.session.delete_files)
+    finally:
+        del session
+
+
+def landing(work: Path, sizes: dict, figures: Figures):
+    site = make_site(work / "landing", watch={"settle": 0.3},
+                     rules=[{"mimetype": "application/octet-stream"}],
+                     mimetypes={".bin": "application/octet-stream"})
+    outside = work / "landing-incoming"          # same file system: the rename is atomic
+    outside.mkdir()
+    port = int(site.settings["seeder"]["listen"].rsplit(":", 1)[1])
+    daemon, rss, _ = start(site, work / "landing.log")
+    tail = LogTail(work / "landing.log")
+    try:
+        daemon.wait_ready()
+        for label, (size, runs) in sizes.items():
+            published, seeded = [], []
+            for run in range(runs):
+                rel = f"{label}-{run}.bin"
+                tmp = write_random(outside / rel, size, seed=hash((label, run)) & 0xFFFF)
+                os.sync()
+                t0 = time.monotonic()
+                os.rename(tmp, site.docroot / rel)
+                tail.wait(rf"published {re.escape(rel)} [0-9a-f]{{40}}", 300, daemon.proc.alive)
+                t1 = time.monotonic()
+                first_piece_from_seeder(site.torrent(rel), port, work / "client", 120)
+                t2 = time.monotonic()
+                published.append(t1 - t0)
+                seeded.append(t2 - t0)
+                (site.docroot / rel).unlink()
+            figures.landing[label] = (published, seeded)
+            print(f"  {label}: published p50 {statistics.median(published):.2f} s, "
+                  f"seeded p50 {statistics.median(seeded):.2f} s ({runs} files)", flush=True)
+    finally:
+        stop(daemon)
+        rss.stop()
+
+
+def scan(work: Path, total: int, figures: Figures):
+    """A fresh daemon on ~total bytes, then mktorrent on the same files, warm cache for both."""
+    site = make_site(work / "scan", rules=[{"mimetype": "application/octet-stream"}],
+                     mimetypes={".bin": "application/octet-stream"})
+    sizes = [64 * MIB] * (total // (64 * MIB)) or [total]
+    files = [write_random(site.docroot / f"d{i % 4}" / f"f{i:03d}.bin", s, seed=1000 + i)
+             for i, s in enumerate(sizes)]
+    for f in files:                              # warm the page cache for both contestants
+        with open(f, "rb") as fh:
+            while fh.read(16 * MIB):
+                pass
+    daemon, rss, t0 = start(site, work / "scan.log")
+    try:
+        m = LogTail(work / "scan.log").wait(
+            r"hashing: (\d+)/(\d+) files, ([\d.]+)/([\d.]+) MiB, ([\d.]+) MiB/s; all published",
+            900, daemon.proc.alive)
+        t_done = time.monotonic()
+        catalogue = site.catalogue()
+    finally:
+        stop(daemon)
+        rss.stop()
+    if int(m.group(1)) != len(files):
+        raise BenchError(f"the daemon hashed {m.group(1)} files, not {len(files)}")
+    mib = sum(sizes) / MIB
+    out = work / "mktorrent"
+    out.mkdir()
+    t_mk = time.monotonic()
+    for f in files:
+        rel = str(f.relative_to(site.docroot))
+        piece_log2 = int(catalogue[rel][4]).bit_length() - 1
+        subprocess.run(["mktorrent", "-t", "1", "-l", str(piece_log2),
+                        "-a", "http://127.0.0.1:1/announce", "-o", str(out / (f.name + ".torrent")),
+                        str(f)], check=True, stdout=subprocess.DEVNULL)
+    mk_s = time.monotonic() - t_mk
+    figures.scan = {"files": len(files), "mib": mib, "daemon_s": t_done - t0,
+                    "daemon_mibs": mib / (t_done - t0), "daemon_own_mibs": float(m.group(5)),
+                    "mktorrent_s": mk_s, "mktorrent_mibs": mib / mk_s}
+    print(f"  scan: daemon {mib / (t_done - t0):.0f} MiB/s (start to all published), "
+          f"mktorrent {mib / mk_s:.0f} MiB/s", flush=True)
+
+
+def many(work: Path, count: int, figures: Figures):
+    site = make_site(work / "many", rules=[{"mimetype": "image/*", "min_size": "1KiB"}])
+    for i in range(count):
+        path = site.docroot / f"p{i // 500:02d}" / f"img{i:05d}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(i.to_bytes(4, "little") * 1024)     # 4 KiB, distinct
+    daemon, rss, t0 = start(site, work / "many-1.log")
+    try:
+        LogTail(work / "many-1.log").wait(rf"hashing: {count}/{count} files.*all published", 1800,
+                                          daemon.proc.alive)
+        first_s = time.monotonic() - t0
+        hwm_first = proc_status_kib(daemon.proc.pid, "VmHWM")
+    finally:
+        stop(daemon)
+        peak_first = rss.stop()
+    daemon, rss, t0 = start(site, work / "many-2.log")
+    try:
+        daemon.wait_ready(timeout=300)
+        ready_s = time.monotonic() - t0
+        m = LogTail(work / "many-2.log").wait(r"catalogue: (\d+) torrents seeding, (\d+) files to hash",
+                                              10, daemon.proc.alive)
+        time.sleep(3)                            # steady state after READY
+        hwm_restart = proc_status_kib(daemon.proc.pid, "VmHWM")
+        rehashed = daemon.log().count("published ")
+    finally:
+        stop(daemon)
+        peak_restart = rss.stop()
+    if int(m.group(1)) != count or int(m.group(2)) != 0 or rehashed:
+        raise BenchError(f"restart: {m.group(0)!r}, {rehashed} published lines; expected "
+                         f"{count} seeding and 0 to hash")
+    figures.many = {"count": count, "first_s": first_s,
+                    "peak_first_mib": max(hwm_first, peak_first) / KIB,
+                    "ready_s": ready_s, "peak_restart_mib": max(hwm_restart, peak_restart) / KIB}
+    print(f"  {count} files: first run {first_s:.1f} s, restart to READY=1 {ready_s:.2f} s, "
+          f"peak RSS {figures.many['peak_restart_mib']:.0f} MiB", flush=True)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+def table(figures: Figures, command: str) -> str:
+    lines = [f"## Hashing and publishing (`bench/hashing.py`)", "",
+             f"Command: `{command}` on this machine (2 vCPUs, shared); {time.strftime('%Y-%m-%d')}.",
+             "Landing = a file renamed into the document root; published = its `published` log line; "
+             "seeded = an independent libtorrent client, connected to the seeder only, holds piece 0.",
+             "", "| file size | files | published p50 | published p95 | seeded p50 | seeded p95 |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for label, (pub, seed) in figures.landing.items():
+        lines.append(f"| {label} | {len(pub)} | {percentile(pub, 50):.2f} s | {percentile(pub, 95):.2f} s "
+                     f"| {percentile(seed, 50):.2f} s | {percentile(seed, 95):.2f} s |")
+    s = figures.scan
+    if s:
+        lines += ["", "| initial scan | files | MiB | seconds | MiB/s | ratio to mktorrent |",
+                  "| --- | --- | --- | --- | --- | --- |",
+                  f"| daemon, start to `all published` | {s['files']} | {s['mib']:.0f} | {s['daemon_s']:.1f} "
+                  f"| {s['daemon_mibs']:.0f} (own log: {s['daemon_own_mibs']:.0f}) "
+                  f"| {s['daemon_mibs'] / s['mktorrent_mibs']:.2f} |",
+                  f"| `mktorrent -t 1`, same files and piece sizes | {s['files']} | {s['mib']:.0f} "
+                  f"| {s['mktorrent_s']:.1f} | {s['mktorrent_mibs']:.0f} | 1.00 |"]
+    m = figures.many
+    if m:
+        lines += ["", f"| {m['count']:,} small files | value | goal |", "| --- | --- | --- |",
+                  f"| first run, start to all published | {m['first_s']:.1f} s | |",
+                  f"| peak RSS, first run | {m['peak_first_mib']:.0f} MiB | < 300 MB |",
+                  f"| restart, nothing changed: start to READY=1 | {m['ready_s']:.2f} s | < 5 s |",
+                  f"| peak RSS, restart | {m['peak_restart_mib']:.0f} MiB | < 300 MB |"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, no RESULTS.md")
+    parser.add_argument("--runs", type=int, default=0, help="files per size (default 10/5/3)")
+    parser.add_argument("--workdir", type=Path, default=None, help="scratch space (default: a tmp dir)")
+    parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    if shutil.which("mktorrent") is None:
+        print("bench/hashing.py: mktorrent is needed for the baseline: apt-get install mktorrent",
+              file=sys.stderr)
+        return 1
+    if args.quick:
+        sizes = {"100 KiB": (100 * KIB, args.runs or 3), "10 MiB": (10 * MIB, args.runs or 2)}
+        scan_total, count = 128 * MIB, 500
+    else:
+        sizes = {"100 KiB": (100 * KIB, args.runs or 10), "10 MiB": (10 * MIB, args.runs or 5),
+                 "200 MiB": (200 * MIB, args.runs or 3)}
+        scan_total, count = 1 * GIB, 10_000
+    work = Path(tempfile.mkdtemp(prefix="tw-bench-hashing-", dir=args.workdir))
+    os.chmod(work, 0o755)
+    figures = Figures()
+    try:
+        print("landing -> published -> seeded", flush=True)
+        landing(work, sizes, figures)
+        print("initial scan vs mktorrent", flush=True)
+        scan(work, scan_total, figures)
+        print(f"{count} small files: memory and restart", flush=True)
+        many(work, count, figures)
+    except BenchError as e:
+        print(f"bench/hashing.py: {e} (scratch files and logs kept in {work})", file=sys.stderr)
+        return 1
+    except BaseException:
+        print(f"bench/hashing.py: scratch files and logs kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    command = "make bench" if not args.quick else ".venv/bin/python bench/hashing.py --quick"
+    report = table(figures, ".venv/bin/python bench/hashing.py" + (" --quick" if args.quick else ""))
+    print("\n" + report)
+    if not (args.quick or args.no_results):
+        text = RESULTS.read_text() if RESULTS.exists() else ""
+        RESULTS.write_text(replace_section(text, report))
+        print(f"written to {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
