@@ -13,7 +13,7 @@ setup(
         "torrentweb.seeder.tracker": "seeder/tracker",
         "torrentweb.apache": "apache",
     },
-    package_data={"torrentweb.apache": ["*.wsgi"]},
+    package_data={"torrentweb.apache": ["*.wsgi", "*.html"]},
     install_requires=[
         "libtorrent==2.1.1",
         "watchdog>=6",

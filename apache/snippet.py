@@ -52,6 +52,7 @@ def apache_config(config) -> str:
             "state_dir": config.state_dir, "prefix": apache.prefix})
             if pages.rendered_copies else "    # (pages.rendered_copies is off)\n",
         "tracker_proxy": _tracker_proxy(config),
+        "status_page": handler_path().with_name("status.html"),
     })
 
 
