@@ -20,6 +20,7 @@ class Notifier:
             return
         msg = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.setblocking(False)   # a reader that stopped reading must never freeze the daemon
             try:
                 s.sendto(msg, self.address)
             except OSError:

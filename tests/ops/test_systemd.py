@@ -102,3 +102,27 @@ def test_sysusers_creates_the_torrentweb_user_in_group_www_data(tmp_path):
     assert len(user) == 1
     assert user[0][3] == "33" and user[0][5] == "/var/lib/torrentweb" \
         and user[0][6] == "/usr/sbin/nologin"
+
+
+def test_sd_notify_never_blocks_the_daemon_when_nobody_reads(tmp_path):
+    """Regression: with a full $NOTIFY_SOCKET queue (a manager that stopped reading, a test
+    helper that only waits for READY=1), sendto blocked and froze the daemon's event loop."""
+    import socket
+    import threading
+
+    from torrentweb.seeder.sdnotify import Notifier
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as reader:
+        reader.bind(path)
+        notifier = Notifier(path)
+        done = threading.Event()
+
+        def flood():
+            for i in range(5000):         # far more than a unix datagram queue holds
+                notifier.status(f"hashing: {i} files")
+            done.set()
+        thread = threading.Thread(target=flood, daemon=True)
+        thread.start()
+        assert done.wait(30), "Notifier.send blocked on a full notify socket"
+        thread.join()
+        assert reader.recv(4096) == b"STATUS=hashing: 0 files"
