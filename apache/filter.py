@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import pages, scan
+from . import loadertag, pages, scan
+from .swap import swap
 from .catalogue import CatalogueReader
 from .inject import inject
 
@@ -35,6 +36,7 @@ class Settings:
     max_page_size: int = 8 * 1024 * 1024
     loader: bool = False
     swap: bool = False
+    loader_tag: str | None = None        # the loader's <script> (loadertag.py), when loader is on
 
     @property
     def catalogue_path(self) -> Path:
@@ -48,7 +50,8 @@ class Settings:
                    origin=f"{parts.scheme}://{parts.netloc}",
                    large_file_size=config.pages.large_file_size,
                    max_page_size=config.pages.max_page_size,
-                   loader=config.pages.loader, swap=config.pages.swap)
+                   loader=config.pages.loader, swap=config.pages.swap,
+                   loader_tag=_config_loader_tag(config))
 
     @classmethod
     def from_environ(cls, environ) -> "Settings":
@@ -62,7 +65,20 @@ class Settings:
         return cls(docroot=Path(get("DOCROOT")), state_dir=Path(get("STATE_DIR")),
                    prefix=get("PREFIX"), large_file_size=int(get("LARGE_FILE_SIZE")),
                    max_page_size=int(get("MAX_PAGE_SIZE")),
-                   loader=get("LOADER").lower() in _ON, swap=get("SWAP").lower() in _ON)
+                   loader=get("LOADER").lower() in _ON, swap=get("SWAP").lower() in _ON,
+                   loader_tag=loadertag.tag_from_environ(environ))
+
+
+def _config_loader_tag(config) -> str | None:
+    if not config.pages.loader:
+        return None
+    try:
+        return loadertag.loader_tag(config.apache.prefix, loadertag.default_loader_dir(),
+                                    loadertag.parse_settings(loadertag.settings_env(config.loader)))
+    except FileNotFoundError:
+        log.warning("pages.loader is on but the loader is not installed in %s",
+                    loadertag.default_loader_dir())
+        return None
 
 
 @dataclass(frozen=True)
@@ -128,9 +144,13 @@ class PageFilter:
                 self.reader.request_bundle(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
         unchanged = Rendered(html, False, "", 0.0, waiting, candidates)
-        head = pages.head_html(s.prefix, bundle.torrent if bundle else None, plan.large, s.loader)
+        head = pages.head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
+                               s.loader_tag if s.loader else None)
         if not head:
             return unchanged
+        if s.swap:       # only assets a torrent link now carries: the loader can fetch them
+            linked = (plan.bundled if bundle else ()) + plan.large
+            html = swap(html, page_path, [s.base_path + a.path for a in linked])
         body = inject(html, head)
         if body is None:
             log.info("%s: cannot tell where the <head> starts; served unchanged", page_path)

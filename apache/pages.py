@@ -43,19 +43,15 @@ def link_tag(href: str) -> bytes:
             .encode("ascii"))
 
 
-def loader_tag(prefix: str) -> bytes:
-    """The browser loader's <script> (the browser issue ships <prefix>loader.js)."""
-    return f'<script src="{html.escape(prefix)}loader.js" defer></script>'.encode("ascii")
-
-
 def head_html(prefix: str, bundle_torrent: str | None, large: tuple[Asset, ...],
-              loader: bool = False) -> bytes:
-    """The markup injected into <head>; b"" when the page has nothing to link."""
+              loader_tag: str | None = None) -> bytes:
+    """The markup injected into <head>: the torrent links, then the browser loader's <script>
+    (loadertag.py) when it is on; b"" when the page has nothing to link."""
     hrefs = ([torrent_url(prefix, bundle_torrent)] if bundle_torrent else []) + \
             [torrent_url(prefix, a.torrent) for a in large]
     if not hrefs:
         return b""
     tags = [link_tag(h) for h in hrefs]
-    if loader:
-        tags.append(loader_tag(prefix))
+    if loader_tag:
+        tags.append(loader_tag.encode("utf-8"))
     return b"\n" + b"\n".join(tags) + b"\n"
