@@ -1,9 +1,10 @@
 """The UDP tracker (BEP 15): pure parsers and writers, keyed-MAC connection ids, the endpoint.
 
-Connection ids are a MAC of the client's address and the current time window, under a
-random secret that is replaced every `udp_secret_rotation` seconds; the current and the
-previous window are accepted. Nothing is stored per client, and an id cannot be forged
-or reused from another address.
+Connection ids are a MAC of the client's IP address under a random secret that is
+replaced every `udp_secret_rotation` seconds; ids of the current and the previous
+window are accepted. Nothing is stored per client, and an id cannot be forged nor used
+from another IP (a spoofer never sees the reply). The source port is left out on purpose:
+NATs change it, and libtorrent shares its id cache between sessions of one process.
 """
 from __future__ import annotations
 
@@ -101,16 +102,13 @@ _BAD_ID_REPLY_SIZE = len(_bad_id_reply(0))
 
 
 class ConnectionIds:
-    """Issue and check connection ids: MAC(secret of the time window, client address)."""
+    """Issue and check connection ids: MAC(secret of the time window, client IP)."""
 
     def __init__(self, rotation: float, clock=time.monotonic, random=os.urandom):
         self.rotation = max(1.0, float(rotation))
         self.clock = clock
         self.random = random
         self.secrets: typing.Dict[int, bytes] = {}
-
-    def _secret(self, window: int) -> typing.Optional[bytes]:
-        return self.secrets.get(window)
 
     def _current(self) -> int:
         window = int(self.clock() // self.rotation)
@@ -121,17 +119,17 @@ class ConnectionIds:
         return window
 
     @staticmethod
-    def _mac(secret: bytes, host: str, port: int) -> bytes:
-        return hashlib.blake2b(b"%s:%d" % (host.encode(), port), key=secret, digest_size=8).digest()
+    def _mac(secret: bytes, host: str) -> bytes:
+        return hashlib.blake2b(host.encode(), key=secret, digest_size=8).digest()
 
-    def issue(self, host: str, port: int) -> bytes:
-        return self._mac(self.secrets[self._current()], host, port)
+    def issue(self, host: str) -> bytes:
+        return self._mac(self.secrets[self._current()], host)
 
-    def valid(self, connection_id: bytes, host: str, port: int) -> bool:
+    def valid(self, connection_id: bytes, host: str) -> bool:
         window = self._current()
         for w in (window, window - 1):
             secret = self.secrets.get(w)
-            if secret is not None and self._mac(secret, host, port) == connection_id:
+            if secret is not None and self._mac(secret, host) == connection_id:
                 return True
         return False
 
@@ -156,8 +154,8 @@ class UdpTracker:
             if h.action == CONNECT:
                 if h.connection_id != PROTOCOL_ID:
                     return None                     # not a BitTorrent client
-                return write_connect(h.transaction_id, self.ids.issue(host, port))
-            if not self.ids.valid(data[:8], host, port):
+                return write_connect(h.transaction_id, self.ids.issue(host))
+            if not self.ids.valid(data[:8], host):
                 # said only when the reply is not bigger than the request: a spoofed source
                 # address must not turn us into an amplifier
                 if h.action in (ANNOUNCE, SCRAPE) and len(data) >= _BAD_ID_REPLY_SIZE:

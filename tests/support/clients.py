@@ -28,11 +28,20 @@ class ClientFailed(AssertionError):
     """A client did not finish; the message carries the end of its log."""
 
 
-def aria2c_download(torrent: Path, out_dir: Path, timeout: float = 120.0, extra=()) -> Path:
-    """Download with aria2c (seed time 0: it exits when done). Returns the log file."""
+def aria2c_download(torrent: Path, out_dir: Path, timeout: float = 60.0, udp_tracker=False, extra=()) -> Path:
+    """Download with aria2c (seed time 0: it exits when done). Returns the log file.
+
+    aria2 1.36 sends UDP tracker requests through its DHT socket and refuses udp:// trackers
+    ("udp is not supported yet") with DHT off. With `udp_tracker`, DHT is on but has no entry
+    point and a fresh routing table, so it knows no node and finds nothing: the tracker still
+    is the only source of peers.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = out_dir.parent / f"aria2c-{uuid.uuid4().hex[:8]}.log"
-    argv = ["aria2c", "-d", str(out_dir), "--seed-time=0", "--bt-enable-lpd=false", "--enable-dht=false",
+    tag = uuid.uuid4().hex[:8]
+    log = out_dir.parent / f"aria2c-{tag}.log"
+    dht = [f"--enable-dht={'true' if udp_tracker else 'false'}",
+           f"--dht-file-path={out_dir.parent / f'aria2c-{tag}-dht.dat'}"]
+    argv = ["aria2c", "-d", str(out_dir), "--seed-time=0", "--bt-enable-lpd=false", *dht,
             "--enable-dht6=false", "--enable-peer-exchange=false", f"--listen-port={free_port()}",
             f"--dht-listen-port={free_port()}", "--file-allocation=none", f"--bt-stop-timeout={int(timeout)}",
             "--summary-interval=0", "--disable-ipv6=true", "--console-log-level=notice",

@@ -102,6 +102,7 @@ class Seeder:
             "allow_multiple_connections_per_ip": True,
             "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
             "alert_mask": lt.alert_category.error | lt.alert_category.tracker | lt.alert_category.status,
+            "stop_tracker_timeout": 1,
         }
         if webtorrent:
             settings.update({"webtorrent_stun_server": "", "max_webtorrent_offers": 10})
@@ -129,7 +130,10 @@ class Seeder:
     def wait_announced(self, handle, timeout=20):
         """Until a tracker has answered this torrent (so that clients find it at their first announce)."""
         wait_for(lambda: any(n == "tracker_reply_alert" for n, _ in self.poll_alerts()) or
-                 handle.status().num_peers > 0, timeout, what="the seeder's first tracker reply")
+                 handle.status().num_peers > 0, timeout,
+                 what=f"the seeder's first tracker reply; its alerts: {self.alerts[-8:]}; "
+                      f"state {handle.status().state}, error {handle.status().errc.message()}, "
+                      f"trackers {[(t['url'], [e.get('message') for e in t.get('endpoints', [])]) for t in handle.trackers()]}")
 
     def close(self):
         for h in self.handles:

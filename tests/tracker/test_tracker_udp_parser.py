@@ -66,7 +66,7 @@ def test_connection_ids_cannot_be_forged_moved_or_kept_forever():
     assert error_of(t.handle(announce_packet(b"\0" * 8), "10.0.0.1", 4000)) == bad
     assert t.handle(b"\0" * 8 + struct.pack("!II", 2, 1) + IH, "10.0.0.1", 4000) is None   # reply > request
     assert error_of(t.handle(announce_packet(cid), "10.0.0.9", 4000)) == bad     # another address
-    assert error_of(t.handle(announce_packet(cid), "10.0.0.1", 4001)) == bad     # another port
+    assert struct.unpack_from("!I", t.handle(announce_packet(cid), "10.0.0.1", 4001))[0] == 1   # port may change (NAT)
     clock.now += 60                     # the next window: still accepted
     assert struct.unpack_from("!I", t.handle(announce_packet(cid), "10.0.0.1", 4000))[0] == 1
     clock.now += 120                    # two windows on: expired
