@@ -19,6 +19,7 @@ setup(
         "watchdog>=6",
         "PyYAML>=6",
         "aiohttp>=3.9",
+        "websockets>=13",          # the WebSocket (WebTorrent) tracker
         "prometheus-client>=0.20",
     ],
     extras_require={"apache": ["mod_wsgi>=5"]},
