@@ -18,7 +18,7 @@ from typing import Dict, Mapping, Optional
 LOADER_FILE = "torrentweb-loader.js"
 BUNDLE_FILE = "webtorrent.min.js"
 # setting -> how the YAML value is written into the attribute
-SETTINGS = ("p2p", "deadline", "scrape", "scrape-timeout", "upload-limit", "seed-time",
+SETTINGS = ("p2p", "deadline", "scrape", "upload-limit", "seed-time",
             "metered-upload", "max-file-size")
 
 # When the loader itself cannot load (blocked, SRI mismatch): put the plain URLs back.
@@ -43,7 +43,7 @@ def settings_env(loader) -> str:
     """A LoaderConfig as one SetEnv value: `deadline=3 scrape=1 ...` (no quotes needed)."""
     values = {
         "p2p": int(loader.p2p), "deadline": loader.deadline, "scrape": int(loader.scrape),
-        "scrape-timeout": loader.scrape_timeout, "upload-limit": loader.upload_limit,
+        "upload-limit": loader.upload_limit,
         "seed-time": loader.seed_time, "metered-upload": int(loader.metered_upload),
         "max-file-size": loader.max_file_size,
     }

@@ -218,8 +218,7 @@ class LoaderConfig:
     Whether the loader is injected at all is pages.loader; its files are under {apache.prefix}js/."""
     p2p: bool = True            # false: the site disables peer-to-peer; swapped assets load by HTTP
     deadline: float = parsed(_positive("number of seconds"), 3.0)        # swarm's time before HTTP
-    scrape: bool = True         # ask the tracker first; no seeders -> HTTP at once
-    scrape_timeout: float = parsed(_positive("number of seconds"), 1.0)
+    scrape: bool = True         # the tracker's reply says no seeders -> HTTP at once
     upload_limit: int = parsed(_size, 256 * KIB)    # bytes/s per tab while seeding, 0 = unlimited
     seed_time: float = parsed(_positive("number of seconds"), 0)        # 0 = until pagehide
     metered_upload: bool = False  # upload from visitors on metered connections too

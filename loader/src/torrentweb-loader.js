@@ -2,8 +2,8 @@
  *
  * Injected by torrentweb's Apache filter as a classic <script defer> with an integrity hash.
  * Settings come from the script element's data-* attributes (rendered from `loader:` in the
- * YAML): data-bundle, data-deadline, data-scrape, data-scrape-timeout, data-upload-limit,
- * data-seed-time, data-metered-upload, data-p2p, data-max-file-size.
+ * YAML): data-bundle, data-deadline, data-scrape, data-upload-limit, data-seed-time,
+ * data-metered-upload, data-p2p, data-max-file-size.
  *
  * Elements swapped by the filter carry data-torrent-src / -srcset / -poster; this script puts
  * the bytes back: blob URLs from the swarm, or the plain URL whenever anything goes wrong.
@@ -29,6 +29,7 @@
     version: '0.1.0',
     state: 'starting',             // starting | off:<reason> | swarm | done | stopped
     elements: [],                  // [{url, via}] as each element is shown; via = swarm | webseed | http
+    fallbacks: [],                 // [{infoHash, reason}]: why a torrent's web seed was added
     optOut: function () {
       try { localStorage.setItem(OPT_OUT_KEY, '1') } catch (e) { /* storage blocked: still stop */ }
       stop('off:opt-out')
@@ -45,7 +46,6 @@
       bundle: d.bundle || '/.torrentweb/js/webtorrent/webtorrent.min.js',
       deadlineMs: num(d.deadline, 3) * 1000,
       scrape: d.scrape !== '0',
-      scrapeTimeoutMs: num(d.scrapeTimeout, 1) * 1000,
       uploadLimit: num(d.uploadLimit, 262144),
       seedTimeMs: num(d.seedTime, 0) * 1000,
       meteredUpload: d.meteredUpload === '1',
@@ -178,31 +178,40 @@
     finish(el, via, parts[0].want.url.href)
   }
 
-  function useWebSeed (torrent) {
+  function useWebSeed (torrent, reason) {
     if (torrent._torrentwebWebSeed || torrent.destroyed) return
     torrent._torrentwebWebSeed = true
+    api.fallbacks.push({ infoHash: torrent.infoHash, reason: reason })
     torrent.urlList.forEach(function (url) { torrent.addWebSeed(url) })
+  }
+
+  // WebTorrent creates torrent.discovery (and its tracker client) a tick after client.add;
+  // no tracker reply can arrive before the WebSocket opens, so polling per tick misses none.
+  function whenDiscovery (torrent, fn) {
+    (function poll () {
+      if (torrent.destroyed) return
+      if (torrent.discovery) fn(torrent.discovery)
+      else setTimeout(poll, 5)
+    })()
   }
 
   function watchTracker (torrent) {
     // The announce reply carries the swarm's seeder count (a scrape in the same round trip):
-    // none -> the web seed at once. No reply in time, or no tracker at all -> the same.
+    // none -> the web seed at once. A tracker that cannot be reached -> the same. (No timer
+    // here: WebTorrent announces only once its WebRTC offers are ready, which can take a
+    // while; the deadline covers a tracker that accepts but never answers.)
     var answered = false
-    var tracker = torrent.discovery && torrent.discovery.tracker
-    if (tracker) {
-      tracker.on('update', function (data) {
+    whenDiscovery(torrent, function (discovery) {
+      if (!discovery.tracker) return
+      discovery.tracker.on('update', function (data) {
         answered = true
-        if (cfg.scrape && !data.complete && torrent.numPeers === 0) useWebSeed(torrent)
+        if (cfg.scrape && !data.complete && torrent.numPeers === 0) useWebSeed(torrent, 'no-seeders')
       })
-    }
-    torrent.on('warning', function (err) {
-      if (!answered && /Connection error|tracker/i.test(String(err && err.message))) useWebSeed(torrent)
     })
-    if (cfg.scrape) {
-      timers.push(setTimeout(function () {
-        if (!answered && torrent.numPeers === 0) useWebSeed(torrent)
-      }, cfg.scrapeTimeoutMs))
-    }
+    torrent.on('warning', function (err) {
+      console.debug('torrentweb: ' + torrent.infoHash + ': ' + (err && err.message))
+      if (!answered && /connect|tracker/i.test(String(err && err.message))) useWebSeed(torrent, 'tracker-error')
+    })
   }
 
   async function addTorrent (link) {
@@ -228,7 +237,7 @@
       p.file.once('done', function () { if (--left === 0) go() })
     })
     timers.push(setTimeout(function () {
-      if (pending.has(el)) parts.forEach(function (p) { useWebSeed(p.torrent) })
+      if (pending.has(el)) parts.forEach(function (p) { useWebSeed(p.torrent, 'deadline') })
     }, cfg.deadlineMs))
     timers.push(setTimeout(function () {
       if (pending.has(el)) restore(el, 'http')     // never worse than plain HTTP

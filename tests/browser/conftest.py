@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import libtorrent as lt
 import pytest
 
 from support.apache import ApacheServer, grant_web_access, start_apache
@@ -50,17 +51,34 @@ class LoaderSite:
         """Access-log lines after line `since` that fetched rel (directly or as a web seed)."""
         return [l for l in self.apache.access_log_lines()[since:] if f" /{rel} " in l or f"/{rel}?" in l]
 
+    def torrent_copy(self, rel: str, dest: str, info_key: str = "", **changes) -> str:
+        """Copy the daemon's torrent of rel to docroot/dest with top-level keys changed
+        (announce=...: same info-hash, other tracker); return its URL path."""
+        data = lt.bdecode(self.site.torrent(rel))
+        data.pop(b"announce-list", None)
+        data.update({k.encode(): v.encode() for k, v in changes.items()})
+        if info_key:     # another info-hash for the same bytes: a swarm nobody seeds
+            data[b"info"][b"x-torrentweb-test"] = info_key.encode()
+        self.site.add(dest, lt.bencode(data))
+        return "/" + dest
+
+    def wait_torrent(self, rel: str):
+        wait_for(lambda: (self.site.state / "torrents" / (rel + ".torrent")).is_file(), 60,
+                 what=f"the daemon's torrent of {rel}")
+
     def log_mark(self) -> int:
         return len(self.apache.access_log_lines())
 
-    def write_page(self, name: str, assets, *, announce=None, **settings) -> str:
-        """Render docroot/name: <link rel=torrent> per asset, the loader tag, swapped elements.
-        settings override the loader's (deadline=..., p2p=0, ...)."""
+    def write_page(self, name: str, assets, *, hrefs=None, **settings) -> str:
+        """Render docroot/name: <link rel=torrent> per asset (the daemon's torrent, or
+        hrefs[rel]), the loader tag, swapped elements. settings override the loader's
+        (deadline=..., p2p=0, ...)."""
         cfg = twconfig.load(self.site.config_path)
         values = {**parse_settings(settings_env(cfg.loader)), **{k.replace("_", "-"): str(v)
                                                                for k, v in settings.items()}}
         links = "\n".join(f'<link rel="torrent" type="application/x-bittorrent" '
-                          f'href="{PREFIX}files/{rel}.torrent">' for rel in assets)
+                          f'href="{(hrefs or {}).get(rel, f"{PREFIX}files/{rel}.torrent")}">'
+                          for rel in assets)
         body = "\n".join(_element(rel) for rel in assets)
         html = PAGE.format(title=name, links=links, body=body,
                            loader=loader_tag(PREFIX, default_loader_dir(), values))
@@ -88,7 +106,9 @@ def loader_site(tmp_path_factory):
     port, ws_port = free_port(), free_port()
     ws = f"ws://127.0.0.1:{ws_port}/announce"
     site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/")
-    site.write_config(tracker={"websocket": f"127.0.0.1:{ws_port}", "announce": [ws]},
+    # open: the tracker keeps serving a swarm after the daemon withdraws its torrent (the
+    # browser-to-browser test deletes the files: then only a browser can have them)
+    site.write_config(tracker={"websocket": f"127.0.0.1:{ws_port}", "announce": [ws], "open": True},
                       rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}])
     for rel in (*IMAGES, VIDEO):
         site.add(rel, (DEMO / rel).read_bytes())

@@ -2,12 +2,18 @@
 and its WebSocket tracker. What the visitor sees (the bytes shown) and what the origin served."""
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from conftest import IMAGES, VIDEO
+from support.ports import free_port
 from support.processes import wait_for
 
 pytestmark = pytest.mark.slow
+# Tests that assert "from the swarm" give it time: the suite shares 2 cores with other suites,
+# and the 3 s default deadline would then hand a slow start to the web seed.
+SWARM_DEADLINE = 20
 
 SHOWN = """async () => {
   const out = {}
@@ -37,7 +43,7 @@ def open_page(ctx, url, log):
 
 
 def test_images_come_from_the_libtorrent_seeder_not_the_origin(browser, loader_site):
-    url = loader_site.write_page("swarm.html", IMAGES)
+    url = loader_site.write_page("swarm.html", IMAGES, deadline=SWARM_DEADLINE)
     mark = loader_site.log_mark()
     log = []
     with browser.context() as ctx:
@@ -48,3 +54,115 @@ def test_images_come_from_the_libtorrent_seeder_not_the_origin(browser, loader_s
         assert {s["via"] for s in shown.values()} == {"swarm"}, (shown, log)
     for rel in IMAGES:
         assert loader_site.requests_for(rel, mark) == [], loader_site.apache.access_log_lines()[mark:]
+
+
+def test_a_second_browser_gets_the_images_from_the_first_with_the_seeder_gone(browser, loader_site):
+    # Files of their own (a JPEG decodes the same with bytes after its end), so withdrawing
+    # them stops libtorrent seeding them without touching the other tests' swarms.
+    rels = [f"p2p/{i}.jpg" for i in range(len(IMAGES))]
+    data = {rel: (loader_site.site.docroot / src).read_bytes() + b"p2p" * 7
+            for rel, src in zip(rels, (loader_site.site.docroot / r for r in IMAGES))}
+    for rel, body in data.items():
+        loader_site.site.add(rel, body)
+    hrefs = {}
+    for rel in rels:
+        loader_site.wait_torrent(rel)
+        hrefs[rel] = loader_site.torrent_copy(rel, f"t/{rel}.torrent")
+    url = loader_site.write_page("p2p.html", rels, hrefs=hrefs, upload_limit=0,
+                                 deadline=SWARM_DEADLINE)
+    want = {rel: hashlib.sha256(body).hexdigest() for rel, body in data.items()}
+    log1, log2 = [], []
+    with browser.context() as first:
+        page1 = open_page(first, url, log1)
+        assert {a: s["sha256"] for a, s in shown_images(page1, len(rels)).items()} == want, log1
+        for rel in rels:                       # the origin has them no more: no seeder, no web seed
+            (loader_site.site.docroot / rel).unlink()
+        for rel in rels:
+            loader_site.daemon.wait_log(f"withdrawn {rel} ")
+        mark = loader_site.log_mark()
+        with browser.context() as second:
+            page2 = open_page(second, url, log2)
+            shown = shown_images(page2, len(rels), timeout=60)
+            assert {a: s["sha256"] for a, s in shown.items()} == want, log2
+            assert {s["via"] for s in shown.values()} == {"swarm"}, (shown, log2)
+        assert page1.evaluate("window.torrentweb.client.torrents.reduce((n, t) => n + t.uploaded, 0)") \
+            >= sum(map(len, data.values()))
+    for rel in rels:
+        assert loader_site.requests_for(rel, mark) == []
+
+
+@pytest.mark.parametrize("case", ["tracker down", "swarm unknown to the tracker"])
+def test_without_a_swarm_the_images_come_from_http_before_the_deadline(browser, loader_site, case):
+    """Deadline 60 s: the images appear well before it because the loader knows at once that
+    the swarm cannot deliver (connection refused / failure reason), and says why."""
+    name = "dead" if case == "tracker down" else "unknown"
+    hrefs = {}
+    for rel in IMAGES:
+        if case == "tracker down":
+            changes = {"announce": f"ws://127.0.0.1:{free_port()}/announce"}   # nothing listens
+        else:
+            changes = {"info_key": "nobody seeds this"}
+        hrefs[rel] = loader_site.torrent_copy(rel, f"t/{name}/{rel}.torrent", **changes)
+    url = loader_site.write_page(f"{name}.html", IMAGES, hrefs=hrefs, deadline=60)
+    reasons = {"tracker-error"} if case == "tracker down" else {"no-seeders"}
+    mark = loader_site.log_mark()
+    log = []
+    with browser.context() as ctx:
+        page = open_page(ctx, url, log)
+        shown = shown_images(page, len(IMAGES), timeout=30)
+        assert {a: s["sha256"] for a, s in shown.items()} == {r: loader_site.sha256(r) for r in IMAGES}
+        assert {s["via"] for s in shown.values()} == {"webseed"}, (shown, log)
+        assert {f["reason"] for f in page.evaluate("window.torrentweb.fallbacks")} <= reasons, log
+    for rel in IMAGES:
+        assert loader_site.requests_for(rel, mark), f"no web seed request for {rel}"
+
+
+def test_without_script_the_noscript_copies_load_by_plain_http(browser, loader_site):
+    url = loader_site.write_page("noscript.html", IMAGES)
+    mark = loader_site.log_mark()
+    with browser.context(javascript=False) as ctx:
+        page = ctx.new_page()
+        page.goto(url)
+        widths = lambda: [page.locator(f'noscript img[src="/{rel}"]').evaluate(
+            "i => i.complete && i.naturalWidth") for rel in IMAGES]
+        wait_for(lambda: all(w > 1 for w in widths()), 20, what="the noscript images decoded")
+        assert page.locator("img[data-torrent-src]").count() == len(IMAGES)   # placeholders stay
+    for rel in IMAGES:
+        assert [l.split('"')[1] for l in loader_site.requests_for(rel, mark)] == [f"GET /{rel} HTTP/1.1"]
+
+
+@pytest.mark.parametrize("how", ["opt-out flag", "optOut() API", "Save-Data"])
+def test_opt_out_and_save_data_open_no_websocket_and_load_no_bundle(browser, loader_site, how):
+    url = loader_site.write_page("optout.html", IMAGES)
+    origin = loader_site.url.rstrip("/")
+    options = {"Save-Data": {"save_data": True},
+               "opt-out flag": {"local_storage": {origin: {"torrentweb-opt-out": "1"}}}}.get(how, {})
+    sockets, requests, log = [], [], []
+    with browser.context(**options) as ctx:
+        if how == "optOut() API":              # the visitor opts out on a first visit...
+            first = open_page(ctx, url, log)
+            first.evaluate("window.torrentweb.optOut()")
+            first.close()
+        page = ctx.new_page()                  # ...and the next page load has no P2P at all
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url)
+        shown = shown_images(page, len(IMAGES))
+        state = page.evaluate("window.torrentweb.state")
+    reason = "off:save-data" if how == "Save-Data" else "off:opt-out"
+    assert (state, sockets) == (reason, [])
+    assert {s["via"] for s in shown.values()} == {"http"}
+    assert not [u for u in requests if "webtorrent" in u], requests
+
+
+def test_a_video_plays_from_the_swarm(browser, loader_site):
+    url = loader_site.write_page("video.html", [VIDEO], deadline=SWARM_DEADLINE)
+    mark = loader_site.log_mark()
+    log = []
+    with browser.context() as ctx:
+        page = open_page(ctx, url, log)
+        wait_for(lambda: page.evaluate("document.getElementById('v').currentTime") > 0.5, 30,
+                 interval=0.2, what=f"the video playing; page log: {log}")
+        assert page.evaluate("document.getElementById('v').dataset.torrentState") == "swarm", \
+            page.evaluate("window.torrentweb.fallbacks")
+    assert loader_site.requests_for(VIDEO, mark) == []

@@ -13,7 +13,7 @@ def test_yaml_thresholds_round_trip_through_the_environment(tmp_path):
     c = config.loads(f"docroot: {tmp_path}\nbase_url: http://x/\n"
                      "loader: {deadline: 2.5, upload_limit: 100KiB, metered_upload: true}\n")
     env = settings_env(c.loader)
-    assert env == ("p2p=1 deadline=2.5 scrape=1 scrape-timeout=1 upload-limit=102400 seed-time=0 "
+    assert env == ("p2p=1 deadline=2.5 scrape=1 upload-limit=102400 seed-time=0 "
                    "metered-upload=1 max-file-size=67108864")
     assert parse_settings(env)["upload-limit"] == "102400"
 
@@ -36,7 +36,7 @@ def test_loader_off_or_missing_gives_no_tag(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("deadline=soon", "TORRENTWEB_LOADER_SETTINGS: deadline: expected a number that is not negative, got 'soon'"),
     ("colour=3", "TORRENTWEB_LOADER_SETTINGS: 'colour=3': expected key=number with key one of p2p, deadline, "
-                 "scrape, scrape-timeout, upload-limit, seed-time, metered-upload, max-file-size"),
+                 "scrape, upload-limit, seed-time, metered-upload, max-file-size"),
 ])
 def test_bad_settings_say_what_is_wrong(text, message):
     with pytest.raises(LoaderSettingsError) as e:
