@@ -39,6 +39,13 @@ def default_loader_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "loader"
 
 
+def snippet_values(config) -> Dict[str, str]:
+    """Values for conf/httpd-torrentweb-loader.conf.in (rendered into `torrentweb apache-config`
+    when pages.loader is on)."""
+    return {"prefix": config.apache.prefix, "docroot": str(config.docroot),
+            "loader_dir": str(default_loader_dir()), "loader_settings": settings_env(config.loader)}
+
+
 def settings_env(loader) -> str:
     """A LoaderConfig as one SetEnv value: `deadline=3 scrape=1 ...` (no quotes needed)."""
     values = {

@@ -15,7 +15,9 @@ from support.daemon import Daemon, Site, make_site, start_daemon
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb import config as twconfig
-from torrentweb.apache.loadertag import default_loader_dir, loader_tag, parse_settings, settings_env
+from torrentweb.apache.loadertag import (default_loader_dir, loader_tag, parse_settings, settings_env,
+                                         snippet_values)
+from torrentweb.apache.templates import render
 from torrentweb.apache.swap import swap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,6 +134,6 @@ def loader_site(tmp_path_factory):
 
 def render_snippet(cfg, loader_dir: Path) -> str:
     text = (Path(__file__).with_name("httpd-loader.conf.in")).read_text()
-    for key, value in {"prefix": PREFIX, "loader_dir": loader_dir, "state_dir": cfg.state_dir}.items():
+    for key, value in {"prefix": PREFIX, "state_dir": cfg.state_dir}.items():
         text = text.replace(f"@{key}@", str(value))
-    return text
+    return render("httpd-torrentweb-loader.conf.in", snippet_values(cfg)) + text

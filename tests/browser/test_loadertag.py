@@ -42,3 +42,14 @@ def test_bad_settings_say_what_is_wrong(text, message):
     with pytest.raises(LoaderSettingsError) as e:
         parse_settings(text)
     assert str(e.value) == message
+
+
+def test_the_snippet_fragment_serves_the_loader_and_passes_the_settings(tmp_path):
+    from torrentweb.apache.loadertag import snippet_values
+    from torrentweb.apache.templates import render
+    c = config.loads(f"docroot: {tmp_path}\nbase_url: http://x/\nloader: {{deadline: 5}}\n")
+    text = render("httpd-torrentweb-loader.conf.in", snippet_values(c))
+    loader = default_loader_dir()
+    assert f'Alias "/.torrentweb/js/webtorrent/" "{loader}/node_modules/webtorrent/dist/"' in text
+    assert f'Alias "/.torrentweb/js/" "{loader}/src/"' in text
+    assert 'SetEnv TORRENTWEB_LOADER_SETTINGS "p2p=1 deadline=5 scrape=1 ' in text
