@@ -7,6 +7,7 @@ CatalogueUnavailable, which the filter answers by serving the page unchanged.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from torrentweb.errors import TorrentwebError
 
 BUSY_TIMEOUT_MS = 50
+VERSION_MAX_AGE = 1.0      # seconds a version read stays trusted while the files look unchanged
 
 
 class CatalogueUnavailable(TorrentwebError):
@@ -48,6 +50,8 @@ class CatalogueReader:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._local = threading.local()
+        self._wal = Path(str(self.path) + "-wal")
+        self._version = None                 # (stamp, when, version), shared by threads
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -77,8 +81,28 @@ class CatalogueReader:
             db.close()
 
     def version(self) -> str:
+        """The daemon's change counter. A query costs ~50 µs with a writer active; a stat of the
+        database and its WAL ~2 µs, so the counter is read again only when one of them
+        changed, or a second has passed (file times can be coarser than two commits)."""
+        now = time.monotonic()
+        stamp = self._stamp()
+        cached = self._version
+        if cached and cached[0] == stamp and now - cached[1] < VERSION_MAX_AGE:
+            return cached[2]
         rows = self._query("SELECT value FROM meta WHERE name = 'version'")
-        return rows[0][0] if rows else "0"
+        version = rows[0][0] if rows else "0"
+        self._version = (stamp, now, version)
+        return version
+
+    def _stamp(self):
+        out = []
+        for path in (self.path, self._wal):
+            try:
+                st = os.stat(path)
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
 
     def assets(self, paths) -> dict[str, Asset]:
         paths = list(paths)

@@ -99,16 +99,16 @@ class PageFilter:
     def __init__(self, settings: Settings, reader: CatalogueReader | None = None):
         self.settings = settings
         self.reader = reader or CatalogueReader(settings.catalogue_path)
+        self._docroot_prefix = str(settings.docroot).rstrip("/") + "/"
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def page_path_for(self, filename: str) -> str | None:
         """URL path of a file in the document root (None if outside)."""
-        try:
-            rel = Path(filename).relative_to(self.settings.docroot).as_posix()
-        except ValueError:
+        root = self._docroot_prefix
+        if not filename.startswith(root) or "/../" in filename or "/./" in filename:
             return None
-        return self.settings.base_path + rel
+        return self.settings.base_path + filename[len(root):]
 
     def render(self, html: bytes, page_path: str, identity=None) -> Rendered:
         """The page with its links. Raises CatalogueUnavailable if the catalogue is unreadable.

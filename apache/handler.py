@@ -20,18 +20,24 @@ if not log.handlers:                     # mod_wsgi sends stderr to Apache's err
     log.setLevel(logging.INFO)
     log.propagate = False
 
-_filters: dict[Settings, PageFilter] = {}
+_ENV_KEYS = ("TORRENTWEB_DOCROOT", "TORRENTWEB_STATE_DIR", "TORRENTWEB_PREFIX",
+             "TORRENTWEB_LARGE_FILE_SIZE", "TORRENTWEB_MAX_PAGE_SIZE", "TORRENTWEB_LOADER",
+             "TORRENTWEB_SWAP", "TORRENTWEB_LOADER_DIR", "TORRENTWEB_LOADER_SETTINGS")
+_filters: dict[tuple, PageFilter] = {}
 _filters_lock = threading.Lock()
 _last_unavailable: list = [None]
 
 
 def _filter_for(environ) -> PageFilter:
-    settings = Settings.from_environ(environ)
-    with _filters_lock:
-        f = _filters.get(settings)
-        if f is None:
-            f = _filters[settings] = PageFilter(settings)
-        return f
+    """One PageFilter per distinct set of TORRENTWEB_* values (one per <Directory> binding)."""
+    key = tuple(environ.get(name) for name in _ENV_KEYS)
+    f = _filters.get(key)
+    if f is None:
+        with _filters_lock:
+            f = _filters.get(key)
+            if f is None:
+                f = _filters[key] = PageFilter(Settings.from_environ(environ))
+    return f
 
 
 def handle_request(environ, start_response):

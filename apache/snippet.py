@@ -42,6 +42,7 @@ def apache_config(config) -> str:
         "group": apache.group,
         "processes": apache.processes,
         "threads": apache.threads,
+        "process_group": "torrentweb" if apache.mode == "daemon" else "%{GLOBAL}",
         "python_home": apache.python_home or sys.prefix,
         "handler": handler_path(),
         "large_file_size": pages.large_file_size,

@@ -210,6 +210,7 @@ class ApacheConfig:
     processes: int = parsed(_positive("number"), 1)
     threads: int = parsed(_positive("number"), 15)
     python_home: str = ""       # venv with torrentweb installed; "" = the one running the command
+    mode: str = parsed(_one_of("daemon", "embedded"), "daemon")   # where the filter's Python runs
 
 
 @dataclass(frozen=True)
