@@ -21,14 +21,19 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends apache2-dev gcc libc6-dev python3-dev python3-venv \
  && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
+# The layout of a source install (README, "Running under systemd"): the checkout at /opt/torrentweb,
+# its venv in .venv, installed editable so that conf/ (httpd templates) and loader/ (the browser
+# loader Apache serves) sit beside the package where it looks for them.
+WORKDIR /opt/torrentweb
 COPY setup.py ./
 COPY core/ core/
 COPY seeder/ seeder/
 COPY apache/ apache/
-RUN /usr/bin/python3 -m venv /opt/torrentweb/.venv \
- && /opt/torrentweb/.venv/bin/pip install --no-cache-dir --no-compile '.[apache]' \
- && /opt/torrentweb/.venv/bin/mod_wsgi-express module-config > /opt/torrentweb/wsgi.load
+COPY conf/ conf/
+RUN /usr/bin/python3 -m venv .venv \
+ && .venv/bin/pip install --no-cache-dir --use-pep517 -e '.[apache]' \
+ && .venv/bin/python -m compileall -q core seeder apache \
+ && .venv/bin/mod_wsgi-express module-config > wsgi.load
 
 # --- the image: no compiler, no headers, no Node --------------------------------------------
 FROM debian:bookworm-slim
@@ -43,7 +48,6 @@ RUN apt-get update \
       --shell /usr/sbin/nologin torrentweb
 COPY --from=build /opt/torrentweb /opt/torrentweb
 COPY --from=loader /opt/torrentweb/loader /opt/torrentweb/loader
-COPY conf/ /usr/share/torrentweb/conf/
 COPY docker/apache-site.conf /etc/apache2/sites-available/torrentweb.conf
 COPY docker/torrentweb.yaml /etc/torrentweb/torrentweb.yaml
 COPY docker/entrypoint.sh /usr/local/bin/torrentweb-entrypoint
