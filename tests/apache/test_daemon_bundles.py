@@ -101,3 +101,32 @@ def test_changed_image_gives_a_new_info_hash_and_the_old_torrent_goes(chain):
     daemon.wait_log(f"bundle {old[1].decode()} withdrawn", timeout=30)
     assert get(server.port, old[0].decode())[0] == 404
     assert get(server.port, new[0].decode())[0] == 200
+
+
+def test_tracker_is_reachable_through_apache_over_http_and_websocket(chain):
+    """The snippet proxies /announce and /scrape to the HTTP tracker and the WebSocket upgrade
+    on /announce to the WebSocket tracker (mod_proxy_http, mod_proxy_wstunnel)."""
+    import asyncio
+    import json
+    import websockets
+
+    site, server, daemon = chain
+    daemon.wait_log("bundle ", timeout=60)
+    (m,) = LINK.findall(get(server.port, "/index.html")[2])
+    info_hash = bytes.fromhex(m[1].decode())
+    query = ("/announce?info_hash=" + "".join(f"%{b:02x}" for b in info_hash) +
+             "&peer_id=-TW0001-abcdefghijkl&port=6000&uploaded=0&downloaded=0&left=100&compact=1")
+    status, headers, body = get(server.port, query)
+    assert status == 200 and body.startswith(b"d") and b"8:interval" in body, body
+    status, _, body = get(server.port, "/scrape?info_hash=" + "".join(f"%{b:02x}" for b in info_hash))
+    assert status == 200 and b"5:files" in body, body
+
+    async def ws_announce():
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/announce") as ws:
+            await ws.send(json.dumps({"action": "announce", "info_hash": info_hash.decode("latin-1"),
+                                      "peer_id": "-WW0001-abcdefghijkl", "numwant": 0,
+                                      "uploaded": 0, "downloaded": 0, "left": 100, "offers": []}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+    reply = asyncio.run(ws_announce())
+    assert reply["action"] == "announce" and "interval" in reply, reply
+    assert any('"GET /announce HTTP/1.1" 101' in l for l in server.access_log_lines())
