@@ -77,6 +77,11 @@
   // --- putting bytes back --------------------------------------------------------------------
 
   function restore (el, via) {
+    if (el.hasAttribute('data-torrent-state')) return
+    if (el._torrentwebStream) {               // a stream that failed: the plain URL instead
+      el._torrentwebStream = false
+      el.setAttribute('data-torrent-src', el._torrentwebUrl)
+    }
     SWAPPED.forEach(function (attr) {
       var url = el.getAttribute('data-torrent-' + attr)
       if (url === null) return
@@ -87,12 +92,15 @@
   }
 
   function finish (el, via, url) {
+    if (el.hasAttribute('data-torrent-state')) return       // shown already (swarm or HTTP)
     el.setAttribute('data-torrent-state', via)
     pending.delete(el)
-    api.elements.push({ url: url, via: via })
+    api.elements.push({ url: url, via: via, stream: !!el._torrentwebStream })
     var media = mediaOf(el)
-    if (media && media !== el && !media.querySelector('[data-torrent-src]')) media.load()
-    else if (media === el && el.tagName !== 'SOURCE') el.load()
+    if (media && !el._torrentwebStream) {      // a stream is playing already: leave it be
+      if (media !== el && !media.querySelector('[data-torrent-src]')) media.load()
+      else if (media === el) el.load()
+    }
     if (pending.size === 0 && api.state === 'swarm') api.state = 'done'
   }
 
@@ -214,10 +222,13 @@
     })
   }
 
-  async function addTorrent (link) {
+  async function fetchTorrent (link) {
     var res = await fetch(link.href, { credentials: 'same-origin' })
     if (!res.ok) throw new Error(link.href + ': HTTP ' + res.status)
-    var buf = new Uint8Array(await res.arrayBuffer())
+    return new Uint8Array(await res.arrayBuffer())
+  }
+
+  function addTorrent (buf) {
     return new Promise(function (resolve, reject) {
       var torrent = client.add(buf, { deselect: true }, resolve)
       torrent.once('error', reject)
@@ -225,23 +236,104 @@
     })
   }
 
+  function whenDone (parts, fn) {
+    var waiting = parts.filter(function (p) { return !p.file.done })
+    if (waiting.length === 0) return fn()
+    var left = waiting.length
+    waiting.forEach(function (p) {
+      p.file.once('done', function () { if (--left === 0) fn() })
+    })
+  }
+
   function schedule (el, parts) {
     parts.forEach(function (p) {
       if (!p.file.done) p.file.select(inView(el) ? 1 : 0)
     })
-    var waiting = parts.filter(function (p) { return !p.file.done })
-    var go = function () { show(el, parts).catch(function () { restore(el, 'http') }) }
-    if (waiting.length === 0) return go()
-    var left = waiting.length
-    waiting.forEach(function (p) {
-      p.file.once('done', function () { if (--left === 0) go() })
-    })
+    var src = mediaOf(el) && parts.length === 1 && parts[0].want.attr === 'src' ? parts[0] : null
+    if (src && mediaType(src.file)) {
+      stream(el, src).catch(function (err) {
+        api.error = 'stream: ' + (err && err.message)
+        if (pending.has(el)) restore(el, 'http')
+      })
+    } else {
+      whenDone(parts, function () { show(el, parts).catch(function () { restore(el, 'http') }) })
+    }
     timers.push(setTimeout(function () {
       if (pending.has(el)) parts.forEach(function (p) { useWebSeed(p.torrent, 'deadline') })
     }, cfg.deadlineMs))
-    timers.push(setTimeout(function () {
-      if (pending.has(el)) restore(el, 'http')     // never worse than plain HTTP
+    timers.push(setTimeout(function () {       // never worse than plain HTTP (a stream that
+      if (pending.has(el) && !el._torrentwebPlaying) restore(el, 'http')   // plays is kept)
     }, cfg.deadlineMs * 2))
+  }
+
+  // --- media: played while it downloads (MediaSource), for the types MSE takes as a byte stream
+
+  var MSE_TYPES = {
+    'video/webm': [['V_VP9', 'vp9'], ['V_VP8', 'vp8'], ['V_AV1', 'av01.0.08M.08'], ['A_OPUS', 'opus'], ['A_VORBIS', 'vorbis']],
+    'audio/webm': [['A_OPUS', 'opus'], ['A_VORBIS', 'vorbis']],
+    'audio/mpeg': null
+  }
+
+  function mediaType (file) {
+    var type = file.type === 'audio/webm' || file.type === 'video/webm' || file.type === 'audio/mpeg' ? file.type : null
+    return type && typeof MediaSource !== 'undefined' ? type : null
+  }
+
+  async function mseType (file) {
+    var type = mediaType(file)
+    var codecs = MSE_TYPES[type]
+    if (!codecs) return MediaSource.isTypeSupported(type) ? type : null
+    // WebM names its codecs (CodecID) in the Tracks element, before the first cluster.
+    var head = new Uint8Array(await file.arrayBuffer({ start: 0, end: Math.min(file.length, 65536) - 1 }))
+    var text = String.fromCharCode.apply(null, head)
+    var found = codecs.filter(function (c) { return text.indexOf(c[0]) >= 0 }).map(function (c) { return c[1] })
+    var full = type + '; codecs="' + found.join(',') + '"'
+    return found.length && MediaSource.isTypeSupported(full) ? full : null
+  }
+
+  async function stream (el, part) {
+    var media = mediaOf(el)
+    var type = await mseType(part.file)
+    if (!type) {                                         // not a stream MSE takes: whole file
+      return whenDone([part], function () { show(el, [part]).catch(function () { restore(el, 'http') }) })
+    }
+    var source = new MediaSource()
+    var url = URL.createObjectURL(source)
+    await new Promise(function (resolve) {
+      source.addEventListener('sourceopen', resolve, { once: true })
+      el._torrentwebStream = true
+      el._torrentwebUrl = el.getAttribute('data-torrent-src')
+      el.removeAttribute('data-torrent-src')
+      el.setAttribute('src', url)
+      if (el !== media) media.load()
+    })
+    var buffer = source.addSourceBuffer(type)
+    media.addEventListener('timeupdate', function () { if (media.currentTime > 0) el._torrentwebPlaying = true })
+    for await (var chunk of part.file) {
+      await append(buffer, media, chunk)
+    }
+    source.endOfStream()
+    finish(el, part.torrent._torrentwebWebSeed ? 'webseed' : 'swarm', part.want.url.href)
+  }
+
+  async function append (buffer, media, chunk) {
+    for (;;) {
+      try {
+        buffer.appendBuffer(chunk)
+        await new Promise(function (resolve, reject) {
+          buffer.addEventListener('updateend', resolve, { once: true })
+          buffer.addEventListener('error', reject, { once: true })
+        })
+        return
+      } catch (err) {
+        if (err.name !== 'QuotaExceededError') throw err
+        await new Promise(function (resolve) { setTimeout(resolve, 1000) })   // let it play
+        if (media.currentTime > 10 && !buffer.updating) {
+          buffer.remove(0, media.currentTime - 10)
+          await new Promise(function (resolve) { buffer.addEventListener('updateend', resolve, { once: true }) })
+        }
+      }
+    }
   }
 
   function keepSeeding () {
@@ -257,6 +349,8 @@
     if (why) { restoreAll('off:' + why); return }
     elements.forEach(function (el) { pending.add(el) })
 
+    var files = Array.prototype.map.call(links, fetchTorrent)   // while the bundle loads
+    files.forEach(function (p) { p.catch(function () {}) })     // awaited below
     var WebTorrent = (await import(cfg.bundle)).default
     var upload = metered() && !cfg.meteredUpload ? 0 : (cfg.uploadLimit > 0 ? cfg.uploadLimit : -1)
     client = new WebTorrent({
@@ -267,7 +361,7 @@
     client.on('error', function () { stop('off:error') })
     api.state = 'swarm'
     api.client = client
-    var torrents = await Promise.all(Array.prototype.map.call(links, addTorrent))
+    var torrents = await Promise.all(files.map(function (p) { return p.then(addTorrent) }))
 
     elements.sort(function (a, b) { return inView(b) - inView(a) })   // visible first
     elements.forEach(function (el) {

@@ -3,6 +3,7 @@ and its WebSocket tracker. What the visitor sees (the bytes shown) and what the 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -163,6 +164,29 @@ def test_a_video_plays_from_the_swarm(browser, loader_site):
         page = open_page(ctx, url, log)
         wait_for(lambda: page.evaluate("document.getElementById('v').currentTime") > 0.5, 30,
                  interval=0.2, what=f"the video playing; page log: {log}")
-        assert page.evaluate("document.getElementById('v').dataset.torrentState") == "swarm", \
-            page.evaluate("window.torrentweb.fallbacks")
+        wait_for(lambda: page.evaluate("document.getElementById('v').dataset.torrentState"), 30,
+                 what="the whole video from the swarm")
+        assert page.evaluate("window.torrentweb.elements") == \
+            [{"url": loader_site.url + VIDEO, "via": "swarm", "stream": True}], log
+        assert page.evaluate("document.getElementById('v').src").startswith("blob:")  # MediaSource
     assert loader_site.requests_for(VIDEO, mark) == []
+
+
+@pytest.mark.parametrize("broken", ["loader fails its integrity check", "bundle missing"])
+def test_a_loader_that_cannot_run_leaves_plain_http(browser, loader_site, broken):
+    url = loader_site.write_page("broken.html", IMAGES)
+    path = loader_site.site.docroot / "broken.html"
+    html = path.read_text()
+    if broken == "bundle missing":
+        html = html.replace("/webtorrent.min.js", "/no-such-bundle.js")
+    else:
+        html = re.sub(r'integrity="sha384-[^"]+"', f'integrity="sha384-{"A" * 64}"', html)
+    path.write_text(html)
+    mark = loader_site.log_mark()
+    with browser.context() as ctx:
+        page = open_page(ctx, url, [])
+        shown = shown_images(page, len(IMAGES))
+        assert {a: s["sha256"] for a, s in shown.items()} == {r: loader_site.sha256(r) for r in IMAGES}
+        assert page.locator("[data-torrent-src]").count() == 0
+    for rel in IMAGES:
+        assert [l.split('"')[1] for l in loader_site.requests_for(rel, mark)] == [f"GET /{rel} HTTP/1.1"]

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""The browser loader's cost and benefit: time until every image of a page is shown in headless
+Chromium, plain HTTP versus the torrentweb page (loader + swap + swarm), same origin, same run.
+
+    .venv/bin/python bench/browser.py [--runs 5] [--tabs 8] [--cap 1MiB]
+
+Origin: the real Apache (with the shipped loader fragment) and the seeder daemon (libtorrent +
+WebSocket tracker) on loopback, serving the demo images (demo/site/img, ~1 MB in 3 files).
+Scenarios, each a fresh Chromium context per tab and the median over --runs:
+  uncapped: one tab, loopback speed;
+  capped:   --tabs tabs arriving together, the origin's uplink ONE budget of --cap bytes/s
+            (Apache behind bench/throttle.py, the seeder's upload_limit = --cap as well).
+Also the loader's cost: bytes of script the tab loaded and its JS heap (CDP Runtime.getHeapUsage)
+once the images are shown. Prints a table and ratios (torrentweb / plain; < 1 is faster).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.apache import grant_web_access, start_apache  # noqa: E402
+from support.browser import chromium  # noqa: E402
+from support.daemon import make_site, start_daemon  # noqa: E402
+from support.ports import free_port  # noqa: E402
+from support.processes import Process, wait_for  # noqa: E402
+from torrentweb import config as twconfig  # noqa: E402
+from torrentweb.apache import loadertag  # noqa: E402
+from torrentweb.apache.swap import swap  # noqa: E402
+from torrentweb.apache.templates import render  # noqa: E402
+
+IMAGES = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg")
+PREFIX = "/.torrentweb/"
+# Set in every page before its own scripts: the moment all images are decoded (the swapped
+# placeholders are 1x1, so they do not count as shown).
+SHOWN_PROBE = """
+(() => {
+  const t = setInterval(() => {
+    const imgs = [...document.querySelectorAll('body img')].filter(i => !i.closest('noscript'))
+    if (imgs.length && imgs.every(i => i.complete && i.naturalWidth > 1)) {
+      window.__shownAt = performance.now(); clearInterval(t)
+    }
+  }, 5)
+})()
+"""
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
+{head}</head><body>
+{body}
+</body></html>
+"""
+TORRENTS_CONF = """Alias "{prefix}files/" "{state}/torrents/"
+<Directory "{state}/torrents">
+    Require all granted
+    ForceType application/x-bittorrent
+</Directory>
+"""
+
+
+class Origin:
+    """Daemon + Apache (+ the shared-budget relay when capped) serving both pages."""
+
+    def __init__(self, tmp: Path, cap: int):
+        self.tmp = tmp
+        apache_port = free_port()
+        self.relay = None
+        front = free_port() if cap else apache_port
+        ws_port = free_port()
+        self.site = make_site(tmp, base_url=f"http://127.0.0.1:{front}/")
+        self.site.write_config(
+            tracker={"websocket": f"127.0.0.1:{ws_port}", "announce": [f"ws://127.0.0.1:{ws_port}/announce"]},
+            rules=[{"mimetype": "image/*", "min_size": "64KiB"}],
+            seeder={"listen": f"127.0.0.1:{free_port()}", "upload_limit": cap})
+        for rel in IMAGES:
+            self.site.add(rel, (ROOT / "demo" / "site" / rel).read_bytes())
+        self.daemon = start_daemon(self.site, tmp / "daemon.log")
+        self.apache = None
+        try:
+            for rel in IMAGES:
+                wait_for(lambda: (self.site.state / "torrents" / (rel + ".torrent")).is_file(), 60,
+                         what=f"torrent of {rel}")
+            cfg = twconfig.load(self.site.config_path)
+            grant_web_access(cfg, loadertag.default_loader_dir())
+            snippet = render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(cfg)) + \
+                TORRENTS_CONF.format(prefix=PREFIX, state=cfg.state_dir)
+            self.apache = start_apache(tmp, cfg, port=apache_port, snippet=snippet)
+            if cap:
+                self.relay = Process([sys.executable, str(ROOT / "bench" / "throttle.py"), "--listen",
+                                      f"127.0.0.1:{front}", "--to", f"127.0.0.1:{apache_port}",
+                                      "--rate", str(cap)], tmp / "relay.log")
+                wait_for(lambda: "listening on" in self.relay.log(), 20, what="the throttle relay")
+            self.url = f"http://127.0.0.1:{front}/"
+            self.write_pages(cfg)
+        except BaseException:
+            self.stop()
+            raise
+
+    def write_pages(self, cfg):
+        imgs = "\n".join(f'<img src="/{rel}" alt="{rel}" width="300">' for rel in IMAGES)
+        (self.site.docroot / "plain.html").write_text(PAGE.format(head="", body=imgs))
+        links = "".join(f'<link rel="torrent" href="{PREFIX}files/{rel}.torrent">\n' for rel in IMAGES)
+        settings = loadertag.parse_settings(loadertag.settings_env(cfg.loader))
+        tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
+        html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
+        (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
+        for name in ("plain.html", "tw.html"):
+            (self.site.docroot / name).chmod(0o644)
+
+    def stop(self):
+        for part in (self.relay, self.apache):
+            if part:
+                part.stop()
+        self.daemon.stop()
+
+
+def visit(browser, url: str, tabs: int, timeout: float = 120):
+    """Open `tabs` fresh contexts on url together; per tab: ms until shown, script bytes, heap."""
+    contexts, pages, out = [], [], []
+    try:
+        for _ in range(tabs):
+            ctx = browser._browser.new_context()
+            ctx.add_init_script(SHOWN_PROBE)
+            contexts.append(ctx)
+            pages.append(ctx.new_page())
+        for page in pages:
+            page.goto(url, wait_until="commit")
+        for page in pages:
+            shown = wait_for(lambda: page.evaluate("window.__shownAt"), timeout, interval=0.02,
+                             what=f"images shown at {url}")
+            scripts = page.evaluate("""performance.getEntriesByType('resource')
+                .filter(e => e.name.endsWith('.js')).reduce((n, e) => n + e.encodedBodySize, 0)""")
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("HeapProfiler.collectGarbage")
+            heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
+            out.append((shown, scripts, heap))
+    finally:
+        for ctx in contexts:
+            ctx.close()
+    return out
+
+
+def scenario(browser, origin: Origin, tabs: int, runs: int):
+    """{'plain': [...], 'tw': [...]}: per run, the median over tabs of (ms, script bytes, heap)."""
+    results = {"plain": [], "tw": []}
+    for i in range(runs):
+        order = ("plain", "tw") if i % 2 == 0 else ("tw", "plain")   # no side always goes first
+        for name in order:
+            per_tab = visit(browser, origin.url + f"{name}.html", tabs)
+            results[name].append(tuple(statistics.median(v) for v in zip(*per_tab)))
+            time.sleep(0.5)      # tabs closed: the swarm forgets them before the next run
+    return results
+
+
+def size(text: str) -> int:
+    return twconfig._size(text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--tabs", type=int, default=8)
+    ap.add_argument("--cap", type=size, default=size("1MiB"), help="origin uplink, bytes/s")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="torrentweb-bench-browser-"))
+    rows = []
+    try:
+        with chromium() as browser:
+            for label, cap, tabs in (("uncapped, 1 tab", 0, 1),
+                                     (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)):
+                origin = Origin(tmp / ("capped" if cap else "uncapped"), cap)
+                try:
+                    res = scenario(browser, origin, tabs, args.runs)
+                finally:
+                    origin.stop()
+                med = {k: tuple(statistics.median(v) for v in zip(*runs)) for k, runs in res.items()}
+                rows.append((label, med["plain"], med["tw"]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"median of {args.runs} runs; images: {len(IMAGES)} "
+          f"({sum((ROOT / 'demo' / 'site' / r).stat().st_size for r in IMAGES) / 1e6:.2f} MB)")
+    print(f"{'scenario':32} {'plain ms':>9} {'tw ms':>9} {'ratio':>6} {'plain js B':>11} {'tw js B':>9}"
+          f" {'plain heap':>11} {'tw heap':>9} {'heap ratio':>10}")
+    for label, plain, tw in rows:
+        print(f"{label:32} {plain[0]:9.0f} {tw[0]:9.0f} {tw[0] / plain[0]:6.2f} {plain[1]:11.0f} "
+              f"{tw[1]:9.0f} {plain[2] / 1e6:9.2f}MB {tw[2] / 1e6:7.2f}MB {tw[2] / plain[2]:10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
