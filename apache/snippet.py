@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from . import loadertag
 from .templates import render
 
 HANDLER_NAME = "torrentweb-page"
@@ -54,6 +55,8 @@ def apache_config(config) -> str:
             if pages.rendered_copies else "    # (pages.rendered_copies is off)\n",
         "tracker_proxy": _tracker_proxy(config),
         "status_page": handler_path().with_name("status.html"),
+        "loader_files": render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(config))
+            if pages.loader else "# (pages.loader is off: no browser loader to serve)",
     })
 
 
