@@ -129,4 +129,19 @@ def test_tracker_is_reachable_through_apache_over_http_and_websocket(chain):
             return json.loads(await asyncio.wait_for(ws.recv(), 10))
     reply = asyncio.run(ws_announce())
     assert reply["action"] == "announce" and "interval" in reply, reply
-    assert any('"GET /announce HTTP/1.1" 101' in l for l in server.access_log_lines())
+    wait_for(lambda: any('"GET /announce HTTP/1.1" 101' in l for l in server.access_log_lines()), 10,
+             what="the upgraded request in the access log")
+
+
+def test_edited_page_is_never_served_from_a_stale_rendered_copy(chain):
+    site, server, daemon = chain
+    copy = site.state / "pages" / "index.html"
+    wait_for(copy.exists, 60, what="the rendered copy")
+    edited = PAGE.replace(b"</body>", b"<p>Edited.</p></body>")
+    site.add("index.html", edited)
+    wait_for(lambda: not copy.exists() or b"Edited." in copy.read_bytes(), 10,
+             what="the stale copy to go")
+    status, headers, body = get(server.port, "/index.html")
+    assert b"<p>Edited.</p>" in body and len(LINK.findall(body)) == 1
+    wait_for(lambda: copy.exists() and b"Edited." in copy.read_bytes(), 30, what="the new copy")
+    assert get(server.port, "/index.html")[2] == copy.read_bytes()
