@@ -73,6 +73,7 @@ def test_first_visitor_gets_the_link_and_a_client_downloads_from_the_seeder(chai
     wait_for(lambda: (site.state / "pages" / "index.html").exists(), 30, what="the rendered copy")
     status, headers, copy = get(server.port, "/index.html")
     assert copy == body and headers.get("accept-ranges") == "bytes"   # core, not the handler
+    assert get(server.port, "/.torrentweb/pages/index.html")[0] == 403   # only via the page's URL
     _, _, torrent = get(server.port, m[0].decode())
     before = len(server.access_log_lines())
     client = Client(tmp_path / "dl")
