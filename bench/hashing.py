@@ -39,6 +39,7 @@ from support.daemon import Daemon, Site, make_site   # noqa: E402  (the tests' r
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 RESULTS = ROOT / "bench" / "RESULTS.md"
+SETTLE = 0.5            # watch.settle, the default: a file must be quiet this long before hashing
 BEGIN, END = "<!-- bench/hashing.py: begin -->", "<!-- bench/hashing.py: end -->"
 
 
@@ -150,7 +151,7 @@ def replace_section(text: str, section: str) -> str:
 
 @dataclass
 class Figures:
-    landing: dict = field(default_factory=dict)      # size label -> (published s list, seeded s list)
+    landing: dict = field(default_factory=dict)      # size label -> (published, seeded, client alone)
     scan: dict = field(default_factory=dict)
     many: dict = field(default_factory=dict)
 
@@ -168,7 +169,8 @@ def stop(daemon: Daemon):
 
 
 def first_piece_from_seeder(torrent: bytes, seeder_port: int, scratch: Path, timeout: float) -> None:
-    """An independent libtorrent client connected to the seeder alone gets piece 0."""
+    """An independent libtorrent client connected to the seeder alone gets piece 0 (and asks for
+    nothing else: with every piece wanted, piece 0 competes with the whole file's transfer)."""
     import libtorrent as lt
     from support.ports import free_port
     session = lt.session({
@@ -181,6 +183,7 @@ def first_piece_from_seeder(torrent: bytes, seeder_port: int, scratch: Path, tim
         atp.save_path = str(scratch)
         atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
         atp.trackers, atp.url_seeds = [], []
+        atp.piece_priorities = [7] + [0] * (atp.ti.num_pieces() - 1)   # ask for piece 0 only
         handle = session.add_torrent(atp)
         handle.replace_trackers([])
         for url in handle.url_seeds():
@@ -197,7 +200,7 @@ def first_piece_from_seeder(torrent: bytes, seeder_port: int, scratch: Path, tim
 
 
 def landing(work: Path, sizes: dict, figures: Figures):
-    site = make_site(work / "landing", watch={"settle": 0.3},
+    site = make_site(work / "landing", watch={"settle": SETTLE},
                      rules=[{"mimetype": "application/octet-stream"}],
                      mimetypes={".bin": "application/octet-stream"})
     outside = work / "landing-incoming"          # same file system: the rename is atomic
@@ -208,7 +211,7 @@ def landing(work: Path, sizes: dict, figures: Figures):
     try:
         daemon.wait_ready()
         for label, (size, runs) in sizes.items():
-            published, seeded = [], []
+            published, seeded, alone = [], [], []
             for run in range(runs):
                 rel = f"{label}-{run}.bin"
                 tmp = write_random(outside / rel, size, seed=hash((label, run)) & 0xFFFF)
@@ -219,12 +222,16 @@ def landing(work: Path, sizes: dict, figures: Figures):
                 t1 = time.monotonic()
                 first_piece_from_seeder(site.torrent(rel), port, work / "client", 120)
                 t2 = time.monotonic()
+                # Baseline in the same run: the same client on the same, long-seeded torrent.
+                first_piece_from_seeder(site.torrent(rel), port, work / "client", 120)
+                alone.append(time.monotonic() - t2)
                 published.append(t1 - t0)
                 seeded.append(t2 - t0)
                 (site.docroot / rel).unlink()
-            figures.landing[label] = (published, seeded)
+            figures.landing[label] = (published, seeded, alone)
             print(f"  {label}: published p50 {statistics.median(published):.2f} s, "
-                  f"seeded p50 {statistics.median(seeded):.2f} s ({runs} files)", flush=True)
+                  f"seeded p50 {statistics.median(seeded):.2f} s, client alone p50 "
+                  f"{statistics.median(alone):.2f} s ({runs} files)", flush=True)
     finally:
         stop(daemon)
         rss.stop()
@@ -313,13 +320,17 @@ def many(work: Path, count: int, figures: Figures):
 def table(figures: Figures, command: str) -> str:
     lines = [f"## Hashing and publishing (`bench/hashing.py`)", "",
              f"Command: `{command}` on this machine (2 vCPUs, shared); {time.strftime('%Y-%m-%d')}.",
-             "Landing = a file renamed into the document root; published = its `published` log line; "
-             "seeded = an independent libtorrent client, connected to the seeder only, holds piece 0.",
-             "", "| file size | files | published p50 | published p95 | seeded p50 | seeded p95 |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for label, (pub, seed) in figures.landing.items():
+             "Landing = a file renamed into the document root; published = its `published` log line "
+             f"(`watch.settle` = {SETTLE} s, the default, is part of it); seeded = an independent "
+             "libtorrent client, started then and connected to the seeder only, holds piece 0; "
+             "client alone = the same client on the same torrent once it is long seeded (the "
+             "client's own share of `seeded`).",
+             "", "| file size | files | published p50 | published p95 | seeded p50 | seeded p95 "
+             "| client alone p50 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for label, (pub, seed, alone) in figures.landing.items():
         lines.append(f"| {label} | {len(pub)} | {percentile(pub, 50):.2f} s | {percentile(pub, 95):.2f} s "
-                     f"| {percentile(seed, 50):.2f} s | {percentile(seed, 95):.2f} s |")
+                     f"| {percentile(seed, 50):.2f} s | {percentile(seed, 95):.2f} s "
+                     f"| {percentile(alone, 50):.2f} s |")
     s = figures.scan
     if s:
         lines += ["", "| initial scan | files | MiB | seconds | MiB/s | ratio to mktorrent |",
@@ -336,6 +347,13 @@ def table(figures: Figures, command: str) -> str:
                   f"| peak RSS, first run | {m['peak_first_mib']:.0f} MiB | < 300 MB |",
                   f"| restart, nothing changed: start to READY=1 | {m['ready_s']:.2f} s | < 5 s |",
                   f"| peak RSS, restart | {m['peak_restart_mib']:.0f} MiB | < 300 MB |"]
+    lines += ["", "Reading: *published* is `watch.settle` plus hashing, so the settle period dominates "
+              "below ~100 MiB. *seeded* minus *published* is the client connecting to the seeder and "
+              "receiving piece 0 (libtorrent's connection scheduling: usually well under a second, "
+              "now and then a few seconds; the *client alone* column is the same on a long-seeded "
+              "torrent). The scan is on a warm page cache for both contestants, one hashing thread "
+              "each; on this shared machine the ratio moves by about +-20% between runs. The restart "
+              "re-hashes nothing (checked: `0 files to hash`, no `published` line)."]
     return "\n".join(lines) + "\n"
 
 
