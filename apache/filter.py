@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from . import loadertag, pages, scan
 from .swap import swap
-from .catalogue import CatalogueReader
+from .catalogue import CatalogueReader, CatalogueUnavailable
 from .inject import inject
 
 log = logging.getLogger("torrentweb.apache")
@@ -100,6 +100,7 @@ class PageFilter:
         self.settings = settings
         self.reader = reader or CatalogueReader(settings.catalogue_path)
         self._docroot_prefix = str(settings.docroot).rstrip("/") + "/"
+        self._request_error = None
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
 
@@ -131,6 +132,17 @@ class PageFilter:
                     self._cache.popitem(last=False)
         return result
 
+    def _request(self, key: str, paths):
+        """Queue a bundle for the daemon. Failing to (a catalogue the web server may read but not
+        write) costs only this page's link until the daemon's own page scan builds it."""
+        try:
+            self.reader.request_bundle(key, paths)
+        except CatalogueUnavailable as e:
+            if self._request_error != e.reason:
+                self._request_error = e.reason
+                log.warning("cannot queue page bundles: %s (make the state directory group-writable "
+                            "for the web server's group)", e)
+
     def _render(self, html: bytes, page_path: str) -> Rendered:
         s = self.settings
         candidates = tuple(scan.candidate_paths(html, page_path, s.base_path, s.origin))
@@ -141,7 +153,7 @@ class PageFilter:
         if plan.key:
             bundle = self.reader.bundle(plan.key)
             if bundle is None:
-                self.reader.request_bundle(plan.key, [a.path for a in plan.bundled])
+                self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
         unchanged = Rendered(html, False, "", 0.0, waiting, candidates)
         head = pages.head_html(s.prefix, bundle.torrent if bundle else None, plan.large,

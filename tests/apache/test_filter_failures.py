@@ -4,6 +4,7 @@ import http.client
 from conftest import image, make_site
 from support.apache import start_apache
 from support.processes import wait_for
+from torrentweb.apache.filter import PageFilter, Settings
 
 PAGE = b"<html><head><title>x</title></head><body><img src='a.jpg'></body></html>"
 
@@ -39,3 +40,32 @@ def test_missing_then_corrupt_catalogue_serves_pages_unchanged_and_logs_why(tmp_
         assert server.error_log().count("file is not a database") == 1    # once, not per request
     finally:
         server.stop()
+
+
+def test_catalogue_the_web_server_cannot_write_still_links_built_bundles(tmp_path):
+    """The read-only side of the WAL trap: with the daemon's connection open, the filter reads;
+    it only cannot queue new bundles, and says what to fix."""
+    import os
+    site = make_site(tmp_path)
+    site.add("img/a.jpg", image(1, 5000))
+    site.add("img/b.jpg", image(2, 5000))
+    site.add("built.html", b"<html><head></head><body><img src='img/a.jpg'></body></html>")
+    site.add("new.html", b"<html><head></head><body><img src='img/b.jpg'></body></html>")
+    site.catalogue_files()
+    PageFilter(Settings.from_config(site.config)).render((site.docroot / "built.html").read_bytes(),
+                                                         "/built.html")    # queues its bundle
+    assert len(site.build_requested()) == 1
+    server = start_apache(tmp_path, site.config)
+    try:
+        for path in [site.config.state_dir, *site.config.state_dir.glob("catalogue.sqlite*")]:
+            os.chown(path, 0, 0)
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        status, body = get(server.port, "/built.html")
+        assert status == 200 and b'rel="torrent"' in body
+        assert get(server.port, "/new.html")[1] == \
+            b"<html><head></head><body><img src='img/b.jpg'></body></html>"
+        wait_for(lambda: "cannot queue page bundles" in server.error_log(), 10, what="the warning")
+        assert "make the state directory group-writable" in server.error_log()
+    finally:
+        server.stop()
+        site.catalogue.close()
