@@ -210,15 +210,23 @@
     // while; the deadline covers a tracker that accepts but never answers.)
     var answered = false
     whenDiscovery(torrent, function (discovery) {
-      if (!discovery.tracker) return
+      if (!discovery.tracker || usable().length === 0) return useWebSeed(torrent, 'tracker-error')
       discovery.tracker.on('update', function (data) {
         answered = true
         if (cfg.scrape && !data.complete && torrent.numPeers === 0) useWebSeed(torrent, 'no-seeders')
       })
     })
+    // Browsers speak only ws(s):// to trackers: the swarm is out of reach once every one of
+    // them has failed to connect (other URLs in the torrent only add harmless warnings).
+    var usable = function () { return (torrent.announce || []).filter(function (u) { return /^wss?:/.test(u) }) }
+    var failed = new Set()
     torrent.on('warning', function (err) {
-      console.debug('torrentweb: ' + torrent.infoHash + ': ' + (err && err.message))
-      if (!answered && /connect|tracker/i.test(String(err && err.message))) useWebSeed(torrent, 'tracker-error')
+      var text = String(err && err.message)
+      console.debug('torrentweb: ' + torrent.infoHash + ': ' + text)
+      var m = /^(?:Error connecting to|Connection error:?) *(\S*)/.exec(text)
+      if (!m) return
+      failed.add(m[1] || text)
+      if (!answered && failed.size >= usable().length) useWebSeed(torrent, 'tracker-error')
     })
   }
 

@@ -1,0 +1,85 @@
+"""The whole chain a visitor meets: the real filter (pages.loader + pages.swap) injects the page
+bundle's <link rel="torrent"> and the loader, the daemon seeds the bundle and runs the tracker
+(reached through Apache's WebSocket proxy), and Chromium shows the demo page's assets."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from conftest import DEMO
+from support.apache import grant_web_access, start_apache
+from support.daemon import make_site, start_daemon
+from support.ports import free_port
+from support.processes import wait_for
+from torrentweb import config as twconfig
+from torrentweb.apache.loadertag import default_loader_dir
+
+pytestmark = pytest.mark.slow
+SWAPPED = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg", "video/mandelbrot.webm")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("filter-chain")
+    port = free_port()
+    site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/")
+    ws = free_port()
+    site.write_config(
+        # Only the WebSocket tracker, through Apache's proxy: with the derived [http, ws] list
+        # (one tier each) libtorrent announces to the first tier that works and never joins the
+        # browsers' swarm unless the session sets announce_to_all_tiers (reported to the lead).
+        tracker={"websocket": f"127.0.0.1:{ws}", "announce": [f"ws://127.0.0.1:{port}/announce"]},
+        pages={"loader": True, "swap": True},
+        loader={"deadline": 20},         # shared CI cores: give the swarm time (see test_loader)
+        rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}])
+    shutil.copytree(DEMO, site.docroot, dirs_exist_ok=True)
+    cfg = twconfig.load(site.config_path)
+    grant_web_access(cfg, default_loader_dir())
+    server = start_apache(tmp, cfg, port=port)
+    daemon = None
+    try:
+        daemon = start_daemon(site, tmp / "daemon.log")
+        daemon.wait_log("bundle ", timeout=60)
+        yield site, server, daemon
+    finally:
+        if daemon:
+            daemon.stop()
+        server.stop()
+
+
+def test_the_demo_page_shows_its_assets_from_the_swarm(browser, demo):
+    site, server, daemon = demo
+    mark = len(server.access_log_lines())
+    log = []
+    with browser.context() as ctx:
+        page = ctx.new_page()
+        page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
+        page.goto(server.url + "index.html")
+        assert page.locator('link[rel="torrent"]').count() == 1, page.content()
+        wait_for(lambda: page.locator("[data-torrent-state]").count() == len(SWAPPED), 60,
+                 interval=0.2, what=f"the swapped elements shown; page log: {log}")
+        got = page.evaluate("""async () => {
+          const out = {}
+          for (const img of document.querySelectorAll('main img')) {
+            const buf = await (await fetch(img.currentSrc)).arrayBuffer()
+            out[new URL(img.dataset.torrentUrl || img.getAttribute('alt'), location).pathname] = [
+              [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))]
+                .map(b => b.toString(16).padStart(2, '0')).join(''), img.naturalWidth]
+          }
+          return out
+        }""")
+        elements = page.evaluate("window.torrentweb.elements")
+        page.evaluate("document.querySelector('video').play()")   # the demo has no autoplay
+        wait_for(lambda: page.evaluate("document.querySelector('video').currentTime") > 0.3, 30,
+                 what="the video playing")
+    assert sorted((e["url"].split("/", 3)[3], e["via"]) for e in elements) == \
+        [(rel, "swarm") for rel in sorted(SWAPPED)], log
+    digests = sorted(d for d, width in got.values() if width > 1)
+    want = sorted(hashlib.sha256((site.docroot / rel).read_bytes()).hexdigest()
+                  for rel in (*SWAPPED[:3], "img/thumb.png"))
+    assert digests == want
+    served = [l.split('"')[1] for l in server.access_log_lines()[mark:]
+              if "/img/" in l or "/video/" in l or "/seed/" in l]
+    assert served == ["GET /img/thumb.png HTTP/1.1"]   # only the thumbnail, under the 64 KiB floor
