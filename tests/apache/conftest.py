@@ -73,14 +73,14 @@ class Site:
         return done
 
 
-def make_site(root: Path, yaml_extra: str = "") -> Site:
+def make_site(root: Path, yaml_extra: str = "", pages: str = "") -> Site:
     root.mkdir(parents=True, exist_ok=True)
     (root / "www").mkdir(exist_ok=True)
     port = free_port()
     (root / "torrentweb.yaml").write_text(
         f"docroot: www\nbase_url: http://127.0.0.1:{port}/\nstate_dir: state\n"
         "rules:\n  - mimetype: image/*\n    min_size: 1KiB\n  - mimetype: video/*\n"
-        "pages:\n  large_file_size: 200KiB\n  rendered_copies: false\n" + yaml_extra)
+        "pages:\n  large_file_size: 200KiB\n  rendered_copies: false\n" + pages + yaml_extra)
     config = load(root / "torrentweb.yaml")
     config.state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.state_dir, 0o2775)
