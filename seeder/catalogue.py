@@ -99,15 +99,20 @@ class Catalogue:
 
     # files ---------------------------------------------------------------------------------
 
+    _FILE_COLUMNS = "path, size, mtime_ns, info_hash, piece_size, torrent, built"
+    _BUNDLE_COLUMNS = "key, info_hash, torrent, files, built"
+
+    @staticmethod
+    def _bundle_row(r) -> BundleRow:
+        return BundleRow(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4])
+
     def files(self) -> dict[str, FileRow]:
         with self._lock:
-            return {r[0]: FileRow(*r) for r in self.db.execute(
-                "SELECT path, size, mtime_ns, info_hash, piece_size, torrent, built FROM files")}
+            return {r[0]: FileRow(*r) for r in self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files")}
 
     def file(self, path: str) -> FileRow | None:
         with self._lock:
-            r = self.db.execute("SELECT path, size, mtime_ns, info_hash, piece_size, torrent, built "
-                                "FROM files WHERE path = ?", (path,)).fetchone()
+            r = self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
         return FileRow(*r) if r else None
 
     def put_file(self, row: FileRow):
@@ -120,18 +125,21 @@ class Catalogue:
 
     def remove_files(self, paths) -> list[FileRow]:
         """Delete rows; return what they were (the caller drops torrents and files)."""
-        paths = list(paths)
-        if not paths:
+        return self._take("files", "path", self._FILE_COLUMNS, paths, lambda r: FileRow(*r))
+
+    def _take(self, table, key_column, columns, keys, make) -> list:
+        """Delete rows by key in one transaction and return them as they were."""
+        keys = list(keys)
+        if not keys:
             return []
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
             gone = []
-            for p in paths:
-                r = self.db.execute("SELECT path, size, mtime_ns, info_hash, piece_size, torrent, "
-                                    "built FROM files WHERE path = ?", (p,)).fetchone()
+            for k in keys:
+                r = self.db.execute(f"SELECT {columns} FROM {table} WHERE {key_column} = ?", (k,)).fetchone()
                 if r:
-                    gone.append(FileRow(*r))
-                    self.db.execute("DELETE FROM files WHERE path = ?", (p,))
+                    gone.append(make(r))
+                    self.db.execute(f"DELETE FROM {table} WHERE {key_column} = ?", (k,))
             if gone:
                 self._bump()
             return gone
@@ -140,8 +148,8 @@ class Catalogue:
 
     def bundles(self) -> dict[str, BundleRow]:
         with self._lock:
-            return {r[0]: BundleRow(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4])
-                    for r in self.db.execute("SELECT key, info_hash, torrent, files, built FROM bundles")}
+            return {r[0]: self._bundle_row(r)
+                    for r in self.db.execute(f"SELECT {self._BUNDLE_COLUMNS} FROM bundles")}
 
     def put_bundle(self, row: BundleRow):
         with self._lock, self.db:
@@ -152,19 +160,7 @@ class Catalogue:
             self._bump()
 
     def remove_bundles(self, keys) -> list[BundleRow]:
-        keys = list(keys)
-        with self._lock, self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            gone = []
-            for k in keys:
-                r = self.db.execute("SELECT key, info_hash, torrent, files, built FROM bundles "
-                                    "WHERE key = ?", (k,)).fetchone()
-                if r:
-                    gone.append(BundleRow(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4]))
-                    self.db.execute("DELETE FROM bundles WHERE key = ?", (k,))
-            if gone:
-                self._bump()
-            return gone
+        return self._take("bundles", "key", self._BUNDLE_COLUMNS, keys, self._bundle_row)
 
     def request_bundle(self, key: str, paths):
         with self._lock, self.db:
