@@ -114,6 +114,16 @@ class RenderedCopies:
         self._generation: dict[str, int] = {}        # bumped by invalidate()
         self._lock = threading.Lock()                # the loop thread invalidates, a pool thread renders
 
+    def adopt(self, old: "RenderedCopies"):
+        """Take over another instance's knowledge (after a reload); all its pages are re-rendered."""
+        with old._lock:
+            pages = set(old._embeds) | old.pending
+            embeds = dict(old._embeds)
+        with self._lock:
+            for page, assets in embeds.items():
+                self._set_embeds(page, assets)
+            self.pending |= pages
+
     def pages_embedding(self, paths) -> set[str]:
         with self._lock:
             return {page for p in paths for page in self._embedded_by.get(p, ())}
@@ -229,8 +239,13 @@ class Bundler:
         self.configure(config)
 
     def configure(self, config):
+        """At start and after a valid reload: every page is rendered again with the new settings
+        (prefix, sizes, loader), keeping what is known of which page embeds which file."""
+        old = getattr(self, "copies", None)
         self.config = config
         self.copies = RenderedCopies(config)
+        if old is not None:
+            self.copies.adopt(old)
         self.seen_version = None
 
     # start -----------------------------------------------------------------------------------
