@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -257,6 +258,8 @@ class Bundler:
         for row in self.catalogue.bundles().values():
             self._seed(row)
         self._remove_orphans()
+        # copies from before the restart may be stale (pages edited while the daemon was down)
+        shutil.rmtree(self.copies.root, ignore_errors=True)
         if not self.config.pages.enabled:
             return
         for dirpath, dirnames, names in os.walk(self.config.docroot):
