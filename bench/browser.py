@@ -138,7 +138,8 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
             cdp = page.context.new_cdp_session(page)
             cdp.send("HeapProfiler.collectGarbage")
             heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
-            out.append((shown, scripts, heap))
+            timing = page.evaluate("window.torrentweb ? window.torrentweb.timing : {}")
+            out.append((shown, scripts, heap, timing))
     finally:
         for ctx in contexts:
             ctx.close()
@@ -146,15 +147,17 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
 
 
 def scenario(browser, origin: Origin, tabs: int, runs: int):
-    """{'plain': [...], 'tw': [...]}: per run, the median over tabs of (ms, script bytes, heap)."""
-    results = {"plain": [], "tw": []}
+    """{'plain': [...], 'tw': [...]}: per run, the median over tabs of (ms, script bytes, heap);
+    and the loader's own timeline (ms since navigation), per tab."""
+    results, timelines = {"plain": [], "tw": []}, []
     for i in range(runs):
         order = ("plain", "tw") if i % 2 == 0 else ("tw", "plain")   # no side always goes first
         for name in order:
             per_tab = visit(browser, origin.url + f"{name}.html", tabs)
-            results[name].append(tuple(statistics.median(v) for v in zip(*per_tab)))
+            results[name].append(tuple(statistics.median(v) for v in list(zip(*per_tab))[:3]))
+            timelines += [t[3] for t in per_tab if t[3]]
             time.sleep(0.5)      # tabs closed: the swarm forgets them before the next run
-    return results
+    return results, timelines
 
 
 def size(text: str) -> int:
@@ -175,20 +178,25 @@ def main(argv=None) -> int:
                                      (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)):
                 origin = Origin(tmp / ("capped" if cap else "uncapped"), cap)
                 try:
-                    res = scenario(browser, origin, tabs, args.runs)
+                    res, timelines = scenario(browser, origin, tabs, args.runs)
                 finally:
                     origin.stop()
                 med = {k: tuple(statistics.median(v) for v in zip(*runs)) for k, runs in res.items()}
-                rows.append((label, med["plain"], med["tw"]))
+                steps = ("start", "bundle", "torrents", "firstWire", "done")
+                rows.append((label, med["plain"], med["tw"], {k: statistics.median(
+                    t[k] for t in timelines if k in t) for k in steps if any(k in t for t in timelines)}))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"median of {args.runs} runs; images: {len(IMAGES)} "
           f"({sum((ROOT / 'demo' / 'site' / r).stat().st_size for r in IMAGES) / 1e6:.2f} MB)")
     print(f"{'scenario':32} {'plain ms':>9} {'tw ms':>9} {'ratio':>6} {'plain js B':>11} {'tw js B':>9}"
           f" {'plain heap':>11} {'tw heap':>9} {'heap ratio':>10}")
-    for label, plain, tw in rows:
+    for label, plain, tw, _ in rows:
         print(f"{label:32} {plain[0]:9.0f} {tw[0]:9.0f} {tw[0] / plain[0]:6.2f} {plain[1]:11.0f} "
               f"{tw[1]:9.0f} {plain[2] / 1e6:9.2f}MB {tw[2] / 1e6:7.2f}MB {tw[2] / plain[2]:10.2f}")
+    print("loader timeline, median ms since navigation start:")
+    for label, _, _, steps in rows:
+        print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()))
     return 0
 
 

@@ -30,6 +30,7 @@
     state: 'starting',             // starting | off:<reason> | swarm | done | stopped
     elements: [],                  // [{url, via}] as each element is shown; via = swarm | webseed | http
     fallbacks: [],                 // [{infoHash, reason}]: why a torrent's web seed was added
+    timing: {},                    // ms since navigation: start, bundle, torrents, firstWire, done
     optOut: function () {
       try { localStorage.setItem(OPT_OUT_KEY, '1') } catch (e) { /* storage blocked: still stop */ }
       stop('off:opt-out')
@@ -52,6 +53,10 @@
       p2p: d.p2p !== '0',
       maxFileSize: num(d.maxFileSize, 64 * 1024 * 1024)
     }
+  }
+
+  function mark (name) {
+    if (!(name in api.timing)) api.timing[name] = Math.round(performance.now())
   }
 
   function optedOut () {
@@ -101,7 +106,7 @@
       if (media !== el && !media.querySelector('[data-torrent-src]')) media.load()
       else if (media === el) el.load()
     }
-    if (pending.size === 0 && api.state === 'swarm') api.state = 'done'
+    if (pending.size === 0 && api.state === 'swarm') { api.state = 'done'; mark('done') }
   }
 
   function mediaOf (el) {
@@ -240,6 +245,7 @@
     return new Promise(function (resolve, reject) {
       var torrent = client.add(buf, { deselect: true }, resolve)
       torrent.once('error', reject)
+      torrent.once('wire', function () { mark('firstWire') })
       watchTracker(torrent)
     })
   }
@@ -359,7 +365,9 @@
 
     var files = Array.prototype.map.call(links, fetchTorrent)   // while the bundle loads
     files.forEach(function (p) { p.catch(function () {}) })     // awaited below
+    mark('start')
     var WebTorrent = (await import(cfg.bundle)).default
+    mark('bundle')
     var upload = metered() && !cfg.meteredUpload ? 0 : (cfg.uploadLimit > 0 ? cfg.uploadLimit : -1)
     client = new WebTorrent({
       webSeeds: false,               // the origin is the backstop: added late, by useWebSeed
@@ -370,6 +378,7 @@
     api.state = 'swarm'
     api.client = client
     var torrents = await Promise.all(files.map(function (p) { return p.then(addTorrent) }))
+    mark('torrents')
 
     elements.sort(function (a, b) { return inView(b) - inView(a) })   // visible first
     elements.forEach(function (el) {

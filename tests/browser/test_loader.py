@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import IMAGES, VIDEO
+from support.loadersite import IMAGES, VIDEO
 from support.ports import free_port
 from support.processes import wait_for
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import DEMO
+from support.loadersite import DEMO
 from support.apache import grant_web_access, start_apache
 from support.daemon import make_site, start_daemon
 from support.ports import free_port

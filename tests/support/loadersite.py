@@ -1,0 +1,133 @@
+"""The browser tests' site: the real daemon (seeding + WebSocket tracker), real Apache serving
+the loader through the shipped fragment, and pages rendered with the filter's own functions
+(swap + loader_tag). `start_loader_site(tmp)` starts it; tests/browser/conftest.py holds the
+module fixtures."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import libtorrent as lt
+
+from .apache import ApacheServer, grant_web_access, start_apache
+from .daemon import Daemon, Site, make_site, start_daemon
+from .ports import free_port
+from .processes import wait_for
+from torrentweb import config as twconfig
+from torrentweb.apache.loadertag import (default_loader_dir, loader_tag, parse_settings, settings_env,
+                                         snippet_values)
+from torrentweb.apache.templates import render
+from torrentweb.apache.swap import swap
+
+ROOT = Path(__file__).resolve().parents[2]
+SNIPPET = ROOT / "tests" / "browser" / "httpd-loader.conf.in"
+DEMO = ROOT / "demo" / "site"
+IMAGES = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg")
+VIDEO = "video/mandelbrot.webm"
+PREFIX = "/.torrentweb/"
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+{links}
+{loader}
+</head><body>
+{body}
+</body></html>
+"""
+
+
+@dataclass
+class LoaderSite:
+    site: Site
+    daemon: Daemon
+    apache: ApacheServer
+    ws_tracker: str
+
+    @property
+    def url(self) -> str:
+        return self.apache.url
+
+    def sha256(self, rel: str) -> str:
+        return hashlib.sha256((self.site.docroot / rel).read_bytes()).hexdigest()
+
+    def requests_for(self, rel: str, since: int = 0) -> list[str]:
+        """Access-log lines after line `since` that fetched rel (directly or as a web seed)."""
+        return [l for l in self.apache.access_log_lines()[since:] if f" /{rel} " in l or f"/{rel}?" in l]
+
+    def torrent_copy(self, rel: str, dest: str, info_key: str = "", **changes) -> str:
+        """Copy the daemon's torrent of rel to docroot/dest with top-level keys changed
+        (announce=...: same info-hash, other tracker); return its URL path."""
+        data = lt.bdecode(self.site.torrent(rel))
+        data.pop(b"announce-list", None)
+        data.update({k.encode(): v.encode() for k, v in changes.items()})
+        if info_key:     # another info-hash for the same bytes: a swarm nobody seeds
+            data[b"info"][b"x-torrentweb-test"] = info_key.encode()
+        self.site.add(dest, lt.bencode(data))
+        return "/" + dest
+
+    def wait_torrent(self, rel: str):
+        wait_for(lambda: (self.site.state / "torrents" / (rel + ".torrent")).is_file(), 60,
+                 what=f"the daemon's torrent of {rel}")
+
+    def log_mark(self) -> int:
+        return len(self.apache.access_log_lines())
+
+    def write_page(self, name: str, assets, *, hrefs=None, **settings) -> str:
+        """Render docroot/name: <link rel=torrent> per asset (the daemon's torrent, or
+        hrefs[rel]), the loader tag, swapped elements. settings override the loader's
+        (deadline=..., p2p=0, ...)."""
+        cfg = twconfig.load(self.site.config_path)
+        values = {**parse_settings(settings_env(cfg.loader)), **{k.replace("_", "-"): str(v)
+                                                               for k, v in settings.items()}}
+        links = "\n".join(f'<link rel="torrent" type="application/x-bittorrent" '
+                          f'href="{(hrefs or {}).get(rel, f"{PREFIX}files/{rel}.torrent")}">'
+                          for rel in assets)
+        body = "\n".join(_element(rel) for rel in assets)
+        html = PAGE.format(title=name, links=links, body=body,
+                           loader=loader_tag(PREFIX, default_loader_dir(), values))
+        page = swap(html.encode(), "/" + name, {"/" + rel for rel in assets})
+        (self.site.docroot / name).write_bytes(page)
+        (self.site.docroot / name).chmod(0o644)
+        return self.url + name
+
+
+def _element(rel: str) -> str:
+    if rel.endswith(".webm"):
+        return f'<video id="v" src="/{rel}" muted autoplay loop playsinline width="320"></video>'
+    return f'<img src="/{rel}" alt="{rel}" width="200">'
+
+
+def render_snippet(cfg, loader_dir: Path) -> str:
+    text = SNIPPET.read_text()
+    for key, value in {"prefix": PREFIX, "state_dir": cfg.state_dir}.items():
+        text = text.replace(f"@{key}@", str(value))
+    return render("httpd-torrentweb-loader.conf.in", snippet_values(cfg)) + text
+
+
+def start_loader_site(tmp: Path):
+    """Start the daemon and Apache under tmp; a generator: the site, then everything stopped."""
+    port, ws_port = free_port(), free_port()
+    ws = f"ws://127.0.0.1:{ws_port}/announce"
+    site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/")
+    # open: the tracker keeps serving a swarm after the daemon withdraws its torrent (the
+    # browser-to-browser test deletes the files: then only a browser can have them)
+    site.write_config(tracker={"websocket": f"127.0.0.1:{ws_port}", "announce": [ws], "open": True},
+                      rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}])
+    for rel in (*IMAGES, VIDEO):
+        site.add(rel, (DEMO / rel).read_bytes())
+    daemon = start_daemon(site, tmp / "daemon.log")
+    apache = None
+    try:
+        for rel in (*IMAGES, VIDEO):
+            wait_for(lambda: (site.state / "torrents" / (rel + ".torrent")).is_file(), 60,
+                     what=f"the daemon's torrent of {rel}")
+        cfg = twconfig.load(site.config_path)
+        loader_dir = default_loader_dir()
+        grant_web_access(cfg, loader_dir)
+        snippet = render_snippet(cfg, loader_dir)
+        apache = start_apache(tmp, cfg, port=port, snippet=snippet)
+        yield LoaderSite(site, daemon, apache, ws)
+    finally:
+        if apache:
+            apache.stop()
+        daemon.stop()
