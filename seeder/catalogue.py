@@ -87,8 +87,8 @@ class Catalogue:
         if group_writable:
             for suffix in ("", "-wal", "-shm"):
                 p = Path(str(self.path) + suffix)
-                if p.exists():
-                    os.chmod(p, 0o664)
+                if p.exists():      # the web server's group reads, and writes the -shm index
+                    os.chmod(p, p.stat().st_mode & 0o777 | 0o660)
 
     def close(self):
         with self._lock:

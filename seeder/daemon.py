@@ -111,11 +111,13 @@ class Daemon:
         log.info("ready: seeding %d torrents; listening on %s", seeded, self._addresses())
 
     def _prepare_state_dir(self):
+        """Create what is missing, group-shared (setgid) so the web server's group can read
+        torrents and queue bundles; an existing directory keeps the mode its operator gave it."""
         sd = self.config.state_dir
-        sd.mkdir(parents=True, exist_ok=True)
-        (sd / "torrents").mkdir(exist_ok=True)
         for d in (sd, sd / "torrents"):
-            os.chmod(d, 0o2775)     # the web server's group reads torrents and queues bundles
+            if not d.exists():
+                d.mkdir(parents=True)
+                os.chmod(d, 0o2775 & ~_umask())
 
     async def _start_tracker(self):
         try:
@@ -327,6 +329,12 @@ class Daemon:
             write_atomically(self.config.state_dir / "status.json", data)
         except Exception:
             log.exception("cannot write status.json")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _as_dict(obj):
