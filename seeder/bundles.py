@@ -251,6 +251,12 @@ class Bundler:
 
     # start -----------------------------------------------------------------------------------
 
+    def stop(self):
+        """Rendered copies are current only while the daemon watches the pages: without it,
+        a page edited on disk would keep being served from its old copy. Apache then sends
+        every page through the filter until the next start renders them again."""
+        shutil.rmtree(self.copies.root, ignore_errors=True)
+
     def restore(self):
         """Seed the catalogued bundles that are still current, drop the rest, and render every
         HTML page of the docroot (which queues the bundles they lack)."""

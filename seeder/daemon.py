@@ -140,6 +140,8 @@ class Daemon:
         if self.watcher:
             self.watcher.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.bundler:
+            self.bundler.stop()
         errors = []
         for name, step in (("metrics", self._stop_metrics), ("tracker", self._stop_tracker),
                            ("session", self._stop_session)):
@@ -352,6 +354,7 @@ def _make_bundler(config, catalogue, seeder, publisher):
                                to `pool` (a ThreadPoolExecutor; `stopping()` cancels hashing)
       noticed(rel)             a path in the docroot changed (an asset or an .html page)
       configure(config)        after a valid SIGHUP reload
+      stop()                   at a clean stop: withdraw what only a running daemon keeps current
     `publisher.known` is the tracker's whitelist (a set of 20-byte v1 info-hashes): add bundles'.
     """
     try:

@@ -146,3 +146,14 @@ def test_edited_page_is_never_served_from_a_stale_rendered_copy(chain):
     assert b"<p>Edited.</p>" in body and len(LINK.findall(body)) == 1
     wait_for(lambda: copy.exists() and b"Edited." in copy.read_bytes(), 30, what="the new copy")
     assert get(server.port, "/index.html")[2] == copy.read_bytes()
+
+
+def test_a_page_edited_while_the_daemon_is_stopped_is_not_served_from_its_old_copy(chain):
+    site, server, daemon = chain
+    copy = site.state / "pages" / "index.html"
+    wait_for(copy.exists, 60, what="the rendered copy")
+    daemon.stop()                                  # nobody watches the page any more
+    time.sleep(1.1)                                # a later second than the copy's mtime
+    site.add("index.html", PAGE.replace(b"</body>", b"<p>Edited offline.</p></body>"))
+    status, headers, body = get(server.port, "/index.html")
+    assert status == 200 and b"<p>Edited offline.</p>" in body
