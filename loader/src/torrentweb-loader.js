@@ -28,6 +28,7 @@
   var api = window.torrentweb = {
     version: '0.1.0',
     state: 'starting',             // starting | off:<reason> | swarm | done | stopped
+    seeding: undefined,            // once all is shown: true while this tab seeds, else false
     elements: [],                  // [{url, via}] as each element is shown; via = swarm | webseed | http
     fallbacks: [],                 // [{infoHash, reason}]: why a torrent's web seed was added
     timing: {},                    // ms since navigation: start, bundle, torrents, firstWire, done
@@ -125,6 +126,7 @@
     timers = []
     restoreAll(reason)
     if (client) { client.destroy(); client = null }
+    api.seeding = false
   }
 
   // --- the swarm -----------------------------------------------------------------------------
@@ -246,6 +248,10 @@
       var torrent = client.add(buf, { deselect: true }, resolve)
       torrent.once('error', reject)
       torrent.once('wire', function () { mark('firstWire') })
+      if (metered() && !cfg.meteredUpload) {
+        // No uploading: peers stay choked (they cannot request), our own requests go out.
+        torrent.on('wire', function (wire) { wire.unchoke = function () {} })
+      }
       watchTracker(torrent)
     })
   }
@@ -273,11 +279,26 @@
       whenDone(parts, function () { show(el, parts).catch(function () { restore(el, 'http') }) })
     }
     timers.push(setTimeout(function () {
-      if (pending.has(el)) parts.forEach(function (p) { useWebSeed(p.torrent, 'deadline') })
+      if (!pending.has(el)) return
+      parts.forEach(function (p) { useWebSeed(p.torrent, 'deadline') })
+      watchStall(el, parts)
     }, cfg.deadlineMs))
-    timers.push(setTimeout(function () {       // never worse than plain HTTP (a stream that
-      if (pending.has(el) && !el._torrentwebPlaying) restore(el, 'http')   // plays is kept)
-    }, cfg.deadlineMs * 2))
+  }
+
+  // Never worse than plain HTTP: once the web seed is in, an element whose bytes stop coming
+  // for another deadline gets its plain URL. One that still progresses (a slow, capped
+  // origin) keeps going: starting over by HTTP would only cost the origin more.
+  function watchStall (el, parts) {
+    var last = -1
+    var since = Date.now()
+    var check = function () {
+      if (!pending.has(el) || el._torrentwebPlaying) return
+      var got = parts.reduce(function (n, p) { return n + p.file.downloaded }, 0)
+      if (got !== last) { last = got; since = Date.now() }
+      if (Date.now() - since >= cfg.deadlineMs) return restore(el, 'http')
+      timers.push(setTimeout(check, 250))
+    }
+    check()
   }
 
   // --- media: played while it downloads (MediaSource), for the types MSE takes as a byte stream
@@ -351,7 +372,8 @@
   }
 
   function keepSeeding () {
-    if (metered() && !cfg.meteredUpload) { stop(api.state); return }
+    api.seeding = !(metered() && !cfg.meteredUpload)
+    if (!api.seeding) { stop(api.state); return }
     if (cfg.seedTimeMs > 0) timers.push(setTimeout(function () { stop('stopped') }, cfg.seedTimeMs))
   }
 
@@ -368,7 +390,7 @@
     mark('start')
     var WebTorrent = (await import(cfg.bundle)).default
     mark('bundle')
-    var upload = metered() && !cfg.meteredUpload ? 0 : (cfg.uploadLimit > 0 ? cfg.uploadLimit : -1)
+    var upload = cfg.uploadLimit > 0 ? cfg.uploadLimit : -1   // throttles the whole connection
     client = new WebTorrent({
       webSeeds: false,               // the origin is the backstop: added late, by useWebSeed
       uploadLimit: upload,

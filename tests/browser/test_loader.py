@@ -8,6 +8,7 @@ import re
 import pytest
 
 from support.loadersite import IMAGES, VIDEO
+from support.browser import webtorrent_fetch
 from support.ports import free_port
 from support.processes import wait_for
 
@@ -20,7 +21,7 @@ SHOWN = """async () => {
   const out = {}
   for (const img of document.querySelectorAll('body img')) {
     if (!img.complete || img.naturalWidth <= 1) continue
-    const buf = await (await fetch(img.currentSrc)).arrayBuffer()
+    const buf = await (await fetch(img.currentSrc, { cache: 'force-cache' })).arrayBuffer()
     const hex = [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))]
       .map(b => b.toString(16).padStart(2, '0')).join('')
     out[img.alt] = { sha256: hex, via: img.dataset.torrentState || 'plain', width: img.naturalWidth }
@@ -188,5 +189,50 @@ def test_a_loader_that_cannot_run_leaves_plain_http(browser, loader_site, broken
         shown = shown_images(page, len(IMAGES))
         assert {a: s["sha256"] for a, s in shown.items()} == {r: loader_site.sha256(r) for r in IMAGES}
         assert page.locator("[data-torrent-src]").count() == 0
+    for rel in IMAGES:     # the plain URL (no Range: not the web seed)
+        assert {l.split('"')[1] for l in loader_site.requests_for(rel, mark)} == {f"GET /{rel} HTTP/1.1"}
+
+
+@pytest.mark.parametrize("site_opts_in", [False, True])
+def test_metered_connections_upload_nothing_unless_the_site_opts_in(browser, loader_site, site_opts_in):
+    url = loader_site.write_page("metered.html", IMAGES, metered_upload=int(site_opts_in),
+                                 deadline=SWARM_DEADLINE)
+    with browser.context() as ctx:
+        ctx.add_init_script("Object.defineProperty(navigator.connection, 'type', {get: () => 'cellular'})")
+        page = open_page(ctx, url, [])
+        shown = shown_images(page, len(IMAGES))
+        assert {s["via"] for s in shown.values()} == {"swarm"}     # downloading is fine
+        seeding = wait_for(lambda: (lambda v: v if v != "undefined" else None)(
+            page.evaluate("String(window.torrentweb.seeding)")), 10, what="seeding decided")
+        assert (seeding, page.evaluate("window.torrentweb.client.destroyed")) == \
+            (str(site_opts_in).lower(), not site_opts_in)
+
+
+def test_the_harness_fetches_a_file_from_the_seeder_alone(browser, loader_site):
+    """support.browser.webtorrent_fetch, which other parts' tests use: bundle + tracker + seeder."""
+    with browser.context() as ctx:
+        got = webtorrent_fetch(ctx, loader_site.site.torrent(IMAGES[0]), web_seeds=False)
+    assert (got.sha256, got.web_seed_bytes) == (loader_site.sha256(IMAGES[0]), 0)
+
+
+def test_no_tracker_and_a_dead_web_seed_end_in_the_plain_url(browser, loader_site):
+    """Nothing delivers: the web seed is tried at once (tracker down), and when it brings no
+    bytes for a deadline each image gets its plain URL. (A single-file torrent's file is found
+    by its web seed's path, so the dead web seed keeps the path and loses the server.)"""
+    dead = f"http://127.0.0.1:{free_port()}/"
+    hrefs = {rel: loader_site.torrent_copy(
+        rel, f"t/stall/{rel}.torrent", announce=f"ws://127.0.0.1:{free_port()}/announce",
+        **{"url-list": [dead + rel]}) for rel in IMAGES}
+    url = loader_site.write_page("stall.html", IMAGES, hrefs=hrefs, deadline=2)
+    mark = loader_site.log_mark()
+    with browser.context() as ctx:
+        tried = []
+        ctx.on("requestfailed", lambda r: tried.append(r.url))
+        page = open_page(ctx, url, [])
+        shown = shown_images(page, len(IMAGES))
+        assert {a: s["sha256"] for a, s in shown.items()} == {r: loader_site.sha256(r) for r in IMAGES}
+        assert {s["via"] for s in shown.values()} == {"http"}
+        assert [f["reason"] for f in page.evaluate("window.torrentweb.fallbacks")] == ["tracker-error"] * 3
+        assert {dead + rel for rel in IMAGES} <= set(tried), tried   # the web seed was tried
     for rel in IMAGES:
-        assert [l.split('"')[1] for l in loader_site.requests_for(rel, mark)] == [f"GET /{rel} HTTP/1.1"]
+        assert {l.split('"')[1] for l in loader_site.requests_for(rel, mark)} == {f"GET /{rel} HTTP/1.1"}

@@ -42,7 +42,9 @@ FETCH_PAGE = Path(__file__).with_name("webtorrent_fetch.html")
 FLAGS = (
     "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-default-apps",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",   # host candidates as plain IPs
+    # host ICE candidates as plain IPs; the routed harness page may reach the loopback tracker
+    # (one --disable-features flag: a second one would replace the first)
+    "--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks",
     "--autoplay-policy=no-user-gesture-required",       # <video autoplay muted> in tests
 )
 
@@ -131,11 +133,12 @@ def serve_harness(ctx):
     """Route HARNESS_ORIGIN to the fetch page and the installed webtorrent bundle."""
     def handle(route):
         path = route.request.url[len(HARNESS_ORIGIN):].split("?")[0]
+        # body=, not path=: Playwright reads a path in an executor thread that outlives the test
         if path in ("/", "/index.html"):
-            return route.fulfill(path=str(FETCH_PAGE), content_type="text/html")
+            return route.fulfill(body=FETCH_PAGE.read_bytes(), content_type="text/html")
         name = path.rsplit("/", 1)[-1]
         if path.startswith("/dist/") and (BUNDLE_DIR / name).is_file():
-            return route.fulfill(path=str(BUNDLE_DIR / name), content_type="text/javascript")
+            return route.fulfill(body=(BUNDLE_DIR / name).read_bytes(), content_type="text/javascript")
         return route.fulfill(status=404, body="not found")
     ctx.route(f"{HARNESS_ORIGIN}/**", handle)
 

@@ -59,7 +59,8 @@ class LoaderSite:
         (announce=...: same info-hash, other tracker); return its URL path."""
         data = lt.bdecode(self.site.torrent(rel))
         data.pop(b"announce-list", None)
-        data.update({k.encode(): v.encode() for k, v in changes.items()})
+        data.update({k.encode(): [x.encode() for x in v] if isinstance(v, list) else v.encode()
+                     for k, v in changes.items()})
         if info_key:     # another info-hash for the same bytes: a swarm nobody seeds
             data[b"info"][b"x-torrentweb-test"] = info_key.encode()
         self.site.add(dest, lt.bencode(data))
