@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +57,20 @@ class Origin:
             return json.loads((self.site.state / "status.json").read_text())
         except (OSError, ValueError):
             return {}
+
+    def wait_published(self, page: str = "", timeout: float = 120.0) -> bool:
+        """Until `page` carries its <link rel="torrent">: the daemon hashes after READY=1, and a
+        page asked for before its assets are published is served unchanged. False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + page, timeout=10) as r:
+                    if b'rel="torrent"' in r.read():
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.2)
+        return False
 
     def stop(self):
         """Apache first (no new visitors), then the daemon; each by its process group."""
@@ -99,15 +115,17 @@ class Origin:
         site.write_config()
         config = configuration.load(site.config_path)        # a mistake stops here, located
         site.state.mkdir(parents=True, exist_ok=True)
+        # Apache first, as in production: the seeder's first announce goes through its proxy
+        # (a refused one makes libtorrent back off for a while).
+        try:
+            apache = start_apache(workdir, config, port=port, extra=apache_extra)
+        except BaseException as e:
+            raise OriginError(f"Apache did not start: {e}") from None
         daemon = Daemon(site, workdir / "seeder.log")
         try:
             daemon.wait_ready(timeout=120)
         except BaseException as e:
             daemon.stop()
+            apache.stop()
             raise OriginError(f"the seeder daemon did not start ({e}):\n{daemon.log()[-3000:]}") from None
-        try:
-            apache = start_apache(workdir, config, port=port, extra=apache_extra)
-        except BaseException as e:
-            daemon.stop()
-            raise OriginError(f"Apache did not start: {e}") from None
         return cls(workdir, site, apache, daemon)

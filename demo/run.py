@@ -49,6 +49,8 @@ def main(argv=None) -> int:
         print(f"demo: {e}", file=sys.stderr)
         return 1
     try:
+        if not origin.wait_published():
+            print(f"demo: the page has no torrent link yet; see {args.state}/seeder.log", file=sys.stderr)
         print(f"torrentweb demo: open {origin.url}", flush=True)
         print(f"status page:     {origin.url}.torrentweb/status", flush=True)
         print(f"logs and state:  {args.state}  (Ctrl-C stops everything)", flush=True)

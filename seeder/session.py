@@ -60,12 +60,23 @@ def settings_for(config: SeederConfig) -> dict:
     return s
 
 
+def _every_peer_global() -> "lt.ip_filter":
+    """libtorrent exempts local-network peers from rate limits by default; the server's
+    upload_limit is its uplink budget, so every peer (LAN, loopback, a proxy) counts."""
+    f = lt.ip_filter()
+    every = 1 << lt.session.global_peer_class_id
+    f.add_rule("0.0.0.0", "255.255.255.255", every)
+    f.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", every)
+    return f
+
+
 class Seeder:
     """Adds and removes torrents in seed mode; never downloads, never writes the docroot."""
 
     def __init__(self, config: SeederConfig):
         self.config = config
         self.session = lt.session(settings_for(config))
+        self.session.set_peer_class_filter(_every_peer_global())
         self._seeding: set[str] = set()
         self._lock = threading.Lock()
 

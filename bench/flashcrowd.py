@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""The flash crowd: how much must the origin still send when N visitors arrive at once, and how
+fast do they get the page's assets, by BitTorrent (torrentweb) versus plain HTTP?
+
+    .venv/bin/python bench/flashcrowd.py --clients 32 --json   # one N; JSON on the last line
+    .venv/bin/python bench/flashcrowd.py                       # N = 1, 8, 32, 64: table + plot
+
+The origin: the real Apache (mod_wsgi, the torrentweb snippet) and the seeder daemon (seeder +
+tracker) on loopback, serving a generated page of about --size bytes of images (demo/make-assets.py
+--flashcrowd). Its uplink has ONE budget of --cap bytes/s: Apache sits behind bench/throttle.py (a
+relay sharing --cap among all connections, which mod_ratelimit cannot: it caps each response) and
+the seeder's `seeder.upload_limit` is --cap as well.
+
+Each N runs twice on a fresh origin: plain HTTP first (N threads fetching every asset through the
+capped Apache), then BitTorrent (N libtorrent sessions, several per process, each on its own port,
+adding the page's torrent from its <link rel="torrent"> with the web seed held back for --deadline
+seconds, as the browser loader does; visitors keep seeding until everyone is done, as open tabs do).
+Visitors arrive evenly within --spread seconds. Server egress = Apache's %O bytes for assets (access
+log) + the seeder's uploaded bytes (status.json); copies = egress / asset bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import multiprocessing as mp
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "demo"))
+
+from origin import Origin, OriginError  # noqa: E402
+
+MIB = 1024 * 1024
+SERIES = (1, 8, 32, 64)
+LINK_RE = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="([^"]+)">')
+LOG_RE = re.compile(r'^\S+ "(\S+) (\S+)[^"]*" (\d+) (\d+) ')
+
+
+class BenchError(Exception):
+    """The benchmark could not run (origin down, no torrent link, a visitor stuck)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    clients: int
+    asset_bytes: int            # one visitor's assets (one copy)
+    server_bytes: int           # BitTorrent run: Apache asset bytes + seeder uploaded
+    apache_bytes: int
+    seeder_bytes: int
+    server_copies: float
+    offload: float              # share of the N copies that the server did not send
+    p50_s: float
+    p95_s: float
+    web_seed_fallbacks: int     # visitors that got the web seed after the deadline
+    http_server_bytes: int
+    http_server_copies: float
+    http_p50_s: float
+    http_p95_s: float
+    p95_ratio: float            # p95_s / http_p95_s
+    cap: int
+    size: int
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def quantile(values, q) -> float:
+    """Nearest-rank quantile (p95 of one value is that value)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def asset_bytes_in_log(lines, paths: set[str]) -> int:
+    """Sum of %O over requests for the assets (by their own URL or the page bundle's web seed)."""
+    total = 0
+    for line in lines:
+        m = LOG_RE.match(line)
+        if m and (m.group(2) in paths or "/seed/" in m.group(2)):
+            total += int(m.group(4))
+    return total
+
+
+def parse_size(text: str) -> int:
+    m = re.match(r"^(\d+)(KiB|MiB|GiB|)$", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a size such as 8MiB or 512KiB, got {text!r}")
+    return int(m.group(1)) * {"": 1, "KiB": 1024, "MiB": MIB, "GiB": 1024 * MIB}[m.group(2)]
+
+
+def make_site(size: int, out: Path) -> Path:
+    """The generated page, cached per size (make-assets is deterministic)."""
+    site = out / f"site-{size}"
+    if not (site / "index.html").exists():
+        tmp = out / f".site-{size}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run([sys.executable, str(ROOT / "demo" / "make-assets.py"), "--flashcrowd", str(tmp),
+                        "--size", f"{size // 1024}KiB"], check=True, stdout=subprocess.DEVNULL)
+        tmp.rename(site)
+    return site
+
+
+def fetch(url: str, timeout=600) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+# --- visitors ---------------------------------------------------------------------------------
+
+def visitor_settings(port: int) -> dict:
+    return {
+        "listen_interfaces": f"127.0.0.1:{port}",
+        "allow_multiple_connections_per_ip": True,
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "max_webtorrent_offers": 0, "alert_mask": 0,
+        "user_agent": "flashcrowd-visitor",
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "alert_queue_size": 100,
+    }
+
+
+def visitors(torrent: bytes, schedule, t0: float, deadline: float, root: str, results, stop):
+    """One worker process: start each visitor at its arrival time, report completion times."""
+    import libtorrent as lt
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.ports import free_port
+    pending = sorted(schedule, key=lambda v: v[1])
+    running, done = {}, {}
+    try:
+        while pending or len(done) < len(schedule):
+            now = time.time()
+            while pending and now >= t0 + pending[0][1]:
+                vid, offset = pending.pop(0)
+                ses = lt.session(visitor_settings(free_port()))
+                ti = lt.torrent_info(torrent)
+                seeds = [w["url"] for w in ti.web_seeds()]
+                ti.set_web_seeds([])
+                atp = lt.add_torrent_params()
+                atp.ti = ti
+                atp.save_path = f"{root}/v{vid}"
+                atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+                running[vid] = (ses, ses.add_torrent(atp), t0 + offset, seeds)
+            for vid, (ses, h, arrived, seeds) in running.items():
+                if vid in done:
+                    continue
+                if h.status().is_seeding:
+                    done[vid] = (time.time() - arrived, not seeds)
+                    if os.environ.get("FLASHCROWD_DEBUG"):
+                        print(vid, round(time.time() - arrived, 1), h.status().num_peers,
+                              [(p.ip[1], p.total_download >> 10) for p in h.get_peer_info()], file=sys.stderr, flush=True)
+                elif seeds and now - arrived >= deadline:
+                    for url in seeds:           # the loader's backstop: the origin's web seed
+                        h.add_url_seed(url)
+                    running[vid] = (ses, h, arrived, [])
+            if time.time() - t0 > 900:
+                raise BenchError(f"visitors {sorted(set(running) - set(done))} not done after 900 s")
+            time.sleep(0.02)
+        results.put(("done", {vid: d for vid, d in done.items()}))
+        stop.wait(600)                            # keep seeding until every visitor is done
+    except Exception as e:                        # report, never hang the parent
+        results.put(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        for ses, h, _, _ in running.values():
+            ses.remove_torrent(h)
+
+
+def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, processes: int, root: Path):
+    ctx = mp.get_context("spawn")
+    results, stop = ctx.Queue(), ctx.Event()
+    per = max(1, math.ceil(n / processes))
+    schedule = [(i, spread * i / n) for i in range(n)]
+    t0 = time.time() + 3.0                        # time for the workers to import libtorrent
+    workers = [ctx.Process(target=visitors, args=(torrent, schedule[i:i + per], t0, deadline,
+                                                  str(root), results, stop), daemon=True)
+               for i in range(0, n, per)]
+    for w in workers:
+        w.start()
+    times, fallbacks = [], 0
+    try:
+        for _ in workers:
+            kind, payload = results.get(timeout=960)
+            if kind == "error":
+                raise BenchError(f"a visitor process failed: {payload}")
+            for took, fell_back in payload.values():
+                times.append(took)
+                fallbacks += fell_back
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(30)
+            if w.is_alive():
+                w.kill()
+    return times, fallbacks
+
+
+def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int]):
+    times, errors = [None] * n, []
+    t0 = time.time() + 0.5
+
+    def visitor(i):
+        arrived = t0 + spread * i / n
+        time.sleep(max(0.0, arrived - time.time()))
+        try:
+            for url in urls:
+                got = len(fetch(url))
+                if got != expected[url]:
+                    raise BenchError(f"{url}: {got} bytes, expected {expected[url]}")
+        except Exception as e:
+            errors.append(f"visitor {i}: {e}")
+            return
+        times[i] = time.time() - arrived
+
+    threads = [threading.Thread(target=visitor, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise BenchError("plain HTTP visitors failed: " + "; ".join(errors[:3]))
+    return times
+
+
+# --- one N --------------------------------------------------------------------------------------
+
+def run_one(n: int, args, site: Path, work: Path) -> Result:
+    import libtorrent as lt
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.ports import free_port
+    from support.processes import Process, wait_for
+
+    apache_port, throttle_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{throttle_port}/"
+    settings = {"seeder": {"upload_limit": args.cap}, "pages": {"loader": False, "swap": False},
+                "rules": [{"mimetype": "image/*", "min_size": "64KiB"}]}
+    throttle = Process([sys.executable, str(HERE / "throttle.py"), "--listen", f"127.0.0.1:{throttle_port}",
+                        "--to", f"127.0.0.1:{apache_port}", "--rate", str(args.cap)],
+                       work / f"throttle-{n}.log")
+    try:
+        wait_for(lambda: "listening on" in throttle.log(), 20, what="the throttle")
+        origin = Origin.start(site, work / f"origin-{n}", port=apache_port, settings=settings,
+                              base_url=base)
+    except BaseException:
+        throttle.stop()
+        raise
+    try:
+        torrent = wait_for(lambda: page_torrent(base), 60, what="<link rel=\"torrent\"> in the page")
+        info = lt.bdecode(torrent)[b"info"]
+        rel = [("/".join(p.decode() for p in f[b"path"]), f[b"length"]) for f in info[b"files"]]
+        urls = {base + path: length for path, length in rel}
+        asset_bytes = sum(urls.values())
+        paths = {"/" + path for path, _ in rel}
+
+        mark = len(origin.apache.access_log_lines())
+        http_times = http_run(list(urls), n, args.spread, urls) if args.http else [math.nan]
+        time.sleep(0.5)
+        lines = origin.apache.access_log_lines()
+        http_bytes = asset_bytes_in_log(lines[mark:], paths)
+        mark = len(lines)
+
+        up0 = origin.status().get("uploaded", 0)
+        vroot = Path(tempfile.mkdtemp(prefix="flashcrowd-", dir=work))
+        try:
+            times, fallbacks = torrent_run(torrent, n, args.spread, args.deadline, args.processes, vroot)
+        finally:
+            shutil.rmtree(vroot, ignore_errors=True)
+        finished = time.time()
+        status = wait_for(lambda: (lambda s: s if s.get("updated", 0) > finished + 0.1 else None)(
+            origin.status()), 10, what="a fresh status.json")
+        seeder_bytes = status["uploaded"] - up0
+        apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
+    finally:
+        throttle.stop()
+        origin.stop()
+    server = apache_bytes + seeder_bytes
+    p95, http_p95 = quantile(times, 0.95), quantile(http_times, 0.95)
+    return Result(
+        clients=n, asset_bytes=asset_bytes, server_bytes=server, apache_bytes=apache_bytes,
+        seeder_bytes=seeder_bytes, server_copies=round(server / asset_bytes, 3),
+        offload=round(1 - server / (n * asset_bytes), 3),
+        p50_s=round(quantile(times, 0.5), 2), p95_s=round(p95, 2), web_seed_fallbacks=fallbacks,
+        http_server_bytes=http_bytes, http_server_copies=round(http_bytes / asset_bytes, 3),
+        http_p50_s=round(quantile(http_times, 0.5), 2), http_p95_s=round(http_p95, 2),
+        p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size)
+
+
+def page_torrent(base: str) -> bytes | None:
+    m = LINK_RE.search(fetch(base))
+    return fetch(base.rstrip("/") + m.group(1).decode()) if m else None
+
+
+# --- report -------------------------------------------------------------------------------------
+
+def table(results) -> str:
+    rows = ["| N | server copies (torrentweb) | plain HTTP copies | offload | p50 / p95 torrentweb (s) "
+            "| p50 / p95 plain HTTP (s) | p95 ratio | web-seed fallbacks |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        rows.append(f"| {r.clients} | {r.server_copies:.2f} | {r.http_server_copies:.2f} | {r.offload:.0%} "
+                    f"| {r.p50_s:.1f} / {r.p95_s:.1f} | {r.http_p50_s:.1f} / {r.http_p95_s:.1f} "
+                    f"| {r.p95_ratio:.2f} | {r.web_seed_fallbacks} |")
+    return "\n".join(rows)
+
+
+def plot(results, path: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ns = [r.clients for r in results]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(ns, [r.http_server_copies for r in results], "o-", label="plain HTTP")
+    a.plot(ns, [r.server_copies for r in results], "o-", label="torrentweb")
+    a.set(xlabel="visitors N", ylabel="copies the server sent", title="Server egress / page size")
+    b.plot(ns, [r.http_p95_s for r in results], "o-", label="plain HTTP")
+    b.plot(ns, [r.p95_s for r in results], "o-", label="torrentweb")
+    b.set(xlabel="visitors N", ylabel="seconds", title="p95 completion time")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    r0 = results[0]
+    fig.suptitle(f"Flash crowd: {r0.asset_bytes / MIB:.1f} MiB page, origin capped at {r0.cap / MIB:g} MiB/s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, help="run one N (default: the series 1, 8, 32, 64)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on the last line")
+    p.add_argument("--size", type=parse_size, default=8 * MIB, help="page assets, e.g. 8MiB")
+    p.add_argument("--cap", type=parse_size, default=4 * MIB, help="origin uplink in bytes/s, e.g. 4MiB")
+    p.add_argument("--spread", type=float, default=2.0, help="visitors arrive within this many seconds")
+    p.add_argument("--deadline", type=float, default=3.0,
+                   help="seconds before a visitor adds the web seed (loader.deadline)")
+    p.add_argument("--no-http", dest="http", action="store_false",
+                   help="skip the plain-HTTP baseline (for tuning runs; its figures become NaN)")
+    p.add_argument("--processes", type=int, default=4, help="visitor processes")
+    p.add_argument("--out", type=Path, default=HERE / "out", help="work dir (git-ignored)")
+    args = p.parse_args(argv)
+    if args.clients is not None and not 1 <= args.clients <= 256:
+        p.error(f"--clients {args.clients}: expected 1 to 256")
+    args.out.mkdir(parents=True, exist_ok=True)
+    site = make_site(args.size, args.out)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=args.out))
+    results = []
+    try:
+        for n in ([args.clients] if args.clients else SERIES):
+            r = run_one(n, args, site, work)
+            results.append(r)
+            print(f"N={n}: torrentweb {r.server_copies:.2f} copies, p95 {r.p95_s:.1f} s; "
+                  f"plain HTTP {r.http_server_copies:.2f} copies, p95 {r.http_p95_s:.1f} s", flush=True)
+    except (BenchError, OriginError) as e:
+        print(f"flashcrowd: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if not os.environ.get("FLASHCROWD_DEBUG"):
+            shutil.rmtree(work, ignore_errors=True)
+    if not args.clients:
+        print(table(results))
+        plot(results, HERE / "flashcrowd.png")
+        print(f"plot: {HERE / 'flashcrowd.png'}")
+    if args.json:
+        for r in results:
+            print(json.dumps(asdict(r)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
