@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import functools
 import logging
 import time
 import typing
@@ -20,6 +21,7 @@ from .announce import (RATE_LIMITED, UNKNOWN_LEFT, UNKNOWN_TORRENT, Announce, Cl
                        Scrape)
 
 log = logging.getLogger("torrentweb.tracker.websocket")
+_dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 MAX_SCRAPE = 100
 INTERNAL = "internal error in the tracker; it has been logged"
@@ -159,21 +161,21 @@ def write_failure(reason: str, action: str = "announce", info_hash: typing.Optio
     msg = {"action": action, "failure reason": reason}
     if info_hash is not None:
         msg["info_hash"] = info_hash
-    return json.dumps(msg)
+    return _dumps(msg)
 
 
 def write_announce(info_hash: str, interval: int, complete: int, incomplete: int) -> str:
-    return json.dumps({"action": "announce", "interval": interval, "info_hash": info_hash,
+    return _dumps({"action": "announce", "interval": interval, "info_hash": info_hash,
                        "complete": complete, "incomplete": incomplete})
 
 
 def write_offer(info_hash: str, from_peer_id: str, offer: Offer) -> str:
-    return json.dumps({"action": "announce", "offer": offer.offer, "offer_id": offer.offer_id,
+    return _dumps({"action": "announce", "offer": offer.offer, "offer_id": offer.offer_id,
                        "peer_id": from_peer_id, "info_hash": info_hash})
 
 
 def write_answer(a: Answer) -> str:
-    return json.dumps({"action": "announce", "answer": a.answer, "offer_id": a.offer_id,
+    return _dumps({"action": "announce", "answer": a.answer, "offer_id": a.offer_id,
                        "peer_id": a.peer_id, "info_hash": a.info_hash_text})
 
 
@@ -182,7 +184,7 @@ def write_scrape(s: WsScrape, entries) -> str:
              for text, e in zip(s.info_hashes, entries) if e.known}
     if not files:
         return write_failure(UNKNOWN_TORRENT, "scrape")
-    return json.dumps({"action": "scrape", "files": files})
+    return _dumps({"action": "scrape", "files": files})
 
 
 # --- the relay -------------------------------------------------------------------------

@@ -136,6 +136,9 @@ class Seeder:
                       f"trackers {[(t['url'], [e.get('message') for e in t.get('endpoints', [])]) for t in handle.trackers()]}")
 
     def close(self):
+        """Destroy the session. With a ws:// tracker, stop the tracker FIRST: libtorrent 2.1.1's
+        session destructor holds the GIL and waits (for ever, whatever stop_tracker_timeout
+        says) on a WebSocket tracker that does not answer, and an in-process tracker cannot."""
         for h in self.handles:
             self.session.remove_torrent(h)
         self.handles.clear()
