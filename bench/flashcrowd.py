@@ -71,6 +71,8 @@ class Result:
     p95_ratio: float            # p95_s / http_p95_s
     cap: int
     size: int
+    backstop: str               # deadline | stall: when visitors add the web seed
+    deadline: float
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -129,13 +131,17 @@ def visitor_settings(port: int) -> dict:
     }
 
 
-def visitors(torrent: bytes, schedule, t0: float, deadline: float, root: str, results, stop):
-    """One worker process: start each visitor at its arrival time, report completion times."""
+def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, root: str,
+             results, stop):
+    """One worker process: start each visitor at its arrival time, report completion times.
+
+    The web seed is the backstop: added `deadline` s after arrival (the loader's rule today), or,
+    with `stall`, once the swarm delivered nothing for `deadline` s."""
     import libtorrent as lt
     sys.path.insert(0, str(ROOT / "tests"))
     from support.ports import free_port
     pending = sorted(schedule, key=lambda v: v[1])
-    running, done = {}, {}
+    running, done, progress = {}, {}, {}
     try:
         while pending or len(done) < len(schedule):
             now = time.time()
@@ -150,15 +156,20 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, root: str, re
                 atp.save_path = f"{root}/v{vid}"
                 atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
                 running[vid] = (ses, ses.add_torrent(atp), t0 + offset, seeds)
+                progress[vid] = (0, t0 + offset)
             for vid, (ses, h, arrived, seeds) in running.items():
                 if vid in done:
                     continue
-                if h.status().is_seeding:
+                st = h.status()
+                if st.total_done != progress[vid][0]:
+                    progress[vid] = (st.total_done, now)
+                since = progress[vid][1] if stall else arrived
+                if st.is_seeding:
                     done[vid] = (time.time() - arrived, not seeds)
                     if os.environ.get("FLASHCROWD_DEBUG"):
                         print(vid, round(time.time() - arrived, 1), h.status().num_peers,
                               [(p.ip[1], p.total_download >> 10) for p in h.get_peer_info()], file=sys.stderr, flush=True)
-                elif seeds and now - arrived >= deadline:
+                elif seeds and now - since >= deadline:
                     for url in seeds:           # the loader's backstop: the origin's web seed
                         h.add_url_seed(url)
                     running[vid] = (ses, h, arrived, [])
@@ -174,13 +185,14 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, root: str, re
             ses.remove_torrent(h)
 
 
-def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, processes: int, root: Path):
+def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, stall: bool, processes: int,
+                root: Path):
     ctx = mp.get_context("spawn")
     results, stop = ctx.Queue(), ctx.Event()
     per = max(1, math.ceil(n / processes))
     schedule = [(i, spread * i / n) for i in range(n)]
     t0 = time.time() + 3.0                        # time for the workers to import libtorrent
-    workers = [ctx.Process(target=visitors, args=(torrent, schedule[i:i + per], t0, deadline,
+    workers = [ctx.Process(target=visitors, args=(torrent, schedule[i:i + per], t0, deadline, stall,
                                                   str(root), results, stop), daemon=True)
                for i in range(0, n, per)]
     for w in workers:
@@ -270,7 +282,8 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
         up0 = origin.status().get("uploaded", 0)
         vroot = Path(tempfile.mkdtemp(prefix="flashcrowd-", dir=work))
         try:
-            times, fallbacks = torrent_run(torrent, n, args.spread, args.deadline, args.processes, vroot)
+            times, fallbacks = torrent_run(torrent, n, args.spread, args.deadline,
+                                           args.backstop == "stall", args.processes, vroot)
         finally:
             shutil.rmtree(vroot, ignore_errors=True)
         finished = time.time()
@@ -290,7 +303,8 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
         p50_s=round(quantile(times, 0.5), 2), p95_s=round(p95, 2), web_seed_fallbacks=fallbacks,
         http_server_bytes=http_bytes, http_server_copies=round(http_bytes / asset_bytes, 3),
         http_p50_s=round(quantile(http_times, 0.5), 2), http_p95_s=round(http_p95, 2),
-        p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size)
+        p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size, backstop=args.backstop,
+        deadline=args.deadline)
 
 
 def page_torrent(base: str) -> bytes | None:
@@ -341,6 +355,9 @@ def main(argv=None) -> int:
     p.add_argument("--spread", type=float, default=2.0, help="visitors arrive within this many seconds")
     p.add_argument("--deadline", type=float, default=3.0,
                    help="seconds before a visitor adds the web seed (loader.deadline)")
+    p.add_argument("--backstop", choices=("deadline", "stall"), default="stall",
+                   help="when a visitor adds the web seed: --deadline s after arriving, or after "
+                        "--deadline s without progress from the swarm (default)")
     p.add_argument("--no-http", dest="http", action="store_false",
                    help="skip the plain-HTTP baseline (for tuning runs; its figures become NaN)")
     p.add_argument("--processes", type=int, default=4, help="visitor processes")

@@ -53,6 +53,7 @@ def settings_for(config: SeederConfig) -> dict:
     if config.unchoke_slots:
         s["unchoke_slots_limit"] = config.unchoke_slots
         s["choking_algorithm"] = 0
+        s["unchoke_interval"] = max(1, round(config.unchoke_interval))
     if config.outgoing_interface:
         s["outgoing_interfaces"] = config.outgoing_interface
     if not config.webtorrent:
