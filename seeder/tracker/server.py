@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 import typing
@@ -99,22 +100,24 @@ class Tracker:
         self.addresses = {}
 
     async def _housekeep(self):
-        """Expire peers, forget refilled rate buckets, drop idle WebSocket connections."""
+        """Expire peers, forget refilled rate buckets, drop idle WebSocket connections.
+
+        Expiry goes a slice of the swarms at a time, so that a full pass takes about
+        `expire_every` seconds and never blocks the loop for long.
+        """
         c = self.config
         idle = float(c.ws_idle_timeout or 2 * c.interval)
-        period = max(0.2, min(30.0, c.interval / 2, idle / 4))
+        period = max(0.2, min(1.0, c.interval / 2, idle / 4))
         expire_every = max(1.0, min(30.0, float(c.interval)))
-        last_expire = time.monotonic()
         while True:
             await asyncio.sleep(period)
             try:
                 if self._ws_server is not None:
                     self._ws_server.drop_idle()
-                if time.monotonic() - last_expire >= expire_every:
-                    last_expire = time.monotonic()
-                    self.swarms.expire()
-                    if self.limiter is not None:
-                        self.limiter.sweep()
+                share = max(16, math.ceil(len(self.swarms.swarms) * period / expire_every))
+                self.swarms.expire(max_swarms=share)
+                if self.limiter is not None and not self.swarms._sweep:
+                    self.limiter.sweep()
             except Exception:
                 log.exception("tracker housekeeping failed; it will run again")
 

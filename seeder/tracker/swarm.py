@@ -23,40 +23,17 @@ from .announce import (UNKNOWN_TORRENT, Announce, AnnounceReply, ClientError, Ev
 RATE_WINDOW = 10
 
 
-class _Peer:
-    __slots__ = ("compact", "pool", "index", "expires", "counted")
-
-    def __init__(self, compact, expires):
-        self.compact = compact
-        self.pool = None
-        self.index = -1
-        self.expires = expires
-        self.counted = False     # its `completed` has been counted
-
-
 class _Pool:
-    """Peers of one family and state, with O(1) add/remove and cheap random windows."""
-    __slots__ = ("peers", "compacts")
+    """Peers of one family and state: parallel lists of peer ids and compact addresses,
+    with O(1) add/remove (swap with the last) and cheap random windows."""
+    __slots__ = ("ids", "compacts")
 
     def __init__(self):
-        self.peers: typing.List[_Peer] = []
+        self.ids: typing.List[bytes] = []
         self.compacts: typing.List[bytes] = []
 
     def __len__(self):
-        return len(self.peers)
-
-    def add(self, peer):
-        peer.pool, peer.index = self, len(self.peers)
-        self.peers.append(peer)
-        self.compacts.append(peer.compact)
-
-    def remove(self, peer):
-        i = peer.index
-        last, last_compact = self.peers.pop(), self.compacts.pop()
-        if last is not peer:
-            self.peers[i], self.compacts[i] = last, last_compact
-            last.index = i
-        peer.pool, peer.index = None, -1
+        return len(self.ids)
 
     def window(self, k: int, exclude: bytes) -> typing.List[bytes]:
         """Up to k compact peers from a random start, never `exclude` (the asker itself)."""
@@ -85,37 +62,53 @@ class _WebPeer:
         self.seeder, self.expires, self.counted = seeder, expires, False
 
 
+# A native peer is a tuple of plain values, which the garbage collector stops tracking:
+# a million peers then cost no time in Python's full collections.
+_COMPACT, _POOL, _INDEX, _EXPIRES, _COUNTED = range(5)
+SEED4, LEECH4, SEED6, LEECH6 = range(4)
+
+
 class Swarm:
     """One info-hash: native peers in pools, WebTorrent peers by peer id, the completed count."""
-    __slots__ = ("peers", "seed4", "leech4", "seed6", "leech6", "web", "web_seeders", "completed")
+    __slots__ = ("peers", "pools", "web", "web_seeders", "completed")
 
     def __init__(self):
-        self.peers: typing.Dict[bytes, _Peer] = {}
-        self.seed4, self.leech4, self.seed6, self.leech6 = _Pool(), _Pool(), _Pool(), _Pool()
+        self.peers: typing.Dict[bytes, tuple] = {}     # peer id -> (compact, pool, index, expires, counted)
+        self.pools = (_Pool(), _Pool(), _Pool(), _Pool())
         self.web: typing.Dict[bytes, _WebPeer] = {}
         self.web_seeders = 0
         self.completed = 0
 
     @property
     def complete(self) -> int:
-        return len(self.seed4) + len(self.seed6) + self.web_seeders
+        return len(self.pools[SEED4].ids) + len(self.pools[SEED6].ids) + self.web_seeders
 
     @property
     def incomplete(self) -> int:
-        return len(self.leech4) + len(self.leech6) + len(self.web) - self.web_seeders
+        return len(self.pools[LEECH4].ids) + len(self.pools[LEECH6].ids) + len(self.web) - self.web_seeders
 
     def __len__(self):
         return len(self.peers) + len(self.web)
 
-    def pool_for(self, compact: bytes, seeder: bool) -> _Pool:
-        if len(compact) == 6:
-            return self.seed4 if seeder else self.leech4
-        return self.seed6 if seeder else self.leech6
+    def add(self, peer_id: bytes, compact: bytes, seeder: bool, expires: float, counted: bool):
+        number = (SEED4 if seeder else LEECH4) if len(compact) == 6 else (SEED6 if seeder else LEECH6)
+        pool = self.pools[number]
+        self.peers[peer_id] = (compact, number, len(pool.ids), expires, counted)
+        pool.ids.append(peer_id)
+        pool.compacts.append(compact)
 
     def leave(self, peer_id: bytes):
         peer = self.peers.pop(peer_id, None)
         if peer is not None:
-            peer.pool.remove(peer)
+            self._unlist(peer)
+
+    def _unlist(self, peer: tuple):
+        pool, i = self.pools[peer[_POOL]], peer[_INDEX]
+        last_id, last_compact = pool.ids.pop(), pool.compacts.pop()
+        if i < len(pool.ids):          # it was not the last: the last takes its place
+            pool.ids[i], pool.compacts[i] = last_id, last_compact
+            moved = self.peers[last_id]
+            self.peers[last_id] = (moved[0], moved[1], i, moved[3], moved[4])
 
     def leave_web(self, peer_id: bytes):
         peer = self.web.pop(peer_id, None)
@@ -123,7 +116,7 @@ class Swarm:
             self.web_seeders -= 1
 
     def expire(self, now: float):
-        for peer_id in [p for p, peer in self.peers.items() if peer.expires < now]:
+        for peer_id in [p for p, peer in self.peers.items() if peer[_EXPIRES] < now]:
             self.leave(peer_id)
         for peer_id in [p for p, peer in self.web.items() if peer.expires < now]:
             self.leave_web(peer_id)
@@ -169,6 +162,7 @@ class Swarms:
         self.announces = self.scrapes = self.refused = 0
         self._second = 0
         self._per_second = [0] * (RATE_WINDOW + 1)
+        self._sweep: typing.List[bytes] = []      # swarms the incremental expiry has yet to visit
 
     # --- announces ---------------------------------------------------------------------
 
@@ -206,22 +200,20 @@ class Swarms:
             return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete)
         compact = a.address + a.port.to_bytes(2, "big")
         seeder = a.left == 0
+        expires = now + self.ttl
         peer = swarm.peers.get(a.peer_id)
-        if peer is None:
-            peer = swarm.peers[a.peer_id] = _Peer(compact, now + self.ttl)
-            swarm.pool_for(compact, seeder).add(peer)
-        else:
-            peer.expires = now + self.ttl
-            pool = swarm.pool_for(compact, seeder)
-            if pool is not peer.pool or peer.compact != compact:
-                peer.pool.remove(peer)
-                peer.compact = compact
-                pool.add(peer)
-        if a.event is Event.COMPLETED and not peer.counted:
-            peer.counted = True
+        counted = peer is not None and peer[_COUNTED]
+        if a.event is Event.COMPLETED and not counted:
+            counted = True
             swarm.completed += 1
-        k = self.numwant(a.numwant)
-        peers4, peers6 = self._pick(swarm, seeder, k, compact)
+        if peer is None:
+            swarm.add(a.peer_id, compact, seeder, expires, counted)
+        elif peer[_COMPACT] == compact and (peer[_POOL] in (SEED4, SEED6)) == seeder:
+            swarm.peers[a.peer_id] = (compact, peer[_POOL], peer[_INDEX], expires, counted)
+        else:                          # moved, or finished: into another pool
+            swarm._unlist(peer)
+            swarm.add(a.peer_id, compact, seeder, expires, counted)
+        peers4, peers6 = self._pick(swarm, seeder, self.numwant(a.numwant), compact)
         return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete,
                              peers4, peers6)
 
@@ -230,19 +222,20 @@ class Swarms:
         """Seeders get leechers only; leechers get seeders first. Own family first."""
         v6 = len(me) == 18
         if seeder:
-            order = (swarm.leech6, swarm.leech4) if v6 else (swarm.leech4, swarm.leech6)
+            order = (LEECH6, LEECH4) if v6 else (LEECH4, LEECH6)
         elif v6:
-            order = (swarm.seed6, swarm.leech6, swarm.seed4, swarm.leech4)
+            order = (SEED6, LEECH6, SEED4, LEECH4)
         else:
-            order = (swarm.seed4, swarm.leech4, swarm.seed6, swarm.leech6)
+            order = (SEED4, LEECH4, SEED6, LEECH6)
         got4, got6 = [], []
-        for pool in order:
+        for number in order:
             if k <= 0:
                 break
+            pool = swarm.pools[number]
             if pool.compacts:
                 picked = pool.window(k, me)
                 k -= len(picked)
-                if pool is swarm.seed4 or pool is swarm.leech4:
+                if number == SEED4 or number == LEECH4:
                     got4 += picked
                 else:
                     got6 += picked
@@ -300,10 +293,24 @@ class Swarms:
 
     # --- housekeeping ------------------------------------------------------------------
 
-    def expire(self):
-        """Drop peers that stopped announcing (interval + grace); drop empty swarms when open."""
+    def expire(self, max_swarms: typing.Optional[int] = None):
+        """Drop peers that stopped announcing (interval + grace); drop empty swarms when open.
+
+        With `max_swarms`, only that many swarms are looked at, going on from where the last
+        call stopped, so that a big tracker never blocks its loop for a whole sweep.
+        """
         now = self.clock()
-        for ih, swarm in list(self.swarms.items()):
+        if max_swarms is None:
+            todo, self._sweep = list(self.swarms), []
+        else:
+            if not self._sweep:
+                self._sweep = list(self.swarms)
+            todo = self._sweep[-max_swarms:] if max_swarms > 0 else []
+            del self._sweep[len(self._sweep) - len(todo):]
+        for ih in todo:
+            swarm = self.swarms.get(ih)
+            if swarm is None:
+                continue
             swarm.expire(now)
             if not swarm and (self.open or not swarm.completed):
                 del self.swarms[ih]

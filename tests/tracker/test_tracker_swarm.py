@@ -133,3 +133,54 @@ def test_stats_count_torrents_and_announce_rate():
     assert st.announces_per_second == 2.0      # the 10 whole seconds before now
     clock.now += 60
     assert s.stats().announces_per_second == 0
+
+
+def test_incremental_expiry_visits_every_swarm_in_slices():
+    s, clock = swarms(interval=10, grace=0)
+    for n in range(1, 11):
+        s.announce(peer(n, ih=bytes([n]) * 20))
+    clock.now += 11
+    s.expire(max_swarms=4)
+    assert len(s.swarms) == 6
+    s.expire(max_swarms=4)
+    s.expire(max_swarms=4)
+    assert len(s.swarms) == 0
+
+
+def test_peers_are_plain_tuples_the_collector_does_not_track():
+    import gc
+    s, _ = swarms()
+    for n in range(1, 50):
+        s.announce(peer(n))
+    gc.collect()
+    assert not any(gc.is_tracked(p) for p in s.swarms[IH].peers.values())
+
+
+from hypothesis import given, settings, strategies as st   # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.booleans(), st.booleans(), st.booleans(), st.integers(0, 3)),
+                max_size=80))
+def test_pools_stay_consistent_with_a_simple_model(steps):
+    """Whatever the order of joins, moves, finishes and stops, the pools match the peers."""
+    s, _ = swarms()
+    model = {}
+    for n, seeder, v6, stop, port in steps:
+        a = Announce(IH, b"-TT0001-%012d" % n, (bytes(15) + bytes([n])) if v6 else bytes([10, 0, 0, n]),
+                     6000 + port, 0 if seeder else 5, Event.STOPPED if stop else Event.NONE)
+        s.announce(a)
+        if stop:
+            model.pop(a.peer_id, None)
+        else:
+            model[a.peer_id] = (a.address + a.port.to_bytes(2, "big"), seeder)
+    swarm = s.swarms[IH] if IH in s.swarms else None
+    if swarm is None:
+        assert not model
+        return
+    assert {p: peer[0] for p, peer in swarm.peers.items()} == {p: c for p, (c, _) in model.items()}
+    assert swarm.complete == sum(seeder for _, seeder in model.values())
+    for number, pool in enumerate(swarm.pools):
+        assert len(pool.ids) == len(pool.compacts)
+        for i, (peer_id, compact) in enumerate(zip(pool.ids, pool.compacts)):
+            assert swarm.peers[peer_id][1:3] == (number, i) and swarm.peers[peer_id][0] == compact
