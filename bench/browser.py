@@ -66,8 +66,9 @@ TORRENTS_CONF = """Alias "{prefix}files/" "{state}/torrents/"
 class Origin:
     """Daemon + Apache (+ the shared-budget relay when capped) serving both pages."""
 
-    def __init__(self, tmp: Path, cap: int):
+    def __init__(self, tmp: Path, cap: int, loader: dict):
         self.tmp = tmp
+        self.loader = loader            # overrides of the loader's settings (upload_limit=...)
         apache_port = free_port()
         self.relay = None
         front = free_port() if cap else apache_port
@@ -105,7 +106,7 @@ class Origin:
         imgs = "\n".join(f'<img src="/{rel}" alt="{rel}" width="300">' for rel in IMAGES)
         (self.site.docroot / "plain.html").write_text(PAGE.format(head="", body=imgs))
         links = "".join(f'<link rel="torrent" href="{PREFIX}files/{rel}.torrent">\n' for rel in IMAGES)
-        settings = loadertag.parse_settings(loadertag.settings_env(cfg.loader))
+        settings = {**loadertag.parse_settings(loadertag.settings_env(cfg.loader)), **self.loader}
         tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
         (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
@@ -139,6 +140,9 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
             cdp.send("HeapProfiler.collectGarbage")
             heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
             timing = page.evaluate("window.torrentweb ? window.torrentweb.timing : {}")
+            if "--debug" in sys.argv:
+                print(page.evaluate("window.torrentweb && [window.torrentweb.fallbacks, "
+                                    "window.torrentweb.elements]"), file=sys.stderr)
             out.append((shown, scripts, heap, timing))
     finally:
         for ctx in contexts:
@@ -153,8 +157,13 @@ def scenario(browser, origin: Origin, tabs: int, runs: int):
     for i in range(runs):
         order = ("plain", "tw") if i % 2 == 0 else ("tw", "plain")   # no side always goes first
         for name in order:
+            mark = len(origin.apache.access_log_lines())
             per_tab = visit(browser, origin.url + f"{name}.html", tabs)
-            results[name].append(tuple(statistics.median(v) for v in list(zip(*per_tab))[:3]))
+            time.sleep(0.3)      # the access log line is written when the response ends
+            image_bytes = sum(int(line.split('"')[2].split()[1]) for line in
+                              origin.apache.access_log_lines()[mark:] if '"GET /img/' in line)
+            results[name].append(tuple(statistics.median(v) for v in list(zip(*per_tab))[:3])
+                                 + (image_bytes / tabs,))
             timelines += [t[3] for t in per_tab if t[3]]
             time.sleep(0.5)      # tabs closed: the swarm forgets them before the next run
     return results, timelines
@@ -169,14 +178,19 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tabs", type=int, default=8)
     ap.add_argument("--cap", type=size, default=size("1MiB"), help="origin uplink, bytes/s")
+    ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
+    ap.add_argument("--only-capped", action="store_true")
+    ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
     args = ap.parse_args(argv)
+    loader = {"upload-limit": str(size(args.upload_limit))} if args.upload_limit else {}
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-bench-browser-"))
     rows = []
     try:
         with chromium() as browser:
-            for label, cap, tabs in (("uncapped, 1 tab", 0, 1),
-                                     (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)):
-                origin = Origin(tmp / ("capped" if cap else "uncapped"), cap)
+            scenarios = [("uncapped, 1 tab", 0, 1),
+                         (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)]
+            for label, cap, tabs in scenarios[1:] if args.only_capped else scenarios:
+                origin = Origin(tmp / ("capped" if cap else "uncapped"), cap, loader)
                 try:
                     res, timelines = scenario(browser, origin, tabs, args.runs)
                 finally:
@@ -188,12 +202,14 @@ def main(argv=None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"median of {args.runs} runs; images: {len(IMAGES)} "
-          f"({sum((ROOT / 'demo' / 'site' / r).stat().st_size for r in IMAGES) / 1e6:.2f} MB)")
+          f"({sum((ROOT / 'demo' / 'site' / r).stat().st_size for r in IMAGES) / 1e6:.2f} MB); "
+          f"loader settings {loader or 'from the YAML defaults'}")
     print(f"{'scenario':32} {'plain ms':>9} {'tw ms':>9} {'ratio':>6} {'plain js B':>11} {'tw js B':>9}"
-          f" {'plain heap':>11} {'tw heap':>9} {'heap ratio':>10}")
+          f" {'plain heap':>11} {'tw heap':>9} {'heap ratio':>10} {'origin img B/tab plain':>23} {'tw':>9}")
     for label, plain, tw, _ in rows:
         print(f"{label:32} {plain[0]:9.0f} {tw[0]:9.0f} {tw[0] / plain[0]:6.2f} {plain[1]:11.0f} "
-              f"{tw[1]:9.0f} {plain[2] / 1e6:9.2f}MB {tw[2] / 1e6:7.2f}MB {tw[2] / plain[2]:10.2f}")
+              f"{tw[1]:9.0f} {plain[2] / 1e6:9.2f}MB {tw[2] / 1e6:7.2f}MB {tw[2] / plain[2]:10.2f}"
+              f" {plain[3]:23.0f} {tw[3]:9.0f}")
     print("loader timeline, median ms since navigation start:")
     for label, _, _, steps in rows:
         print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()))

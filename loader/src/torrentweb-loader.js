@@ -286,16 +286,24 @@
   }
 
   // Never worse than plain HTTP: once the web seed is in, an element whose bytes stop coming
-  // for another deadline gets its plain URL. One that still progresses (a slow, capped
-  // origin) keeps going: starting over by HTTP would only cost the origin more.
+  // gets its plain URL: after a deadline when no web seed connection is left (it failed: 404,
+  // refused, CORS), after three when one is (a capped origin can take longer than a deadline
+  // for one piece; starting over by HTTP would only cost the origin more).
   function watchStall (el, parts) {
+    var torrents = Array.from(new Set(parts.map(function (p) { return p.torrent })))
     var last = -1
     var since = Date.now()
     var check = function () {
       if (!pending.has(el) || el._torrentwebPlaying) return
-      var got = parts.reduce(function (n, p) { return n + p.file.downloaded }, 0)
+      var got = torrents.reduce(function (n, t) { return n + t.received }, 0)
       if (got !== last) { last = got; since = Date.now() }
-      if (Date.now() - since >= cfg.deadlineMs) return restore(el, 'http')
+      var seeding = torrents.some(function (t) {
+        return t.wires.some(function (w) { return w.type === 'webSeed' && !w.destroyed })
+      })
+      if (Date.now() - since >= cfg.deadlineMs * (seeding ? 3 : 1)) {
+        api.fallbacks.push({ infoHash: torrents[0].infoHash, reason: 'stalled', bytes: got })
+        return restore(el, 'http')
+      }
       timers.push(setTimeout(check, 250))
     }
     check()
