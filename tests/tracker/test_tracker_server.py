@@ -187,3 +187,27 @@ def test_a_taken_port_is_named_and_nothing_stays_bound():
 def test_listeners_can_be_turned_off():
     with RunningTracker(loopback_config(udp=None, websocket=None)) as t:
         assert set(t.tracker.addresses) == {"http"}
+
+
+def test_ipv6_clients_get_peers6_over_http_and_udp():
+    config = loopback_config(http=Address("::1", 0), udp=Address("::1", 0), websocket=None)
+    with RunningTracker(config, known={IH}) as t:
+        a = t.address("http")
+        assert str(a).startswith("[::1]:")
+        with socket.create_connection(("::1", a.port), timeout=5) as s:
+            s.sendall(get(announce_path(b"-XX0001-000000000061", 6061, 0)) + get(announce_path(b"-XX0001-000000000062", 6062, 5)))
+            raw = b""
+            while raw.count(b"HTTP/1.1 200") < 2 or not raw.endswith(b"e"):
+                raw += s.recv(65536)
+        first, second = bodies(raw)
+        assert second[b"peers6"] == socket.inet_pton(socket.AF_INET6, "::1") + (6061).to_bytes(2, "big")
+        assert second[b"peers"] == b""
+        u = t.address("udp")
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(struct.pack("!QII", PROTOCOL_ID, 0, 1), ("::1", u.port))
+            cid = s.recv(100)[8:]
+            s.sendto(cid + struct.pack("!II20s20sQqQIIIiH", 1, 2, IH, b"u" * 20, 0, 9, 0, 2, 0, 0, -1, 7000), ("::1", u.port))
+            reply = s.recv(1000)
+        loop6 = socket.inet_pton(socket.AF_INET6, "::1")
+        assert reply[20:] == loop6 + (6061).to_bytes(2, "big") + loop6 + (6062).to_bytes(2, "big")   # seeder first
