@@ -262,13 +262,21 @@ class Swarms:
         if a.event is Event.COMPLETED and not peer.counted:
             peer.counted = True
             swarm.completed += 1
-        k = self.numwant(a.numwant)
-        others = [p for p, other in swarm.web.items()
-                  if p != a.peer_id and not (seeder and other.seeder)]
-        if len(others) > k:
-            others = random.sample(others, k)
         return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete,
-                             web_peers=tuple(others))
+                             web_peers=self._pick_web(swarm, a.peer_id, seeder, self.numwant(a.numwant)))
+
+    @staticmethod
+    def _pick_web(swarm: Swarm, me: bytes, seeder: bool, k: int) -> typing.Tuple[bytes, ...]:
+        """Up to k other WebTorrent peers, in random order; seeders are not offered to seeders."""
+        if k <= 0 or len(swarm.web) <= 1:
+            return ()
+        ids = list(swarm.web)
+        if len(ids) > 2 * k + 1:        # big swarm: look at a random sample, not at everyone
+            ids = random.sample(ids, 2 * k + 1)
+        else:
+            random.shuffle(ids)
+        web = swarm.web
+        return tuple([p for p in ids if p != me and not (seeder and web[p].seeder)][:k])
 
     def leave_web(self, info_hash: bytes, peer_id: bytes):
         """A WebTorrent peer's socket closed."""

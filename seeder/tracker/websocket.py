@@ -127,9 +127,12 @@ def parse_message(text: typing.Union[str, bytes], max_offers: int = 10):
         ev = _EVENTS.get(event) if isinstance(event, (str, type(None))) else None
         if ev is None:
             raise ClientError(f"invalid event: expected started, completed, stopped or nothing, got {event!r}"[:200])
-        announce = Announce(info_hash, peer_id, b"", 0, _count(msg, "left", UNKNOWN_LEFT), ev,
-                            _count(msg, "numwant", -1))
-        return WsAnnounce(announce, info_hash_text, peer_id_text, _offers(msg, max_offers))
+        offers = _offers(msg, max_offers)
+        # a WebTorrent peer meets others only through its offers: no more peers than offers
+        numwant = _count(msg, "numwant", -1)
+        numwant = len(offers) if numwant < 0 else min(numwant, len(offers))
+        announce = Announce(info_hash, peer_id, b"", 0, _count(msg, "left", UNKNOWN_LEFT), ev, numwant)
+        return WsAnnounce(announce, info_hash_text, peer_id_text, offers)
     if action == "scrape":
         hashes = msg.get("info_hash")
         if hashes is None:
