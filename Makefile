@@ -31,6 +31,7 @@ demo: venv npm
 
 bench: venv npm
 	$(PY) bench/hashing.py
+	$(PY) bench/flashcrowd.py
 
 clean:
 	rm -rf $(VENV) loader/node_modules

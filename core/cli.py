@@ -79,6 +79,10 @@ def format_status(s: dict) -> str:
         f"torrents: {s['torrents']}, peers: {s['peers']}, uploaded: {s['uploaded'] / 2**20:.1f} MiB,"
         f" upload rate: {s['upload_rate'] / 1024:.0f} KiB/s",
     ]
+    from torrentweb.seeder.metrics import figures
+    f = figures(s)
+    lines.append(f"completed downloads: {f.completed} ({f.delivered / 2**20:.1f} MiB), "
+                 f"offload: {f.offload:.0%} of them from other peers, not the seeder")
     tracker = s.get("tracker")
     if tracker:
         lines.append("tracker: " + ", ".join(f"{k} {v}" for k, v in tracker.items()

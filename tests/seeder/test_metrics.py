@@ -2,12 +2,13 @@
 import os
 import re
 import socket
+import subprocess
 import textwrap
 import urllib.request
 
 import pytest
 
-from support.daemon import make_site, start_daemon
+from support.daemon import TORRENTWEB, make_site, start_daemon
 from support.lt_client import Client
 from support.ports import free_port
 from support.processes import wait_for
@@ -96,6 +97,9 @@ def test_a_scrape_shows_the_torrent_the_download_and_the_announces(tmp_path):
         assert (tmp_path / "dl" / "big.jpg").read_bytes() == data
         m = wait_for(lambda: (lambda m: m if m.get("torrentweb_tracker_completed_total") == 1 else None)(
             scrape(port)), 20, what="the completed download in the metrics")
+        status = wait_for(lambda: (lambda out: out if "completed downloads: 1 " in out else None)(
+            subprocess.run([TORRENTWEB, "status", "-c", str(site.config_path)], capture_output=True,
+                           text=True).stdout), 10, what="the download in `torrentweb status`")
     finally:
         client.close()
         daemon.stop()
@@ -104,6 +108,8 @@ def test_a_scrape_shows_the_torrent_the_download_and_the_announces(tmp_path):
     assert m["torrentweb_delivered_bytes_total"] == len(data)
     assert m["torrentweb_offload_ratio"] == 0                        # no other peer helped
     assert m["torrentweb_tracker_announces_total"] >= 2              # seeder + client
+    assert "completed downloads: 1 (2.0 MiB), offload: 0% of them from other peers, not the seeder" \
+        in status
     with pytest.raises(OSError):                                     # stopped with the daemon
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
