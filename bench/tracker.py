@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The tracker's throughput beside opentracker and the npm bittorrent-tracker, in one run.
 
-    .venv/bin/python bench/tracker.py              # ~2.5 minutes
+    .venv/bin/python bench/tracker.py              # ~3 minutes
     .venv/bin/python bench/tracker.py --seconds 3  # a smoke run
 
 1. HTTP announces: wrk (-t2 -c64, keep-alive) with tracker_announce.lua sending valid announces
@@ -10,7 +10,7 @@
    bittorrent-tracker (same whitelist through its `filter`), alternating, ROUNDS rounds; the
    median requests/s and p99 latency of each. Before every run one announce is checked to be a
    real answer (not a failure), so a broken whitelist cannot pass for a fast tracker.
-2. WebSocket announces (no offers) from 64 sockets (tracker_wsload.mjs): ours and npm.
+2. WebSocket announces (no offers) from 64 sockets (tracker_wsload.mjs): ours and npm, alternating.
 Prints a table with ratios and writes this benchmark's section of bench/RESULTS.md.
 Servers run on free loopback ports, each in its own process group, stopped at the end.
 """
@@ -54,7 +54,7 @@ class Contestant:
         self.http, self.ws = [], []
 
 
-def start_ours(work: Path, whitelist: Path) -> tuple:
+def start_ours(work: Path, whitelist: Path, procs: list) -> Contestant:
     (work / "docroot").mkdir(exist_ok=True)
     port, ws_port = free_port(), free_port()
     (work / "ours.yaml").write_text(
@@ -62,11 +62,12 @@ def start_ours(work: Path, whitelist: Path) -> tuple:
         f"  http: 127.0.0.1:{port}\n  udp: null\n  websocket: 127.0.0.1:{ws_port}\n  open: false\n")
     proc = Process([sys.executable, "-m", "torrentweb.seeder.tracker", "-c", str(work / "ours.yaml"),
                     "--whitelist", str(whitelist)], work / "ours.log")
+    procs.append(proc)
     wait_for(lambda: proc.log().count("listening") >= 2 or _dead(proc), 15, what="our tracker")
-    return proc, Contestant("torrentweb", f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{ws_port}/announce")
+    return Contestant("torrentweb", f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{ws_port}/announce")
 
 
-def start_opentracker(work: Path, whitelist: Path) -> tuple:
+def start_opentracker(work: Path, whitelist: Path, procs: list) -> Contestant:
     root = work / "opentracker"
     root.mkdir(exist_ok=True)
     (root / "whitelist.txt").write_text(whitelist.read_text())
@@ -75,19 +76,21 @@ def start_opentracker(work: Path, whitelist: Path) -> tuple:
     (work / "opentracker.conf").write_text(
         f"listen.tcp_udp 127.0.0.1:{port}\ntracker.rootdir {root}\naccess.whitelist /whitelist.txt\n")
     proc = Process(["opentracker", "-f", str(work / "opentracker.conf")], work / "opentracker.log")
+    procs.append(proc)
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: _answers(url) or _dead(proc), 15, what="opentracker")
-    return proc, Contestant("opentracker", url)
+    return Contestant("opentracker", url)
 
 
-def start_npm(work: Path, whitelist: Path) -> tuple:
+def start_npm(work: Path, whitelist: Path, procs: list) -> Contestant:
     if not (BENCH / "node_modules" / "bittorrent-tracker").is_dir():
         raise SystemExit("npm bittorrent-tracker is missing: cd bench && npm ci --ignore-scripts")
     port = free_port()
     proc = Process(["node", str(BENCH / "tracker_npm.mjs"), str(port), str(whitelist)], work / "npm.log",
                    cwd=str(BENCH))
+    procs.append(proc)
     wait_for(lambda: "listening" in proc.log() or _dead(proc), 15, what="npm bittorrent-tracker")
-    return proc, Contestant("npm bittorrent-tracker", f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
+    return Contestant("npm bittorrent-tracker", f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
 
 
 def _dead(proc):
@@ -175,9 +178,7 @@ def main(argv=None):
         procs, contestants = [], []
         try:
             for start in (start_ours, start_opentracker, start_npm):
-                proc, c = start(work, whitelist)
-                procs.append(proc)
-                contestants.append(c)
+                contestants.append(start(work, whitelist, procs))
             # opentracker closes every connection: ours again, made to do the same, for a like-for-like row
             contestants.insert(1, Contestant("torrentweb, Connection: close", contestants[0].http_url,
                                              wrk_args=("-H", "Connection: close")))
@@ -188,10 +189,11 @@ def main(argv=None):
                     c.http.append(wrk(c, BENCH / "tracker_announce.lua", encoded, args.seconds))
                     print(f"round {r + 1}: {c.name:30} HTTP {c.http[-1][0]:9,.0f} announces/s  "
                           f"p99 {c.http[-1][1]:.1f} ms", flush=True)
-            for c in contestants:
-                if c.ws_url:
-                    c.ws.append(ws_load(c, whitelist, args.seconds))
-                    print(f"{c.name:30} WebSocket {c.ws[-1]:9,.0f} announces/s", flush=True)
+            for r in range(args.rounds):
+                for c in contestants:
+                    if c.ws_url:
+                        c.ws.append(ws_load(c, whitelist, args.seconds))
+                        print(f"round {r + 1}: {c.name:30} WebSocket {c.ws[-1]:9,.0f} announces/s", flush=True)
         finally:
             for proc in procs:
                 proc.stop()
@@ -201,7 +203,8 @@ def main(argv=None):
            for c in contestants}
     http_rows = [(c.name, f"{med[c.name][0]:,.0f}", f"{med[c.name][1]:.1f} ms",
                   f"{med[ours.name][0] / med[c.name][0]:.2f}") for c in contestants]
-    ws_rows = [(c.name, f"{c.ws[0]:,.0f}", f"{ours.ws[0] / c.ws[0]:.2f}") for c in (ours, npm)]
+    ws_med = {c.name: statistics.median(c.ws) for c in (ours, npm)}
+    ws_rows = [(c.name, f"{ws_med[c.name]:,.0f}", f"{ws_med[ours.name] / ws_med[c.name]:.2f}") for c in (ours, npm)]
     text = "\n".join([
         "## Tracker (`bench/tracker.py`)",
         "",
@@ -210,7 +213,7 @@ def main(argv=None):
         f"`bench/tracker_announce.lua` (valid announces for {HASHES} whitelisted info-hashes, random peer_id/port, "
         f"compact, numwant=50), {args.rounds} alternating rounds, medians. WebSocket: {CONNECTIONS} sockets "
         "announcing back to back without offers (`bench/tracker_wsload.mjs`), "
-        f"{args.seconds} s each. Every tracker whitelists the same hashes.",
+        f"{args.seconds} s each, alternating, medians. Every tracker whitelists the same hashes.",
         "",
         table(http_rows, ("HTTP announces", "requests/s", "p99", "torrentweb ÷ this")),
         "",

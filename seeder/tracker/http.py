@@ -152,6 +152,9 @@ class HttpTracker:
 
     def __init__(self, swarms, config, limiter=None):
         self.swarms = swarms
+        self.configure(config, limiter)
+
+    def configure(self, config, limiter=None):
         self.trusted = tuple(config.trusted_proxies)
         self.allow_ip_param = config.allow_ip_param
         self.limiter = limiter

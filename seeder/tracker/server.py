@@ -36,46 +36,98 @@ class Tracker:
         self.udp = UdpTracker(self.swarms, config, self.limiter)
         self.ws = WsTracker(self.swarms, config, self.limiter, clock)
         self.addresses: typing.Dict[str, Address] = {}
-        self._http_server = None
+        self._listeners: typing.Dict[str, tuple] = {}      # protocol -> (handle, bound, configured)
         self._http_connections: set = set()
-        self._udp_transport = None
-        self._ws_server: typing.Optional[WsServer] = None
         self._housekeeping: typing.Optional[asyncio.Task] = None
 
     async def start(self) -> None:
         """Bind every configured listener; BindError names the one that failed (nothing stays bound)."""
-        loop = asyncio.get_running_loop()
         c = self.config
         try:
-            if c.http is not None:
-                self._http_server = await self._bind("http", c.http, loop.create_server(
-                    lambda: HttpProtocol(self.http, self._http_connections), c.http.host, c.http.port,
-                    backlog=1024))
-                self.addresses["http"] = _bound(self._http_server.sockets[0])
-            if c.udp is not None:
-                self._udp_transport, _ = await self._bind("udp", c.udp, loop.create_datagram_endpoint(
-                    lambda: UdpProtocol(self.udp), local_addr=(c.udp.host, c.udp.port)))
-                self.addresses["udp"] = _bound(self._udp_transport.get_extra_info("socket"))
-            if c.websocket is not None:
-                server = WsServer(self.ws, c)
-                host, port = await self._bind("websocket", c.websocket, server.start(c.websocket.host,
-                                                                                     c.websocket.port))
-                self._ws_server = server
-                self.addresses["websocket"] = Address(host, port)
+            for protocol in ("http", "udp", "websocket"):
+                address = getattr(c, protocol)
+                if address is not None:
+                    self._listeners[protocol] = await self._open(protocol, address)
+                    self.addresses[protocol] = self._listeners[protocol][1]
         except BaseException:
             await self.stop()
             raise
-        self._housekeeping = loop.create_task(self._housekeep(), name="tracker housekeeping")
+        self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep(),
+                                                                   name="tracker housekeeping")
         log.info("tracker listening: %s (%s)", ", ".join(f"{k} {v}" for k, v in self.addresses.items())
                  or "no listeners", "open" if c.open else "this site's torrents only")
 
-    @staticmethod
-    async def _bind(protocol, address, coroutine):
+    async def reload(self, config: TrackerConfig) -> None:
+        """Apply a new configuration, keeping swarms and connections. A listener whose address
+        changed is bound anew before the old one is closed: if that bind fails, BindError is
+        raised and every listener stays as it was (the other settings are applied)."""
+        self.config = config
+        self.swarms.configure(config)
+        if not config.rate_limit:
+            self.limiter = None
+        elif self.limiter is None or (self.limiter.rate, self.limiter.burst) != (config.rate_limit,
+                                                                               max(1.0, config.rate_burst)):
+            self.limiter = RateLimiter(config.rate_limit, config.rate_burst, self.swarms.clock)
+        self.http.configure(config, self.limiter)
+        self.udp.configure(config, self.limiter)
+        self.ws.configure(config, self.limiter)
+        if "websocket" in self._listeners:
+            self._listeners["websocket"][0].configure(config)
+        opened, failure = {}, None
+        for protocol in ("http", "udp", "websocket"):
+            wanted, current = getattr(config, protocol), self._listeners.get(protocol)
+            if wanted is not None and (current is None or current[2] != wanted):
+                try:
+                    opened[protocol] = await self._open(protocol, wanted)
+                except BindError as e:
+                    failure = e
+                    break
+        if failure is not None:
+            for protocol, handle in opened.items():
+                await self._close(handle[0], protocol, connections=False)
+            raise failure
+        for protocol in ("http", "udp", "websocket"):
+            wanted, current = getattr(config, protocol), self._listeners.get(protocol)
+            if current is not None and (wanted is None or protocol in opened):
+                await self._close(current[0], protocol)
+                del self._listeners[protocol]
+            if protocol in opened:
+                self._listeners[protocol] = opened[protocol]
+        self.addresses = {p: listener[1] for p, listener in self._listeners.items()}
+        log.info("tracker reloaded: %s (%s)", ", ".join(f"{k} {v}" for k, v in self.addresses.items())
+                 or "no listeners", "open" if config.open else "this site's torrents only")
+
+    async def _open(self, protocol: str, address: Address):
+        """-> (server handle, bound address, configured address)."""
+        loop = asyncio.get_running_loop()
         try:
-            return await coroutine
+            if protocol == "http":
+                server = await loop.create_server(lambda: HttpProtocol(self.http, self._http_connections),
+                                                  address.host, address.port, backlog=1024)
+                return server, _bound(server.sockets[0]), address
+            if protocol == "udp":
+                transport, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(self.udp),
+                                                                   local_addr=(address.host, address.port))
+                return transport, _bound(transport.get_extra_info("socket")), address
+            server = WsServer(self.ws, self.config)
+            host, port = await server.start(address.host, address.port)
+            return server, Address(host, port), address
         except OSError as e:
             reason = os.strerror(e.errno) if e.errno else str(e)
             raise BindError(protocol, address, reason) from None
+
+    async def _close(self, handle, protocol: str, connections: bool = True):
+        """Close a listener; with `connections`, the HTTP connections it accepted too."""
+        if protocol == "websocket":
+            await handle.stop()
+        elif protocol == "udp":
+            handle.close()
+        else:
+            handle.close()
+            if connections:
+                for connection in list(self._http_connections):
+                    connection.transport.close()
+            await handle.wait_closed()
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -85,18 +137,10 @@ class Tracker:
             except asyncio.CancelledError:
                 pass
             self._housekeeping = None
-        if self._ws_server is not None:
-            await self._ws_server.stop()
-            self._ws_server = None
-        if self._udp_transport is not None:
-            self._udp_transport.close()
-            self._udp_transport = None
-        if self._http_server is not None:
-            self._http_server.close()
-            for protocol in list(self._http_connections):
-                protocol.transport.close()
-            await self._http_server.wait_closed()
-            self._http_server = None
+        for protocol in ("websocket", "udp", "http"):
+            listener = self._listeners.pop(protocol, None)
+            if listener is not None:
+                await self._close(listener[0], protocol)
         self.addresses = {}
 
     async def _housekeep(self):
@@ -105,15 +149,15 @@ class Tracker:
         Expiry goes a slice of the swarms at a time, so that a full pass takes about
         `expire_every` seconds and never blocks the loop for long.
         """
-        c = self.config
-        idle = float(c.ws_idle_timeout or 2 * c.interval)
-        period = max(0.2, min(1.0, c.interval / 2, idle / 4))
-        expire_every = max(1.0, min(30.0, float(c.interval)))
         while True:
+            c = self.config
+            idle = float(c.ws_idle_timeout or 2 * c.interval)
+            period = max(0.2, min(1.0, c.interval / 2, idle / 4))
+            expire_every = max(1.0, min(30.0, float(c.interval)))
             await asyncio.sleep(period)
             try:
-                if self._ws_server is not None:
-                    self._ws_server.drop_idle()
+                if "websocket" in self._listeners:
+                    self._listeners["websocket"][0].drop_idle()
                 share = max(16, math.ceil(len(self.swarms.swarms) * period / expire_every))
                 self.swarms.expire(max_swarms=share)
                 if self.limiter is not None and not self.swarms._sweep:

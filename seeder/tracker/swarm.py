@@ -150,12 +150,7 @@ class Swarms:
     """
 
     def __init__(self, config, allowed: typing.Callable[[bytes], bool], clock=time.monotonic):
-        self.interval = int(config.interval)
-        self.min_interval = int(config.min_interval)
-        self.ttl = config.interval + config.grace
-        self.numwant_default = int(config.numwant_default)
-        self.numwant_max = int(config.numwant_max)
-        self.open = config.open
+        self.configure(config)
         self.allowed = allowed
         self.clock = clock
         self.swarms: typing.Dict[bytes, Swarm] = {}
@@ -163,6 +158,15 @@ class Swarms:
         self._second = 0
         self._per_second = [0] * (RATE_WINDOW + 1)
         self._sweep: typing.List[bytes] = []      # swarms the incremental expiry has yet to visit
+
+    def configure(self, config):
+        """Take the settings of a (re)loaded TrackerConfig; the swarms stay."""
+        self.interval = int(config.interval)
+        self.min_interval = int(config.min_interval)
+        self.ttl = config.interval + config.grace
+        self.numwant_default = int(config.numwant_default)
+        self.numwant_max = int(config.numwant_max)
+        self.open = config.open
 
     # --- announces ---------------------------------------------------------------------
 

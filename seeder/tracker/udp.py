@@ -139,9 +139,13 @@ class UdpTracker:
 
     def __init__(self, swarms, config, limiter=None, connection_ids=None):
         self.swarms = swarms
+        self.ids = connection_ids or ConnectionIds(config.udp_secret_rotation)
+        self.configure(config, limiter)
+
+    def configure(self, config, limiter=None):
         self.allow_ip_param = config.allow_ip_param
         self.limiter = limiter
-        self.ids = connection_ids or ConnectionIds(config.udp_secret_rotation)
+        self.ids.rotation = max(1.0, float(config.udp_secret_rotation))
 
     def handle(self, data: bytes, host: str, port: int) -> typing.Optional[bytes]:
         if self.limiter is not None and not self.limiter.allow(host):

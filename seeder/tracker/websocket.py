@@ -208,12 +208,15 @@ class WsTracker:
 
     def __init__(self, swarms, config, limiter=None, clock=time.monotonic):
         self.swarms = swarms
+        self.clock = clock
+        self.configure(config, limiter)
+        self.sockets: typing.Dict[typing.Tuple[bytes, bytes], Connection] = {}
+        self.connections: typing.Set[Connection] = set()
+
+    def configure(self, config, limiter=None):
         self.max_offers = int(config.max_offers)
         self.trusted = tuple(config.trusted_proxies)
         self.limiter = limiter
-        self.clock = clock
-        self.sockets: typing.Dict[typing.Tuple[bytes, bytes], Connection] = {}
-        self.connections: typing.Set[Connection] = set()
 
     def connect(self, socket, peer: str, forwarded: typing.Optional[str]) -> Connection:
         peer = unmapped(peer)
@@ -290,10 +293,15 @@ class WsServer:
 
     def __init__(self, tracker: WsTracker, config):
         self.tracker = tracker
-        self.max_size = int(config.max_message_size)
-        self.idle_timeout = float(config.ws_idle_timeout or 2 * config.interval)
         self.server = None
         self._closing: typing.Set[asyncio.Task] = set()
+        self.configure(config)
+
+    def configure(self, config):
+        """The idle timeout applies at once; max_message_size once the listener is bound again
+        (the `websockets` server takes it when it is created)."""
+        self.max_size = int(config.max_message_size)
+        self.idle_timeout = float(config.ws_idle_timeout or 2 * config.interval)
 
     async def start(self, host: str, port: int):
         from websockets.asyncio.server import serve

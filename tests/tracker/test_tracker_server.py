@@ -211,3 +211,33 @@ def test_ipv6_clients_get_peers6_over_http_and_udp():
             reply = s.recv(1000)
         loop6 = socket.inet_pton(socket.AF_INET6, "::1")
         assert reply[20:] == loop6 + (6061).to_bytes(2, "big") + loop6 + (6062).to_bytes(2, "big")   # seeder first
+
+
+def test_reload_keeps_swarms_applies_settings_and_moves_listeners():
+    with RunningTracker(loopback_config(websocket=None), known={IH}) as t:
+        http_exchange(t, get(announce_path(b"-XX0001-000000000071", 6071, 0)).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        old_http, udp = t.address("http"), t.address("udp")
+        new_port = free_port()
+        t.call(t.tracker.reload(loopback_config(websocket=None, http=Address("127.0.0.1", new_port), open=True,
+                                                interval=77)))
+        assert t.address("http") == Address("127.0.0.1", new_port)
+        assert t.address("udp") == udp          # its configured address did not change: not rebound
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((old_http.host, old_http.port), timeout=2)
+        # the swarm survived; the new interval and `open` apply
+        reply = bodies(http_exchange(t, get(announce_path(b"-XX0001-000000000072", 6072, 5, ih=b"\x44" * 20)).replace(
+            b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")))[0]
+        assert reply[b"interval"] == 77
+        assert [(x.info_hash, x.seeders) for x in t.stats().torrents if x.info_hash == IH.hex()] == [(IH.hex(), 1)]
+
+
+def test_reload_to_a_taken_port_fails_and_keeps_the_old_listeners():
+    with RunningTracker(loopback_config(websocket=None, udp=None), known={IH}) as t, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        before = t.address("http")
+        with pytest.raises(BindError, match=f"^tracker http listener: cannot bind 127.0.0.1:{port}: Address already in use$"):
+            t.call(t.tracker.reload(loopback_config(websocket=None, udp=None, http=Address("127.0.0.1", port))))
+        assert t.address("http") == before
+        assert bodies(http_exchange(t, get(announce_path()).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")))
