@@ -31,6 +31,8 @@ demo: venv npm
 
 bench: venv npm
 	$(PY) bench/hashing.py
+	cd bench && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(PY) bench/tracker.py
 	$(PY) bench/flashcrowd.py
 
 clean:

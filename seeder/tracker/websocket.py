@@ -21,6 +21,10 @@ from .announce import (RATE_LIMITED, UNKNOWN_LEFT, UNKNOWN_TORRENT, Announce, Cl
                        Scrape)
 
 log = logging.getLogger("torrentweb.tracker.websocket")
+# the `websockets` library logs every connection opened, rejected and closed at INFO: on a busy
+# site that is a line per visitor, so its own logger starts at WARNING (lower it to debug one)
+connections_log = logging.getLogger("torrentweb.tracker.websocket.connections")
+connections_log.setLevel(logging.WARNING)
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
 MAX_SCRAPE = 100
@@ -306,7 +310,7 @@ class WsServer:
     async def start(self, host: str, port: int):
         from websockets.asyncio.server import serve
         self.server = await serve(self._serve, host, port, max_size=self.max_size, compression=None,
-                                  logger=log, server_header=None)
+                                  logger=connections_log, server_header=None)
         return self.server.sockets[0].getsockname()[:2]
 
     async def _serve(self, socket):
