@@ -175,8 +175,10 @@ class TrackerConfig:
     grace: int = parsed(_positive("number of seconds"), 60)
     numwant_default: int = parsed(_positive("number"), 50)
     numwant_max: int = parsed(_positive("number"), 80)
+    # Apache on this host proxies the tracker: X-Forwarded-For from loopback is believed
     trusted_proxies: typing.Tuple[typing.Any, ...] = parsed(
-        lambda v: tuple(_network(x) for x in _list(v)), ())
+        lambda v: tuple(_network(x) for x in _list(v)),
+        (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")))
     allow_ip_param: bool = False
     rate_limit: float = parsed(_positive("number of requests per second"), 0)   # per address, 0 = off
     rate_burst: int = parsed(_positive("number"), 100)

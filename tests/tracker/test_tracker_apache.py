@@ -78,3 +78,20 @@ def test_webtorrent_peers_meet_through_apaches_websocket_proxy(site, tmp_path):
     finally:       # after the tracker stopped (see Seeder.close)
         client.close()
         seeder.close()
+
+
+def test_peers_get_the_client_address_apache_forwards(site):
+    """Apache (a trusted proxy on loopback) appends the client to X-Forwarded-For; the tracker
+    hands out the rightmost untrusted address, not Apache's 127.0.0.1."""
+    config, apache = site
+    ih = b"\x55" * 20
+    with RunningTracker(config.tracker, known={ih}) as tracker:
+        def announce(peer_id, port, left, headers):
+            url = (f"{apache.url}announce?info_hash={quote_from_bytes(ih)}&peer_id={peer_id}&port={port}"
+                   f"&left={left}&compact=1")
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+                return lt.bdecode(r.read())
+        announce("-XF0001-000000000001", 7001, 0, {"X-Forwarded-For": "203.0.113.9"})
+        reply = announce("-XF0001-000000000002", 7002, 9, {})
+        assert reply[b"peers"] == bytes([203, 0, 113, 9]) + (7001).to_bytes(2, "big")
+        assert tracker.stats().announces == 2
