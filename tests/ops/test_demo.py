@@ -52,7 +52,18 @@ def demo():
         yield proc, url, tmp
     finally:
         proc.stop(signal.SIGINT, timeout=30)
+        _kill_leftovers(tmp / "run")              # only if run.py itself failed to stop them
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _kill_leftovers(state: Path):
+    for pid_file in (state / "httpd" / "run" / "httpd.pid", state / "state" / "status.json"):
+        try:
+            text = pid_file.read_text()
+            pid = json.loads(text)["pid"] if pid_file.suffix == ".json" else int(text)
+            os.killpg(pid, signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass
 
 
 def _died(proc):
