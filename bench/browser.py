@@ -179,10 +179,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tabs", type=int, default=8)
     ap.add_argument("--cap", type=size, default=size("1MiB"), help="origin uplink, bytes/s")
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
+    ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
     ap.add_argument("--only-capped", action="store_true")
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
     args = ap.parse_args(argv)
     loader = {"upload-limit": str(size(args.upload_limit))} if args.upload_limit else {}
+    if args.deadline is not None:
+        loader["deadline"] = str(args.deadline)
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-bench-browser-"))
     rows = []
     try:

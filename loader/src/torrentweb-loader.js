@@ -286,9 +286,10 @@
   }
 
   // Never worse than plain HTTP: once the web seed is in, an element whose bytes stop coming
-  // gets its plain URL: after a deadline when no web seed connection is left (it failed: 404,
-  // refused, CORS), after three when one is (a capped origin can take longer than a deadline
-  // for one piece; starting over by HTTP would only cost the origin more).
+  // gets its plain URL, after a deadline when no web seed connection is left, after three when
+  // one is but has delivered nothing (404, refused, CORS). A web seed that has delivered is the
+  // origin at work: a capped one can take longer than a deadline per piece, and starting over
+  // by plain HTTP would only make the origin send the bytes twice.
   function watchStall (el, parts) {
     var torrents = Array.from(new Set(parts.map(function (p) { return p.torrent })))
     var last = -1
@@ -297,10 +298,11 @@
       if (!pending.has(el) || el._torrentwebPlaying) return
       var got = torrents.reduce(function (n, t) { return n + t.received }, 0)
       if (got !== last) { last = got; since = Date.now() }
-      var seeding = torrents.some(function (t) {
-        return t.wires.some(function (w) { return w.type === 'webSeed' && !w.destroyed })
-      })
-      if (Date.now() - since >= cfg.deadlineMs * (seeding ? 3 : 1)) {
+      var seeds = [].concat.apply([], torrents.map(function (t) {
+        return t.wires.filter(function (w) { return w.type === 'webSeed' && !w.destroyed })
+      }))
+      if (seeds.some(function (w) { return w.downloaded > 0 })) since = Date.now()  // it delivers
+      if (Date.now() - since >= cfg.deadlineMs * (seeds.length ? 3 : 1)) {
         api.fallbacks.push({ infoHash: torrents[0].infoHash, reason: 'stalled', bytes: got })
         return restore(el, 'http')
       }
