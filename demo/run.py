@@ -44,7 +44,9 @@ def main(argv=None) -> int:
     shutil.rmtree(args.state, ignore_errors=True)
     print("starting the seeder daemon and Apache ...", flush=True)
     try:
-        origin = Origin.start(args.site, args.state, port=args.port or None)
+        # swap: the loader takes the images and the video from the swarm (HTTP as backstop)
+        origin = Origin.start(args.site, args.state, port=args.port or None,
+                              settings={"pages": {"loader": True, "swap": True}})
     except (OriginError, AssertionError, OSError) as e:
         print(f"demo: {e}", file=sys.stderr)
         return 1
