@@ -25,6 +25,8 @@ from .catalogue import Catalogue
 from .publisher import Publisher
 from .sdnotify import Notifier
 from .session import Seeder
+from .tracker.errors import BindError
+from .tracker.server import Tracker
 from .watcher import Change, Debouncer, Watcher
 
 log = logging.getLogger("torrentweb.daemon")
@@ -120,11 +122,6 @@ class Daemon:
                 os.chmod(d, 0o2775 & ~_umask())
 
     async def _start_tracker(self):
-        try:
-            from .tracker.server import Tracker
-        except ImportError:
-            log.warning("tracker not available in this build")
-            return
         cfg = self.config
         if not (cfg.tracker.http or cfg.tracker.udp or cfg.tracker.websocket):
             return
@@ -286,10 +283,8 @@ class Daemon:
         self.debouncer.open_write_timeout = new.watch.open_write_timeout
         if self.bundler:
             self.bundler.configure(new)
-        if new.tracker != old.tracker and self.tracker:
-            await self.tracker.stop()
-            self.tracker = None
-            await self._start_tracker()
+        if new.tracker != old.tracker:
+            await self._reload_tracker(new)
         if new.docroot != old.docroot or new.watch != old.watch:
             self.watcher.stop()
             self.watcher = Watcher(new.docroot, new.watch,
@@ -298,6 +293,16 @@ class Daemon:
         work = await asyncio.get_running_loop().run_in_executor(None, self.publisher.restore)
         self._queue_hashing(work)
         self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
+
+    async def _reload_tracker(self, new: Config):
+        """Swarms and connections survive; a listener that cannot move keeps its old address."""
+        if self.tracker is None:
+            await self._start_tracker()
+            return
+        try:
+            await self.tracker.reload(new.tracker)
+        except BindError as e:
+            log.error("tracker keeps its old listeners: %s", e)
 
     # status --------------------------------------------------------------------------------
 

@@ -211,3 +211,28 @@ def test_a_new_base_url_rewrites_torrents_without_rehashing(site, daemons):
     assert meta[b"announce"] == b"https://cdn.example.org/announce"
     assert info_hash(site.torrent("img/a.png")) == before[3] and site.catalogue()["img/a.png"] == before
     assert d.published("img/a.png") == 1
+
+
+def test_sighup_moves_the_tracker_to_a_new_port_and_keeps_seeding(site, daemons):
+    import urllib.request
+    from urllib.parse import quote_from_bytes
+    from support.ports import free_port
+    site.add("a.png", os.urandom(5000))
+    d = daemons(site)
+    d.wait_log("published a.png ")
+    ih = bytes.fromhex(site.catalogue()["a.png"][3])
+    port = free_port()
+    site.write_config(tracker=dict(site.settings["tracker"], http=f"127.0.0.1:{port}"))
+    os.kill(d.proc.pid, signal.SIGHUP)
+    d.wait_log("reloaded ")
+
+    def scrape():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/scrape?info_hash={quote_from_bytes(ih)}",
+                                        timeout=5) as r:
+                return lt.bdecode(r.read())
+        except OSError:
+            return None
+    reply = wait_for(scrape, 10, what="the tracker on its new port")
+    assert ih in reply[b"files"]
+    assert d.proc.alive() and "a.png" in site.catalogue()
