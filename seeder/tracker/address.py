@@ -1,6 +1,7 @@
 """Which address a request comes from: the socket's peer, or a trusted proxy's X-Forwarded-For."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import typing
@@ -29,8 +30,14 @@ def unmapped(host: str) -> str:
 
 
 def is_trusted(host: str, trusted: typing.Sequence) -> bool:
+    """Is `host` one of the trusted proxies? Asked once per connection: cached."""
     if not trusted:
         return False
+    return _is_trusted(host, tuple(trusted))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_trusted(host: str, trusted: tuple) -> bool:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:

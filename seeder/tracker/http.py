@@ -203,8 +203,15 @@ class HttpTracker:
 
 # --- the socket side -------------------------------------------------------------------
 
+def close_idle(connections: set, now: float):
+    """Close keep-alive connections silent for KEEPALIVE_TIMEOUT seconds (called by housekeeping)."""
+    for connection in [c for c in connections if now - c.last_active >= KEEPALIVE_TIMEOUT]:
+        connection.transport.close()
+
+
 class HttpProtocol(asyncio.Protocol):
-    """One connection: split request heads, answer each, close when idle or asked to."""
+    """One connection: split request heads, answer each, close when asked to (idle ones are
+    closed by close_idle)."""
 
     def __init__(self, tracker: HttpTracker, connections: set):
         self.tracker = tracker
@@ -214,7 +221,6 @@ class HttpProtocol(asyncio.Protocol):
         self.peer = ""
         self.peer_trusted = False
         self.last_active = 0.0
-        self.timer = None
         self.loop = asyncio.get_running_loop()
 
     def connection_made(self, transport):
@@ -224,19 +230,9 @@ class HttpProtocol(asyncio.Protocol):
         self.peer_trusted = is_trusted(self.peer, self.tracker.trusted)
         self.connections.add(self)
         self.last_active = self.loop.time()
-        self.timer = self.loop.call_later(KEEPALIVE_TIMEOUT, self._idle_check)
 
     def connection_lost(self, exc):
         self.connections.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
-
-    def _idle_check(self):
-        idle = self.loop.time() - self.last_active
-        if idle >= KEEPALIVE_TIMEOUT:
-            self.transport.close()
-        else:
-            self.timer = self.loop.call_later(KEEPALIVE_TIMEOUT - idle, self._idle_check)
 
     def pause_writing(self):
         self.transport.pause_reading()      # a client that does not read gets no more answers

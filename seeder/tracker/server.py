@@ -15,7 +15,7 @@ import typing
 from torrentweb.config import Address, TrackerConfig
 
 from .errors import BindError
-from .http import HttpProtocol, HttpTracker
+from .http import HttpProtocol, HttpTracker, close_idle
 from .ratelimit import RateLimiter
 from .swarm import Swarms, TrackerStats
 from .udp import UdpProtocol, UdpTracker
@@ -158,6 +158,7 @@ class Tracker:
             try:
                 if "websocket" in self._listeners:
                     self._listeners["websocket"][0].drop_idle()
+                close_idle(self._http_connections, asyncio.get_running_loop().time())
                 share = max(16, math.ceil(len(self.swarms.swarms) * period / expire_every))
                 self.swarms.expire(max_swarms=share)
                 if self.limiter is not None and not self.swarms._sweep:

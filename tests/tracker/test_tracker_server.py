@@ -241,3 +241,14 @@ def test_reload_to_a_taken_port_fails_and_keeps_the_old_listeners():
             t.call(t.tracker.reload(loopback_config(websocket=None, udp=None, http=Address("127.0.0.1", port))))
         assert t.address("http") == before
         assert bodies(http_exchange(t, get(announce_path()).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")))
+
+
+def test_idle_keep_alive_connections_are_closed(monkeypatch):
+    import torrentweb.seeder.tracker.http as http
+    monkeypatch.setattr(http, "KEEPALIVE_TIMEOUT", 0.5)
+    with RunningTracker(loopback_config(udp=None, websocket=None, interval=1), known={IH}) as t:
+        a = t.address("http")
+        with socket.create_connection((a.host, a.port), timeout=10) as s:
+            s.sendall(get(announce_path()))
+            assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
+            assert s.recv(65536) == b""          # closed by the tracker once idle
