@@ -3,10 +3,9 @@
 The torrents carry no web seed and one tracker; aria2c and qBittorrent run without DHT,
 LSD and peer exchange, so the tracker is the only way they can learn the seeder's address.
 """
-import libtorrent as lt
 import pytest
 
-from conftest import RunningTracker, Seeder, info_hash, loopback_config, make_torrent, random_file, sha256
+from conftest import RunningTracker, info_hash, loopback_config, make_torrent, random_file, sha256
 from support.clients import QBittorrent, aria2c_download
 from support.processes import wait_for
 
@@ -57,7 +56,7 @@ def test_qbittorrent_downloads_through_our_tracker(tracker, seeder, qbittorrent,
 @pytest.mark.parametrize("protocol", ["http", "udp"])
 def test_a_client_is_told_why_an_unknown_torrent_is_refused(tracker, seeder, tmp_path, protocol):
     content = random_file(tmp_path / "seed", "stranger.bin", 100000)
-    h = seeder.add(make_torrent(content, [tracker.url(protocol)]), content.parent)   # not whitelisted
+    seeder.add(make_torrent(content, [tracker.url(protocol)]), content.parent)   # not whitelisted
     wait_for(lambda: [m for n, m in seeder.poll_alerts() if n == "tracker_error_alert"], 20,
              what="libtorrent's tracker error")
     errors = [m for n, m in seeder.alerts if n == "tracker_error_alert"]

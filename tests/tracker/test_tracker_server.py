@@ -1,9 +1,7 @@
 """The Tracker component on real sockets: listeners, keep-alive, bad input, limits, stats."""
-import asyncio
 import json
 import socket
 import struct
-import time
 from urllib.parse import quote_from_bytes
 
 import libtorrent as lt
@@ -15,7 +13,6 @@ from conftest import RunningTracker, loopback_config
 from support.ports import free_port
 from torrentweb.config import Address
 from torrentweb.seeder.tracker.errors import BindError
-from torrentweb.seeder.tracker.server import Tracker
 from torrentweb.seeder.tracker.udp import PROTOCOL_ID
 
 IH = b"\x11" * 20

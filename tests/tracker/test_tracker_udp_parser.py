@@ -4,7 +4,7 @@ import struct
 import pytest
 
 from torrentweb.config import TrackerConfig
-from torrentweb.seeder.tracker.announce import ClientError, Event
+from torrentweb.seeder.tracker.announce import Event
 from torrentweb.seeder.tracker.errors import Malformed
 from torrentweb.seeder.tracker.swarm import Swarms
 from torrentweb.seeder.tracker.udp import (PROTOCOL_ID, ConnectionIds, UdpTracker, parse_announce,

@@ -6,7 +6,7 @@ import pytest
 from torrentweb.config import TrackerConfig
 from torrentweb.seeder.tracker.announce import ClientError, Event
 from torrentweb.seeder.tracker.swarm import Swarms
-from torrentweb.seeder.tracker.websocket import Answer, WsAnnounce, WsTracker, parse_message
+from torrentweb.seeder.tracker.websocket import WsAnnounce, WsTracker, parse_message
 
 IH = "".join(chr(c) for c in range(200, 220))       # 20 characters, code points 0-255
 IHB = IH.encode("latin-1")
