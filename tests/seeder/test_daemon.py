@@ -52,8 +52,7 @@ def test_a_libtorrent_client_downloads_from_the_seeder_alone(site, daemons, tmp_
     client = Client(tmp_path / "dl")
     try:
         h = client.add(site.torrent("img/big.jpg"), web_seeds=False, trackers=False)
-        h.connect_peer(("127.0.0.1", int(site.settings["seeder"]["listen"].split(":")[1])))
-        client.wait_seeding(h)
+        client.wait_seeding(h, peers=[("127.0.0.1", int(site.settings["seeder"]["listen"].split(":")[1]))])
     finally:
         client.close()
     assert (tmp_path / "dl" / "big.jpg").read_bytes() == data
@@ -187,9 +186,12 @@ def test_sigterm_stops_cleanly_and_status_reports_the_running_daemon(site, daemo
     d = daemons(site)
     d.wait_log("published a.png ")
     wait_for(lambda: seeded(site), 10, what="status.json")
-    out = subprocess.run([TORRENTWEB, "status", "-c", str(site.config_path)], capture_output=True,
-                         text=True)
-    assert out.returncode == 0 and "torrents: 1," in out.stdout, out
+
+    def status():
+        out = subprocess.run([TORRENTWEB, "status", "-c", str(site.config_path)], capture_output=True,
+                             text=True)
+        return out if out.returncode == 0 and "torrents: 1," in out.stdout else None
+    wait_for(status, 10, what="`torrentweb status` reporting the one torrent")
     assert d.stop() == 0
     assert "STOPPING=1" in "".join(d.notifications())
     out = subprocess.run([TORRENTWEB, "status", "-c", str(site.config_path)], capture_output=True,

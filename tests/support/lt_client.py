@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import libtorrent as lt
@@ -37,8 +38,21 @@ class Client:
         self.handles.append(h)
         return h
 
-    def wait_seeding(self, handle, timeout=60.0):
-        wait_for(lambda: handle.status().is_seeding, timeout,
+    def wait_seeding(self, handle, timeout=60.0, peers=()):
+        """Until complete. Every 2 s: announce again and redial `peers`, because the seeder adds
+        a torrent asynchronously after logging it, so a first try can find nobody there yet."""
+        last = [0.0]
+
+        def done():
+            if handle.status().is_seeding:
+                return True
+            if time.monotonic() - last[0] >= 2.0:
+                last[0] = time.monotonic()
+                handle.force_reannounce()
+                for peer in peers:
+                    handle.connect_peer(peer)
+            return False
+        wait_for(done, timeout,
                  what=f"the download of {handle.status().name} (progress {handle.status().progress:.2f})")
 
     def close(self):
