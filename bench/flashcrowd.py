@@ -21,6 +21,7 @@ log) + the seeder's uploaded bytes (status.json); copies = egress / asset bytes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -44,6 +45,7 @@ from origin import Origin, OriginError  # noqa: E402
 
 MIB = 1024 * 1024
 SERIES = (1, 8, 32, 64)
+BROWSER_SERIES = (1, 2, 4)        # Chromium is heavy: 2 cores
 LINK_RE = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="([^"]+)">')
 LOG_RE = re.compile(r'^\S+ "(\S+) (\S+)[^"]*" (\d+) (\d+) ')
 
@@ -246,7 +248,9 @@ def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int]):
 
 # --- one N --------------------------------------------------------------------------------------
 
-def run_one(n: int, args, site: Path, work: Path) -> Result:
+@contextlib.contextmanager
+def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
+    """The origin behind the throttle; yields (origin, base URL, torrent, {asset URL: length})."""
     import libtorrent as lt
     sys.path.insert(0, str(ROOT / "tests"))
     from support.ports import free_port
@@ -254,14 +258,16 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
 
     apache_port, throttle_port = free_port(), free_port()
     base = f"http://127.0.0.1:{throttle_port}/"
-    settings = {"seeder": {"upload_limit": args.cap}, "pages": {"loader": False, "swap": False},
-                "rules": [{"mimetype": "image/*", "min_size": "64KiB"}]}
+    settings = {"seeder": {"upload_limit": args.cap},
+                "pages": {"loader": browsers, "swap": browsers},
+                "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}]}
+    workdir.mkdir(parents=True, exist_ok=True)
     throttle = Process([sys.executable, str(HERE / "throttle.py"), "--listen", f"127.0.0.1:{throttle_port}",
                         "--to", f"127.0.0.1:{apache_port}", "--rate", str(args.cap)],
-                       work / f"throttle-{n}.log")
+                       workdir / "throttle.log")
     try:
         wait_for(lambda: "listening on" in throttle.log(), 20, what="the throttle")
-        origin = Origin.start(site, work / f"origin-{n}", port=apache_port, settings=settings,
+        origin = Origin.start(site, workdir / "origin", port=apache_port, settings=settings,
                               base_url=base)
     except BaseException:
         throttle.stop()
@@ -270,9 +276,19 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
         torrent = wait_for(lambda: page_torrent(base), 60, what="<link rel=\"torrent\"> in the page")
         info = lt.bdecode(torrent)[b"info"]
         rel = [("/".join(p.decode() for p in f[b"path"]), f[b"length"]) for f in info[b"files"]]
-        urls = {base + path: length for path, length in rel}
+        yield origin, base, torrent, {base + path: length for path, length in rel}
+    finally:
+        throttle.stop()
+        origin.stop()
+
+
+def run_one(n: int, args, site: Path, work: Path) -> Result:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.processes import wait_for
+
+    with capped_origin(args, site, work / f"n{n}") as (origin, base, torrent, urls):
         asset_bytes = sum(urls.values())
-        paths = {"/" + path for path, _ in rel}
+        paths = {"/" + url[len(base):] for url in urls}
 
         mark = len(origin.apache.access_log_lines())
         http_times = http_run(list(urls), n, args.spread, urls) if args.http else [math.nan]
@@ -293,9 +309,6 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
             origin.status()), 10, what="a fresh status.json")
         seeder_bytes = status["uploaded"] - up0
         apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
-    finally:
-        throttle.stop()
-        origin.stop()
     server = apache_bytes + seeder_bytes
     p95, http_p95 = quantile(times, 0.95), quantile(http_times, 0.95)
     return Result(
@@ -307,6 +320,81 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
         http_p50_s=round(quantile(http_times, 0.5), 2), http_p95_s=round(http_p95, 2),
         p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size, backstop=args.backstop,
         deadline=args.deadline)
+
+
+@dataclass(frozen=True)
+class BrowserResult:
+    browsers: int
+    asset_bytes: int
+    server_bytes: int           # Apache asset bytes (web seed + plain URLs) + seeder uploaded
+    apache_bytes: int
+    seeder_bytes: int
+    server_copies: float
+    p50_s: float                # until the loader has shown every asset of the page
+    p95_s: float
+    via: dict                   # assets shown from swarm / webseed / http, all visitors together
+    http_server_copies: float   # the same N by plain HTTP (threads), same capped origin
+    http_p95_s: float
+
+
+def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
+    """N headless Chromium contexts open the page with the real loader (swap on)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.browser import chromium
+    from support.processes import wait_for
+
+    with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, _, urls):
+        asset_bytes, paths = sum(urls.values()), {"/" + url[len(base):] for url in urls}
+        mark = len(origin.apache.access_log_lines())
+        http_times = http_run(list(urls), n, args.spread, urls)
+        time.sleep(0.5)
+        lines = origin.apache.access_log_lines()
+        http_bytes, mark = asset_bytes_in_log(lines[mark:], paths), len(lines)
+        up0 = origin.status().get("uploaded", 0)
+        times, via = _browse(chromium, base, n, len(urls), args.spread)
+        finished = time.time()
+        status = wait_for(lambda: (lambda s: s if s.get("updated", 0) > finished + 0.1 else None)(
+            origin.status()), 10, what="a fresh status.json")
+        seeder_bytes = status["uploaded"] - up0
+        apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
+    server = apache_bytes + seeder_bytes
+    return BrowserResult(n, asset_bytes, server, apache_bytes, seeder_bytes,
+                         round(server / asset_bytes, 3), round(quantile(times, 0.5), 2),
+                         round(quantile(times, 0.95), 2), via,
+                         round(http_bytes / asset_bytes, 3), round(quantile(http_times, 0.95), 2))
+
+
+SHOWN_JS = "() => window.torrentweb ? [window.torrentweb.elements.map(e => e.via), window.torrentweb.error] : [[], null]"
+
+
+def _browse(chromium, url: str, n: int, expected: int, spread: float):
+    """Open n isolated contexts (arrivals spread evenly); poll until each loader showed every asset;
+    keep them all open (seeding) until the last one is done."""
+    with chromium() as browser, contextlib.ExitStack() as stack:
+        pages, arrived, done = [], [], {}
+        t0 = time.time()
+        for i in range(n):
+            time.sleep(max(0.0, t0 + spread * i / n - time.time()))
+            page = stack.enter_context(browser.context()).new_page()
+            arrived.append(time.time())
+            page.goto(url, wait_until="commit")
+            pages.append(page)
+        deadline = time.time() + 180
+        while len(done) < n:
+            for i, page in enumerate(pages):
+                if i not in done:
+                    shown, error = page.evaluate(SHOWN_JS)
+                    if len(shown) >= expected:
+                        done[i] = (time.time() - arrived[i], shown)
+            if time.time() > deadline:
+                raise BenchError(f"browsers {sorted(set(range(n)) - set(done))} did not show all "
+                                 f"{expected} assets in 180 s (loader error: {error})")
+            time.sleep(0.1)
+    via = {}
+    for _, shown in done.values():
+        for v in shown:
+            via[v] = via.get(v, 0) + 1
+    return [t for t, _ in done.values()], via
 
 
 def page_torrent(base: str) -> bytes | None:
@@ -360,6 +448,8 @@ def main(argv=None) -> int:
     p.add_argument("--backstop", choices=("deadline", "stall"), default="stall",
                    help="when a visitor adds the web seed: --deadline s after arriving, or after "
                         "--deadline s without progress from the swarm (default)")
+    p.add_argument("--browsers", type=int, help="run one N of headless Chromium visitors (the real "
+                   "loader); the full run does 1, 2, 4 after the native series")
     p.add_argument("--utp", action="store_true", help="visitors use uTP as well as TCP")
     p.add_argument("--no-http", dest="http", action="store_false",
                    help="skip the plain-HTTP baseline (for tuning runs; its figures become NaN)")
@@ -371,27 +461,46 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     site = make_site(args.size, args.out)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=args.out))
-    results = []
+    results, browsers = [], []
+    native = [args.clients] if args.clients else [] if args.browsers else SERIES
     try:
-        for n in ([args.clients] if args.clients else SERIES):
+        for n in native:
             r = run_one(n, args, site, work)
             results.append(r)
             print(f"N={n}: torrentweb {r.server_copies:.2f} copies, p95 {r.p95_s:.1f} s; "
                   f"plain HTTP {r.http_server_copies:.2f} copies, p95 {r.http_p95_s:.1f} s", flush=True)
+        for n in [args.browsers] if args.browsers else [] if args.clients else BROWSER_SERIES:
+            b = run_browsers(n, args, site, work)
+            browsers.append(b)
+            print(f"Chromium x{n}: torrentweb {b.server_copies:.2f} copies, p95 {b.p95_s:.1f} s "
+                  f"({b.via}); plain HTTP {b.http_server_copies:.2f} copies, p95 {b.http_p95_s:.1f} s",
+                  flush=True)
     except (BenchError, OriginError) as e:
         print(f"flashcrowd: {e}", file=sys.stderr)
         return 1
     finally:
         if not os.environ.get("FLASHCROWD_DEBUG"):
             shutil.rmtree(work, ignore_errors=True)
-    if not args.clients:
+    if not args.clients and not args.browsers:
         print(table(results))
+        print(browser_table(browsers))
         plot(results, HERE / "flashcrowd.png")
         print(f"plot: {HERE / 'flashcrowd.png'}")
     if args.json:
-        for r in results:
+        for r in results + browsers:
             print(json.dumps(asdict(r)))
     return 0
+
+
+def browser_table(results) -> str:
+    rows = ["| Chromium visitors | server copies (torrentweb) | plain HTTP copies | p50 / p95 torrentweb (s) "
+            "| p95 plain HTTP (s) | assets shown via |",
+            "| ---: | ---: | ---: | ---: | ---: | --- |"]
+    for b in results:
+        via = ", ".join(f"{k} {v}" for k, v in sorted(b.via.items()))
+        rows.append(f"| {b.browsers} | {b.server_copies:.2f} | {b.http_server_copies:.2f} "
+                    f"| {b.p50_s:.1f} / {b.p95_s:.1f} | {b.http_p95_s:.1f} | {via} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

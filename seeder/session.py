@@ -49,6 +49,9 @@ def settings_for(config: SeederConfig) -> dict:
         "seed_choking_algorithm": 1,                 # fastest_upload: feed those who take most
         "auto_manage_startup": 0,
         "max_webtorrent_offers": 10,
+        # Torrents list http:// and ws:// announce URLs in separate tiers; libtorrent announces
+        # only to the first working tier by default, so browsers (ws://) never met the seeder.
+        "announce_to_all_tiers": True, "announce_to_all_trackers": True,
     }
     if config.unchoke_slots:
         s["unchoke_slots_limit"] = config.unchoke_slots
