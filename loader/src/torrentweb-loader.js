@@ -245,7 +245,10 @@
 
   function addTorrent (buf) {
     return new Promise(function (resolve, reject) {
-      var torrent = client.add(buf, { deselect: true }, resolve)
+      // rarest first: visitors arriving together then hold different pieces and trade them
+      // (WebTorrent's default, sequential, has them all wait for the same piece); a streamed
+      // file still gets its next pieces first through its own stream selection
+      var torrent = client.add(buf, { deselect: true, strategy: 'rarest' }, resolve)
       torrent.once('error', reject)
       torrent.once('wire', function () { mark('firstWire') })
       if (metered() && !cfg.meteredUpload) {
