@@ -46,6 +46,7 @@ from origin import Origin, OriginError  # noqa: E402
 MIB = 1024 * 1024
 SERIES = (1, 8, 32, 64)
 BROWSER_SERIES = (1, 2, 4)        # Chromium is heavy: 2 cores
+STATS_LAG = 2.5                   # libtorrent's per-torrent byte counters trail by up to ~1 s
 LINK_RE = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="([^"]+)">')
 LOG_RE = re.compile(r'^\S+ "(\S+) (\S+)[^"]*" (\d+) (\d+) ')
 
@@ -260,7 +261,8 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
     base = f"http://127.0.0.1:{throttle_port}/"
     settings = {"seeder": {"upload_limit": args.cap},
                 "pages": {"loader": browsers, "swap": browsers},
-                "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}]}
+                "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}],
+                "loader": {"deadline": args.deadline}}       # the browsers' web-seed deadline
     workdir.mkdir(parents=True, exist_ok=True)
     throttle = Process([sys.executable, str(HERE / "throttle.py"), "--listen", f"127.0.0.1:{throttle_port}",
                         "--to", f"127.0.0.1:{apache_port}", "--rate", str(args.cap)],
@@ -283,9 +285,6 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
 
 
 def run_one(n: int, args, site: Path, work: Path) -> Result:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.processes import wait_for
-
     with capped_origin(args, site, work / f"n{n}") as (origin, base, torrent, urls):
         asset_bytes = sum(urls.values())
         paths = {"/" + url[len(base):] for url in urls}
@@ -305,8 +304,7 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
         finally:
             shutil.rmtree(vroot, ignore_errors=True)
         finished = time.time()
-        status = wait_for(lambda: (lambda s: s if s.get("updated", 0) > finished + 0.1 else None)(
-            origin.status()), 10, what="a fresh status.json")
+        status = fresh_status(origin, finished + STATS_LAG)
         seeder_bytes = status["uploaded"] - up0
         apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
     server = apache_bytes + seeder_bytes
@@ -341,7 +339,6 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
     """N headless Chromium contexts open the page with the real loader (swap on)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from support.browser import chromium
-    from support.processes import wait_for
 
     with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, _, urls):
         asset_bytes, paths = sum(urls.values()), {"/" + url[len(base):] for url in urls}
@@ -353,8 +350,7 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
         up0 = origin.status().get("uploaded", 0)
         times, via = _browse(chromium, base, n, len(urls), args.spread)
         finished = time.time()
-        status = wait_for(lambda: (lambda s: s if s.get("updated", 0) > finished + 0.1 else None)(
-            origin.status()), 10, what="a fresh status.json")
+        status = fresh_status(origin, finished + STATS_LAG)
         seeder_bytes = status["uploaded"] - up0
         apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
     server = apache_bytes + seeder_bytes
@@ -395,6 +391,14 @@ def _browse(chromium, url: str, n: int, expected: int, spread: float):
         for v in shown:
             via[v] = via.get(v, 0) + 1
     return [t for t, _ in done.values()], via
+
+
+def fresh_status(origin, after: float) -> dict:
+    """The daemon's status.json written after `after` (it rewrites it every 2 s)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.processes import wait_for
+    return wait_for(lambda: (lambda s: s if s.get("updated", 0) > after else None)(origin.status()),
+                    15, what="a fresh status.json")
 
 
 def page_torrent(base: str) -> bytes | None:
