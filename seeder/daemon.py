@@ -22,6 +22,7 @@ from torrentweb.errors import BuildError, Cancelled, ConfigError
 
 from .builder import write_atomically
 from .catalogue import Catalogue
+from .metrics import Metrics, MetricsError
 from .publisher import Publisher
 from .sdnotify import Notifier
 from .session import Seeder
@@ -90,10 +91,7 @@ class Daemon:
         self.seeder = Seeder(cfg.seeder)
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
         await self._start_tracker()
-        if cfg.metrics.listen:
-            from .metrics import Metrics
-            self.metrics = Metrics(cfg.metrics)
-            self.metrics.start()
+        self._start_metrics(cfg)
         self.bundler = _make_bundler(cfg, self.catalogue, self.seeder, self.publisher)
         loop = asyncio.get_running_loop()
         self.watcher = Watcher(cfg.docroot, cfg.watch, self._report_threadsafe(loop))
@@ -152,6 +150,12 @@ class Daemon:
         for e in errors:
             log.error("while stopping %s", e)
         log.info("stopped")
+
+    def _start_metrics(self, cfg: Config):
+        if cfg.metrics.listen:
+            metrics = Metrics(cfg.metrics)
+            metrics.start()
+            self.metrics = metrics
 
     async def _stop_metrics(self):
         if self.metrics:
@@ -285,6 +289,8 @@ class Daemon:
             self.bundler.configure(new)
         if new.tracker != old.tracker:
             await self._reload_tracker(new)
+        if new.metrics != old.metrics:
+            self._reload_metrics(new)
         if new.docroot != old.docroot or new.watch != old.watch:
             self.watcher.stop()
             self.watcher = Watcher(new.docroot, new.watch,
@@ -303,6 +309,19 @@ class Daemon:
             await self.tracker.reload(new.tracker)
         except BindError as e:
             log.error("tracker keeps its old listeners: %s", e)
+
+    def _reload_metrics(self, new: Config):
+        """Bind the new endpoint first; if it cannot be had, the old one stays."""
+        old = self.metrics
+        self.metrics = None
+        try:
+            self._start_metrics(new)
+        except MetricsError as e:
+            log.error("metrics keep their old endpoint: %s", e)
+            self.metrics = old
+            return
+        if old:
+            old.stop()
 
     # status --------------------------------------------------------------------------------
 

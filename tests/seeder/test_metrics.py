@@ -129,3 +129,28 @@ def test_a_taken_metrics_port_stops_the_start_with_a_clear_error(tmp_path):
     assert (f"torrentweb: metrics.listen 127.0.0.1:{port}: cannot listen there: Address already "
             "in use; choose a free port or set metrics.listen: null") in daemon.log()
     assert not (site.state / "status.json").exists()
+
+
+def test_sighup_turns_the_metrics_endpoint_on(tmp_path):
+    import signal
+    site = make_site(tmp_path)
+    site.add("a.png", os.urandom(5000))
+    daemon = start_daemon(site, tmp_path / "daemon.log")
+    try:
+        daemon.wait_log("published a.png ")
+        port = free_port()
+        site.write_config(metrics={"listen": f"127.0.0.1:{port}"})
+        os.kill(daemon.proc.pid, signal.SIGHUP)
+        daemon.wait_log("reloaded ")
+        m = wait_for(lambda: (lambda m: m if m.get("torrentweb_torrents") == 1 else None)(
+            _try_scrape(port)), 20, what="the metrics endpoint after the reload")
+        assert m["torrentweb_torrents"] == 1
+    finally:
+        daemon.stop()
+
+
+def _try_scrape(port):
+    try:
+        return scrape(port)
+    except OSError:
+        return None
