@@ -281,11 +281,32 @@
     } else {
       whenDone(parts, function () { show(el, parts).catch(function () { restore(el, 'http') }) })
     }
-    timers.push(setTimeout(function () {
-      if (!pending.has(el)) return
-      parts.forEach(function (p) { useWebSeed(p.torrent, 'deadline') })
-      watchStall(el, parts)
-    }, cfg.deadlineMs))
+    watchSwarm(el, parts)
+  }
+
+  function received (parts) {
+    var torrents = Array.from(new Set(parts.map(function (p) { return p.torrent })))
+    return torrents.reduce(function (n, t) { return n + t.received }, 0)
+  }
+
+  // The origin is the backstop, not a peer among equals: the web seed joins only once the
+  // swarm has delivered nothing for a deadline (from the start: nothing at all). A swarm that
+  // keeps delivering is left to finish; in a flash crowd a fixed deadline would send every
+  // visitor to the origin at once, which is what the swarm is there to prevent.
+  function watchSwarm (el, parts) {
+    var last = received(parts)
+    var since = Date.now()
+    var check = function () {
+      if (!pending.has(el) || el._torrentwebPlaying) return
+      var got = received(parts)
+      if (got !== last) { last = got; since = Date.now() }
+      if (Date.now() - since >= cfg.deadlineMs) {
+        parts.forEach(function (p) { useWebSeed(p.torrent, 'deadline') })
+        return watchStall(el, parts)
+      }
+      timers.push(setTimeout(check, 250))
+    }
+    timers.push(setTimeout(check, 250))
   }
 
   // Never worse than plain HTTP: once the web seed is in, an element whose bytes stop coming
@@ -299,7 +320,7 @@
     var since = Date.now()
     var check = function () {
       if (!pending.has(el) || el._torrentwebPlaying) return
-      var got = torrents.reduce(function (n, t) { return n + t.received }, 0)
+      var got = received(parts)
       if (got !== last) { last = got; since = Date.now() }
       var seeds = [].concat.apply([], torrents.map(function (t) {
         return t.wires.filter(function (w) { return w.type === 'webSeed' && !w.destroyed })
