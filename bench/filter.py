@@ -38,6 +38,7 @@ from torrentweb.seeder import builder          # noqa: E402
 from torrentweb.seeder.bundles import RenderedCopies, build_bundle, bundle_torrent_path  # noqa: E402
 from torrentweb.seeder.catalogue import BundleRow, Catalogue, FileRow                    # noqa: E402
 from torrentweb.seeder.rules import Policy     # noqa: E402
+import results                                 # noqa: E402  (bench/results.py)
 
 LINK = re.compile(rb'rel="torrent" href="/\.torrentweb/t/\w+\.torrent"')
 
@@ -215,15 +216,7 @@ mod_wsgi in daemon mode, 2 processes x 16 threads; a ~20 KB page with 20 `<img>`
   approached only in embedded mode. Unchanged pages, the common case, take the rendered copy
   and run at static speed; the filter path serves a page only until the daemon has written its copy.
 """
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find("## HTML filter (bench/filter.py)")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    results.write_section("filter", section)
 
 
 if __name__ == "__main__":

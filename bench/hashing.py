@@ -34,13 +34,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from support.daemon import Daemon, Site, make_site   # noqa: E402  (the tests' real-daemon helper)
+import results                                     # noqa: E402
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SETTLE = 0.5            # watch.settle, the default: a file must be quiet this long before hashing
-BEGIN, END = "<!-- bench/hashing.py: begin -->", "<!-- bench/hashing.py: end -->"
 
 
 class BenchError(Exception):
@@ -140,11 +141,7 @@ class LogTail:
 
 def replace_section(text: str, section: str) -> str:
     """bench/RESULTS.md with this benchmark's section replaced (or appended); others untouched."""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        return head + block + rest.split(END, 1)[1]
-    return (text.rstrip() + "\n\n" if text.strip() else "# Benchmark results\n\n") + block + "\n"
+    return results.replace_section(text, "hashing", section)
 
 
 # --- the runs -------------------------------------------------------------------------------

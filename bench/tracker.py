@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.ports import free_port            # noqa: E402
 from support.processes import Process, wait_for  # noqa: E402
+import results                                  # noqa: E402  (bench/results.py)
 
 HASHES = 1000
 CONNECTIONS = 64
-SECTION = "bench/tracker.py"
 
 
 def info_hashes() -> list:
@@ -149,15 +149,7 @@ def table(rows, header):
 
 
 def write_results(text: str):
-    path = BENCH / "RESULTS.md"
-    begin, end = f"<!-- {SECTION}: begin -->", f"<!-- {SECTION}: end -->"
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    block = f"{begin}\n{text}\n{end}"
-    if begin in current and end in current:
-        current = current[:current.index(begin)] + block + current[current.index(end) + len(end):]
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(current)
+    results.write_section("tracker", text)
 
 
 def main(argv=None):

@@ -1,0 +1,19 @@
+"""bench/RESULTS.md: each benchmark rewrites only its own section, between its markers."""
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def replace_section(text: str, name: str, section: str) -> str:
+    """`text` with the section of bench/NAME.py replaced (or appended); the others untouched."""
+    begin, end = f"<!-- bench/{name}.py: begin -->", f"<!-- bench/{name}.py: end -->"
+    block = f"{begin}\n{section.rstrip()}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        return head + block + rest.split(end, 1)[1]
+    return (text.rstrip() + "\n\n" if text.strip() else "# Benchmark results\n\n") + block + "\n"
+
+
+def write_section(name: str, section: str, path: Path = RESULTS):
+    text = path.read_text() if path.exists() else ""
+    path.write_text(replace_section(text, name, section))
