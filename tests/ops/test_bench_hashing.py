@@ -1,6 +1,5 @@
 """bench/hashing.py's own parts, without running the benchmark: percentiles, the random files,
 RSS from /proc, the log tail, and the RESULTS.md section that must leave others' sections alone."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,19 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from support.scripts import script_module
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_hashing", ROOT / "bench" / "hashing.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_hashing"] = module
-    try:
-        spec.loader.exec_module(module)
+    with script_module("bench/hashing.py", "bench_hashing") as module:
         yield module
-    finally:
-        del sys.modules["bench_hashing"]
 
 
 def test_nearest_rank_percentiles(bench):

@@ -1,12 +1,12 @@
 """The demo site shipped in the repo is what demo/make-assets.py makes, byte for byte, and the page
 references only files that exist (a user opening the demo sees no broken image)."""
 import hashlib
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
+
+from support.scripts import script_module
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "demo" / "site"
@@ -14,14 +14,8 @@ SITE = ROOT / "demo" / "site"
 
 @pytest.fixture(scope="module")
 def make_assets():
-    spec = importlib.util.spec_from_file_location("make_assets", ROOT / "demo" / "make-assets.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_assets"] = module          # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with script_module("demo/make-assets.py", "make_assets") as module:
         yield module
-    finally:
-        del sys.modules["make_assets"]
 
 
 def sha256(path: Path) -> str:

@@ -1,7 +1,6 @@
 """bench/flashcrowd.py's parts that decide its figures: which log lines count as the server's
 asset bytes, the quantile, and the throttle relaying bytes unchanged."""
 import hashlib
-import importlib.util
 import os
 import sys
 import threading
@@ -13,20 +12,15 @@ import pytest
 
 from support.ports import free_port
 from support.processes import Process, wait_for
+from support.scripts import script_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def flashcrowd():
-    spec = importlib.util.spec_from_file_location("flashcrowd", ROOT / "bench" / "flashcrowd.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["flashcrowd"] = module          # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with script_module("bench/flashcrowd.py", "flashcrowd") as module:
         yield module
-    finally:
-        del sys.modules["flashcrowd"]
 
 
 LOG = [
