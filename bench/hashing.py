@@ -315,7 +315,7 @@ def many(work: Path, count: int, figures: Figures):
 # --- report ---------------------------------------------------------------------------------
 
 def table(figures: Figures, command: str) -> str:
-    lines = [f"## Hashing and publishing (`bench/hashing.py`)", "",
+    lines = ["## Hashing and publishing (`bench/hashing.py`)", "",
              f"Command: `{command}` on this machine (2 vCPUs, shared); {time.strftime('%Y-%m-%d')}.",
              "Landing = a file renamed into the document root; published = its `published` log line "
              f"(`watch.settle` = {SETTLE} s, the default, is part of it); seeded = an independent "
@@ -389,7 +389,6 @@ def main(argv=None) -> int:
         print(f"bench/hashing.py: scratch files and logs kept in {work}", file=sys.stderr)
         raise
     shutil.rmtree(work, ignore_errors=True)
-    command = "make bench" if not args.quick else ".venv/bin/python bench/hashing.py --quick"
     report = table(figures, ".venv/bin/python bench/hashing.py" + (" --quick" if args.quick else ""))
     print("\n" + report)
     if not (args.quick or args.no_results):

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 
 from torrentweb import config as configuration
 from torrentweb.config import Config

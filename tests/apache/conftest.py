@@ -11,7 +11,7 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from support.apache import ApacheServer, start_apache
+from support.apache import ApacheServer
 from support.ports import free_port
 from torrentweb.config import load
 from torrentweb.seeder import builder

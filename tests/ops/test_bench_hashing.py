@@ -1,6 +1,5 @@
 """bench/hashing.py's own parts, without running the benchmark: percentiles, the random files,
 RSS from /proc, the log tail, and the RESULTS.md section that must leave others' sections alone."""
-import os
 import subprocess
 import sys
 from pathlib import Path

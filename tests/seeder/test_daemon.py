@@ -9,7 +9,7 @@ import libtorrent as lt
 import pytest
 
 from support.daemon import TORRENTWEB, make_site, start_daemon
-from support.lt_client import Client, sha256
+from support.lt_client import Client
 from support.processes import wait_for
 
 
