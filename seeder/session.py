@@ -49,6 +49,10 @@ def settings_for(config: SeederConfig) -> dict:
         "seed_choking_algorithm": 1,                 # fastest_upload: feed those who take most
         "auto_manage_startup": 0,
         "max_webtorrent_offers": 10,
+        # BEP 6 allowed-fast pieces are served even to choked peers, outside the choker: in a
+        # flash crowd every visitor pulls its 5 from the seeder at once (all the same 5 for
+        # visitors sharing a /24, a NAT or loopback): up to 5 copies of the page at N = 32.
+        "allowed_fast_set_size": 0,
         # Torrents list http:// and ws:// announce URLs in separate tiers; libtorrent announces
         # only to the first working tier by default, so browsers (ws://) never met the seeder.
         "announce_to_all_tiers": True, "announce_to_all_trackers": True,

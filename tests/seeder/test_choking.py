@@ -1,0 +1,58 @@
+"""The seeder's choker is the only way to its upload: what a flash crowd's copies depend on."""
+import os
+import socket
+import struct
+import time
+
+from support.ports import free_port
+from torrentweb.config import Address, SeederConfig
+from torrentweb.seeder import builder
+from torrentweb.seeder.session import Seeder
+
+INTERESTED, HAVE_ALL, HAVE_NONE, ALLOWED_FAST = 2, 14, 15, 17   # BEP 3, BEP 6
+FAST_EXTENSION = 0x04       # reserved byte 7
+
+
+def wire_messages(port: int, info_hash: bytes, seconds: float) -> list[int]:
+    """Handshake as a BEP 6 peer with nothing that wants everything; list the seeder's replies."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        reserved = bytes(7) + bytes([FAST_EXTENSION])
+        s.sendall(b"\x13BitTorrent protocol" + reserved + info_hash + b"-TW0000-" + os.urandom(12)
+                  + struct.pack(">IB", 1, HAVE_NONE) + struct.pack(">IB", 1, INTERESTED))
+        buf, ids, end = b"", [], time.monotonic() + seconds
+        s.settimeout(0.2)
+        while time.monotonic() < end:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            buf += chunk
+        buf = buf[68:]                                  # their handshake
+        while len(buf) >= 4:
+            (length,) = struct.unpack(">I", buf[:4])
+            if length and len(buf) >= 5:
+                ids.append(buf[4])
+            buf = buf[4 + length:]
+        return ids
+
+
+def test_a_choked_visitor_is_granted_no_pieces_outside_the_choker(tmp_path):
+    """BEP 6 allowed-fast pieces bypass choking: every visitor of a crowd would pull its own (the
+    same ones behind one NAT) from the origin; bench/flashcrowd.py measured up to 5 extra copies."""
+    (tmp_path / "page.bin").write_bytes(os.urandom(40 * 256 * 1024))
+    built = builder.build_file(tmp_path, "page.bin", 40 * 256 * 1024, base_url="http://127.0.0.1:1/",
+                               announce=[])
+    seeder = Seeder(SeederConfig(listen=Address("127.0.0.1", free_port())))
+    try:
+        seeder.add(built.info_hash, built.data, tmp_path)
+        deadline = time.monotonic() + 10
+        while built.info_hash not in {t.info_hash for t in seeder.torrent_stats()}:
+            assert time.monotonic() < deadline, "the torrent was never added"
+            time.sleep(0.05)
+        ids = wire_messages(seeder.listen_port(), bytes.fromhex(built.info_hash), 1.5)
+    finally:
+        seeder.close()
+    assert HAVE_ALL in ids, f"no HAVE ALL from the seeder: the handshake did not work ({ids})"
+    assert ALLOWED_FAST not in ids, ids
