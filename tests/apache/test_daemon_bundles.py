@@ -10,12 +10,10 @@ import time
 import libtorrent as lt
 import pytest
 
-from support.apache import start_apache
-from support.daemon import make_site, start_daemon
+from support.daemon import daemon_behind_apache, make_site
 from support.lt_client import Client, sha256
 from support.ports import free_port
 from support.processes import wait_for
-from torrentweb.config import load
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)\.torrent)">')
 PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
@@ -51,16 +49,8 @@ def chain(tmp_path):
     site.add("img/one.jpg", pixels(1, 40_000))
     site.add("img/two.jpg", pixels(2, 70_000))
     site.add("index.html", PAGE)
-    config = load(site.config_path)
-    server = start_apache(tmp_path, config)
-    daemon = None
-    try:
-        daemon = start_daemon(site, tmp_path / "daemon.log")
+    with daemon_behind_apache(site, tmp_path) as (server, daemon):
         yield site, server, daemon
-    finally:
-        if daemon:
-            daemon.stop()
-        server.stop()
 
 
 def test_first_visitor_gets_the_link_and_a_client_downloads_from_the_seeder(chain, tmp_path):

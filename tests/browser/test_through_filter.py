@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from support.loadersite import DEMO
-from support.apache import grant_web_access, start_apache
-from support.daemon import make_site, start_daemon
+from support.apache import grant_web_access
+from support.daemon import daemon_behind_apache, make_site
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb import config as twconfig
@@ -36,16 +36,9 @@ def demo(tmp_path_factory):
     shutil.copytree(DEMO, site.docroot, dirs_exist_ok=True)
     cfg = twconfig.load(site.config_path)
     grant_web_access(cfg, default_loader_dir())
-    server = start_apache(tmp, cfg, port=port)
-    daemon = None
-    try:
-        daemon = start_daemon(site, tmp / "daemon.log")
+    with daemon_behind_apache(site, tmp, port=port) as (server, daemon):
         daemon.wait_log("bundle ", timeout=60)
         yield site, server, daemon
-    finally:
-        if daemon:
-            daemon.stop()
-        server.stop()
 
 
 def test_the_demo_page_shows_its_assets_from_the_swarm(browser, demo):

@@ -1,6 +1,7 @@
 """Run the real daemon (`torrentweb seeder`) as a subprocess, ready when it says READY=1."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -149,3 +150,20 @@ def start_daemon(site: Site, log_path: Path, ready=True) -> Daemon:
     if ready:
         d.wait_ready()
     return d
+
+
+@contextlib.contextmanager
+def daemon_behind_apache(site: Site, workdir: Path, port: int | None = None):
+    """Apache first, as in production (the seeder's first announce goes through its proxy), then
+    the daemon until READY=1; both stopped by PID, whatever the test did."""
+    from torrentweb import config
+    from .apache import start_apache
+    server = start_apache(workdir, config.load(site.config_path), port=port)
+    daemon = None
+    try:
+        daemon = start_daemon(site, Path(workdir) / "daemon.log")
+        yield server, daemon
+    finally:
+        if daemon:
+            daemon.stop()
+        server.stop()
