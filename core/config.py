@@ -225,7 +225,7 @@ class LoaderConfig:
     p2p: bool = True            # false: the site disables peer-to-peer; swapped assets load by HTTP
     deadline: float = parsed(_positive("number of seconds"), 3.0)        # swarm's time before HTTP
     scrape: bool = True         # the tracker's reply says no seeders -> HTTP at once
-    upload_limit: int = parsed(_size, 256 * KIB)    # bytes/s per tab while seeding, 0 = unlimited
+    upload_limit: int = parsed(_size, 1024 * KIB)   # bytes/s per tab while seeding, 0 = unlimited
     seed_time: float = parsed(_positive("number of seconds"), 0)        # 0 = until pagehide
     metered_upload: bool = False  # upload from visitors on metered connections too
     max_file_size: int = parsed(_size, 64 * KIB * KIB)   # larger swapped files go straight to HTTP

@@ -48,7 +48,7 @@
       bundle: d.bundle || '/.torrentweb/js/webtorrent/webtorrent.min.js',
       deadlineMs: num(d.deadline, 3) * 1000,
       scrape: d.scrape !== '0',
-      uploadLimit: num(d.uploadLimit, 262144),
+      uploadLimit: num(d.uploadLimit, 1048576),
       seedTimeMs: num(d.seedTime, 0) * 1000,
       meteredUpload: d.meteredUpload === '1',
       p2p: d.p2p !== '0',
