@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from options import add_seeder_option  # noqa: E402
 from support.apache import grant_web_access, start_apache  # noqa: E402
 from support.browser import chromium  # noqa: E402
 from support.daemon import make_site, start_daemon  # noqa: E402
@@ -66,7 +67,7 @@ TORRENTS_CONF = """Alias "{prefix}files/" "{state}/torrents/"
 class Origin:
     """Daemon + Apache (+ the shared-budget relay when capped) serving both pages."""
 
-    def __init__(self, tmp: Path, cap: int, loader: dict):
+    def __init__(self, tmp: Path, cap: int, loader: dict, seeder: dict):
         self.tmp = tmp
         self.loader = loader            # overrides of the loader's settings (upload_limit=...)
         apache_port = free_port()
@@ -77,7 +78,7 @@ class Origin:
         self.site.write_config(
             tracker={"websocket": f"127.0.0.1:{ws_port}", "announce": [f"ws://127.0.0.1:{ws_port}/announce"]},
             rules=[{"mimetype": "image/*", "min_size": "64KiB"}],
-            seeder={"listen": f"127.0.0.1:{free_port()}", "upload_limit": cap})
+            seeder={"listen": f"127.0.0.1:{free_port()}", "upload_limit": cap, **seeder})
         for rel in IMAGES:
             self.site.add(rel, (ROOT / "demo" / "site" / rel).read_bytes())
         self.daemon = start_daemon(self.site, tmp / "daemon.log")
@@ -180,7 +181,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", type=size, default=size("1MiB"), help="origin uplink, bytes/s")
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
-    ap.add_argument("--only-capped", action="store_true")
+    ap.add_argument("--only", choices=("uncapped", "capped"), help="run one scenario")
+    add_seeder_option(ap)
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
     args = ap.parse_args(argv)
     loader = {"upload-limit": str(size(args.upload_limit))} if args.upload_limit else {}
@@ -192,8 +194,9 @@ def main(argv=None) -> int:
         with chromium() as browser:
             scenarios = [("uncapped, 1 tab", 0, 1),
                          (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)]
-            for label, cap, tabs in scenarios[1:] if args.only_capped else scenarios:
-                origin = Origin(tmp / ("capped" if cap else "uncapped"), cap, loader)
+            for label, cap, tabs in [s for s in scenarios if (s[1] > 0) == (args.only == "capped")
+                                     ] if args.only else scenarios:
+                origin = Origin(tmp / ("capped" if cap else "uncapped"), cap, loader, dict(args.seeder))
                 try:
                     res, timelines = scenario(browser, origin, tabs, args.runs)
                 finally:

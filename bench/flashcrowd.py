@@ -37,12 +37,11 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "demo"))
 
+from options import add_seeder_option  # noqa: E402
 from origin import Origin, OriginError  # noqa: E402
 
 MIB = 1024 * 1024
@@ -442,13 +441,6 @@ def plot(results, path: Path):
     fig.savefig(path, dpi=110)
 
 
-def seeder_setting(text: str) -> tuple:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clients", type=int, help="run one N (default: the series 1, 8, 32, 64)")
@@ -466,8 +458,7 @@ def main(argv=None) -> int:
     p.add_argument("--utp", action="store_true", help="visitors use uTP as well as TCP")
     p.add_argument("--no-http", dest="http", action="store_false",
                    help="skip the plain-HTTP baseline (for tuning runs; its figures become NaN)")
-    p.add_argument("--seeder", type=seeder_setting, action="append", default=[], metavar="KEY=VALUE",
-                   help="a seeder: setting of the YAML for a tuning run, e.g. step_back_copies=0")
+    add_seeder_option(p)
     p.add_argument("--processes", type=int, default=4, help="visitor processes")
     p.add_argument("--out", type=Path, default=HERE / "out", help="work dir (git-ignored)")
     args = p.parse_args(argv)
