@@ -153,10 +153,10 @@ class SeederConfig:
     listen: Address = parsed(_address, Address("0.0.0.0", 6881))
     upload_limit: int = parsed(_size, 0)            # bytes/s for the whole session, 0 = unlimited
     connections_limit: int = parsed(_positive("number"), 500)
-    # A flash crowd: a few slots rotated every 2 s make visitors trade among themselves instead
+    # A flash crowd: a few slots rotated every second make visitors trade among themselves instead
     # of all pulling the same pieces from the seeder (bench/RESULTS.md, flash crowd).
     unchoke_slots: int = parsed(_positive("number"), 2)  # 0 = libtorrent's automatic choker
-    unchoke_interval: float = parsed(_positive("number of seconds"), 2.0)
+    unchoke_interval: float = parsed(_positive("number of seconds"), 1.0)
     webtorrent: bool = True
     stun_server: str = ""
     validate_https_trackers: bool = True
