@@ -93,6 +93,32 @@ def test_a_second_browser_gets_the_images_from_the_first_with_the_seeder_gone(br
         assert loader_site.requests_for(rel, mark) == []
 
 
+def test_the_tab_seeds_at_the_cap_until_its_visitor_leaves(browser, loader_site):
+    """Leaving the page ends the tab's seeding: the tracker counts it no more. (The loader destroys
+    its client on pagehide; Chromium closing the page's sockets has the same effect here, so this
+    guards the outcome, e.g. against seeding moved into a worker that outlives the page.)"""
+    rel = "leave/0.jpg"                  # a swarm of its own: only the seeder and this tab
+    loader_site.site.add(rel, (loader_site.site.docroot / IMAGES[0]).read_bytes() + b"leave")
+    loader_site.wait_torrent(rel)
+    info_hash = bytes.fromhex(loader_site.site.catalogue()[rel][3])
+
+    def seeders():
+        return loader_site.scrape(info_hash)[b"complete"]
+    alone = wait_for(lambda: seeders() or None, 30, what="the seeder in the tracker's swarm")
+    url = loader_site.write_page("leave.html", [rel], deadline=SWARM_DEADLINE, upload_limit=300_000)
+    log = []
+    with browser.context() as ctx:
+        page = open_page(ctx, url, log)
+        assert [s["via"] for s in shown_images(page, 1).values()] == ["swarm"], log
+        wait_for(lambda: page.evaluate("window.torrentweb.seeding") is True, 10, what="the tab seeding")
+        # it seeds at the site's cap (webtorrent's upload throttle, one for the whole client)
+        assert page.evaluate("[window.torrentweb.client.throttleGroups.up.getEnabled(), "
+                             "window.torrentweb.client.throttleGroups.up.getRate()]") == [True, 300_000]
+        wait_for(lambda: seeders() == alone + 1, 30, what="the tab counted as a seeder")
+        page.goto("about:blank")
+        wait_for(lambda: seeders() == alone, 30, what="the tab gone from the swarm")
+
+
 @pytest.mark.parametrize("case", ["tracker down", "swarm unknown to the tracker"])
 def test_without_a_swarm_the_images_come_from_http_before_the_deadline(browser, loader_site, case):
     """Deadline 60 s: the images appear well before it because the loader knows at once that

@@ -5,8 +5,10 @@ module fixtures."""
 from __future__ import annotations
 
 import hashlib
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import libtorrent as lt
 
@@ -69,6 +71,12 @@ class LoaderSite:
     def wait_torrent(self, rel: str):
         wait_for(lambda: (self.site.state / "torrents" / (rel + ".torrent")).is_file(), 60,
                  what=f"the daemon's torrent of {rel}")
+
+    def scrape(self, info_hash: bytes) -> dict:
+        """The daemon's HTTP tracker's scrape entry for one torrent: complete, incomplete, ..."""
+        url = f"http://{self.site.settings['tracker']['http']}/scrape?info_hash={quote_from_bytes(info_hash)}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return lt.bdecode(r.read())[b"files"].get(info_hash, {b"complete": 0})
 
     def log_mark(self) -> int:
         return len(self.apache.access_log_lines())
