@@ -5,7 +5,8 @@ Chromium, plain HTTP versus the torrentweb page (loader + swap + swarm), same or
     .venv/bin/python bench/browser.py [--runs 5] [--tabs 8] [--cap 1MiB]
 
 Origin: the real Apache (with the shipped loader fragment) and the seeder daemon (libtorrent +
-WebSocket tracker) on loopback, serving the demo images (demo/site/img, ~1 MB in 3 files).
+WebSocket tracker) on loopback, serving the demo images (demo/site/img, ~1 MB in 3 files); the
+torrentweb page links the page bundle the daemon builds for them, as pages through the filter do.
 Scenarios, each a fresh Chromium context per tab and the median over --runs:
   uncapped: one tab, loopback speed;
   capped:   --tabs tabs arriving together, the origin's uplink ONE budget of --cap bytes/s
@@ -16,7 +17,9 @@ once the images are shown. Prints a table and ratios (torrentweb / plain; < 1 is
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -56,8 +59,8 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
 {body}
 </body></html>
 """
-TORRENTS_CONF = """Alias "{prefix}files/" "{state}/torrents/"
-<Directory "{state}/torrents">
+TORRENTS_CONF = """Alias "{prefix}bundles/" "{state}/bundles/"
+<Directory "{state}/bundles">
     Require all granted
     ForceType application/x-bittorrent
 </Directory>
@@ -104,15 +107,27 @@ class Origin:
             raise
 
     def write_pages(self, cfg):
+        """The torrentweb page links the page bundle the daemon builds from the plain page's
+        images, as the filter does: one torrent, one wire per peer."""
         imgs = "\n".join(f'<img src="/{rel}" alt="{rel}" width="300">' for rel in IMAGES)
         (self.site.docroot / "plain.html").write_text(PAGE.format(head="", body=imgs))
-        links = "".join(f'<link rel="torrent" href="{PREFIX}files/{rel}.torrent">\n' for rel in IMAGES)
+        (self.site.docroot / "plain.html").chmod(0o644)
+        info_hash = wait_for(self.page_bundle, 60, what="the page bundle")
+        links = f'<link rel="torrent" href="{PREFIX}bundles/{info_hash}.torrent">\n'
         settings = {**loadertag.parse_settings(loadertag.settings_env(cfg.loader)), **self.loader}
         tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
         (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
         for name in ("plain.html", "tw.html"):
             (self.site.docroot / name).chmod(0o644)
+
+    def page_bundle(self) -> str | None:
+        db = self.site.state / "catalogue.sqlite"
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            for info_hash, files in c.execute("SELECT info_hash, files FROM bundles"):
+                if sorted(json.loads(files)) == sorted(IMAGES):
+                    return info_hash
+        return None
 
     def stop(self):
         for part in (self.relay, self.apache):
