@@ -37,6 +37,7 @@ from support.ports import free_port  # noqa: E402
 from support.processes import Process, wait_for  # noqa: E402
 from torrentweb import config as twconfig  # noqa: E402
 from torrentweb.apache import loadertag  # noqa: E402
+from torrentweb.apache.snippet import seed_name  # noqa: E402
 from torrentweb.apache.swap import swap  # noqa: E402
 from torrentweb.apache.templates import render  # noqa: E402
 
@@ -64,6 +65,12 @@ TORRENTS_CONF = """Alias "{prefix}bundles/" "{state}/bundles/"
     Require all granted
     ForceType application/x-bittorrent
 </Directory>
+# the bundles' web seed, as conf/httpd-torrentweb.conf.in serves it
+Alias "{prefix}seed/{seed_name}/" "{docroot}/"
+<Location "{prefix}seed/">
+    SetHandler None
+    SetEnv no-gzip 1
+</Location>
 """
 
 
@@ -93,7 +100,8 @@ class Origin:
             cfg = twconfig.load(self.site.config_path)
             grant_web_access(cfg, loadertag.default_loader_dir())
             snippet = render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(cfg)) + \
-                TORRENTS_CONF.format(prefix=PREFIX, state=cfg.state_dir)
+                TORRENTS_CONF.format(prefix=PREFIX, state=cfg.state_dir, docroot=cfg.docroot,
+                                     seed_name=seed_name(cfg))
             self.apache = start_apache(tmp, cfg, port=apache_port, snippet=snippet)
             if cap:
                 self.relay = Process([sys.executable, str(ROOT / "bench" / "throttle.py"), "--listen",
@@ -198,6 +206,7 @@ def main(argv=None) -> int:
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
     ap.add_argument("--only", choices=("uncapped", "capped"), help="run one scenario")
     add_seeder_option(ap)
+    ap.add_argument("--keep", action="store_true", help="keep the origins' work directories")
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
     args = ap.parse_args(argv)
     loader = {"upload-limit": str(size(args.upload_limit))} if args.upload_limit else {}
@@ -221,7 +230,10 @@ def main(argv=None) -> int:
                 rows.append((label, med["plain"], med["tw"], {k: statistics.median(
                     t[k] for t in timelines if k in t) for k in steps if any(k in t for t in timelines)}))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"kept {tmp} (daemon log, Apache logs, state)", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     print(f"median of {args.runs} runs; images: {len(IMAGES)} "
           f"({sum((ROOT / 'demo' / 'site' / r).stat().st_size for r in IMAGES) / 1e6:.2f} MB); "
           f"loader settings {loader or 'from the YAML defaults'}")
