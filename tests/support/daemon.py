@@ -12,6 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from torrentweb.config import load as load_config
+
+from .apache import start_apache
 from .ports import free_port
 from .processes import Process, wait_for
 
@@ -156,9 +159,7 @@ def start_daemon(site: Site, log_path: Path, ready=True) -> Daemon:
 def daemon_behind_apache(site: Site, workdir: Path, port: int | None = None, extra: str = ""):
     """Apache first, as in production (the seeder's first announce goes through its proxy), then
     the daemon until READY=1; both stopped by PID, whatever the test did."""
-    from torrentweb import config
-    from .apache import start_apache
-    server = start_apache(workdir, config.load(site.config_path), port=port, extra=extra)
+    server = start_apache(workdir, load_config(site.config_path), port=port, extra=extra)
     daemon = None
     try:
         daemon = start_daemon(site, Path(workdir) / "daemon.log")
