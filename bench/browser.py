@@ -216,10 +216,9 @@ def main(argv=None) -> int:
     rows = []
     try:
         with chromium() as browser:
-            scenarios = [("uncapped, 1 tab", 0, 1),
-                         (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)]
-            for label, cap, tabs in [s for s in scenarios if (s[1] > 0) == (args.only == "capped")
-                                     ] if args.only else scenarios:
+            scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1),
+                         "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)}
+            for label, cap, tabs in (scenarios[name] for name in ([args.only] if args.only else scenarios)):
                 origin = Origin(tmp / ("capped" if cap else "uncapped"), cap, loader, dict(args.seeder))
                 try:
                     res, timelines = scenario(browser, origin, tabs, args.runs)
