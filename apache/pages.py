@@ -30,7 +30,7 @@ def plan(assets, large_file_size: int) -> PagePlan:
 
 def torrent_url(prefix: str, torrent: str) -> str:
     """URL path of a .torrent from its catalogue path (relative to the state directory):
-    bundles/<ih>.torrent -> <prefix>t/<ih>.torrent, torrents/a/b.jpg.torrent -> <prefix>files/a/b.jpg.torrent."""
+    bundles/<ih>/<ih>.torrent -> <prefix>t/<ih>/<ih>.torrent, torrents/a/b.jpg.torrent -> <prefix>files/a/b.jpg.torrent."""
     top, _, rest = torrent.partition("/")
     where = {"bundles": "t/", "torrents": "files/"}.get(top)
     if where is None or not rest:

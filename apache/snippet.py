@@ -1,6 +1,7 @@
 """`torrentweb apache-config`: the httpd snippet for this installation, from conf/ templates."""
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -38,7 +39,13 @@ def apache_config(config) -> str:
         "docroot": config.docroot,
         "state_dir": config.state_dir,
         "prefix": apache.prefix,
+        "prefix_re": re.escape(apache.prefix),
         "seed_name": seed_name(config),
+        "seed_name_re": re.escape(seed_name(config)),
+        "base_path": config.base_path,
+        "probe_source": config.access.probe_source,
+        "probe_visitor": config.access.probe_visitor,
+        "remoteip_header": config.access.remoteip_header,
         "user": apache.user,
         "group": apache.group,
         "processes": apache.processes,

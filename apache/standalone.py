@@ -24,14 +24,16 @@ def wsgi_module_config() -> str:
 
 
 def standalone_config(config, server_root: Path, port: int, extra: str = "",
-                      snippet: str | None = None) -> dict[str, str]:
-    """Files to write under server_root: {'httpd.conf': ..., 'torrentweb.conf': ...}."""
+                      snippet: str | None = None, mpm: str = "event") -> dict[str, str]:
+    """Files to write under server_root: {'httpd.conf': ..., 'torrentweb.conf': ...}.
+    mpm: event, or prefork (what Debian's mod_php needs)."""
     server_root = Path(server_root)
     return {
         "torrentweb.conf": apache_config(config) if snippet is None else snippet,
         "httpd.conf": render("httpd-standalone.conf.in", {
             "server_root": server_root,
             "port": port,
+            "mpm": mpm,
             "user": config.apache.user,
             "group": config.apache.group,
             "wsgi_module_config": wsgi_module_config(),

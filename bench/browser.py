@@ -121,7 +121,7 @@ class Origin:
         (self.site.docroot / "plain.html").write_text(PAGE.format(head="", body=imgs))
         (self.site.docroot / "plain.html").chmod(0o644)
         info_hash = wait_for(self.page_bundle, 60, what="the page bundle")
-        links = f'<link rel="torrent" href="{PREFIX}bundles/{info_hash}.torrent">\n'
+        links = f'<link rel="torrent" href="{PREFIX}bundles/{info_hash}/{info_hash}.torrent">\n'
         settings = {**loadertag.parse_settings(loadertag.settings_env(cfg.loader)), **self.loader}
         tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()

@@ -40,7 +40,7 @@ from torrentweb.seeder.catalogue import BundleRow, Catalogue, FileRow           
 from torrentweb.seeder.rules import Policy     # noqa: E402
 import results                                 # noqa: E402  (bench/results.py)
 
-LINK = re.compile(rb'rel="torrent" href="/\.torrentweb/t/\w+\.torrent"')
+LINK = re.compile(rb'rel="torrent" href="/\.torrentweb/t/\w+/\w+\.torrent"')
 
 
 PATHS = [("noop", "noop/page.html"), ("filter", "filter/page.html"),

@@ -231,6 +231,39 @@ class LoaderConfig:
     max_file_size: int = parsed(_size, 64 * KIB * KIB)   # larger swapped files go straight to HTTP
 
 
+def _ip(text) -> str:
+    try:
+        return str(ipaddress.ip_address(str(text)))
+    except ValueError:
+        raise ValueError(f"expected an IP address such as 127.0.0.2, got {text!r}") from None
+
+
+def _optional_base_url(text) -> str:
+    return "" if text in (None, "") else _base_url(text)
+
+
+def _header_name(text) -> str:
+    if not isinstance(text, str) or not re.match(r"^[A-Za-z0-9-]+$", text):
+        raise ValueError(f"expected an HTTP header name such as X-Forwarded-For, got {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Asking Apache, as an anonymous visitor from the Internet, before anything is published.
+
+    The probe connects from `probe_source` and names `probe_visitor` in `remoteip_header`;
+    the snippet makes mod_remoteip believe that header from `probe_source` alone, and refuses
+    every other claim from there, so no one on the machine gains anything by sending it."""
+    check: str = parsed(_one_of("probe", "off"), "probe")
+    probe_url: str = parsed(_optional_base_url, "")          # "" = base_url's scheme and port on 127.0.0.1
+    probe_source: str = parsed(_ip, "127.0.0.2")
+    probe_visitor: str = parsed(_ip, "203.0.113.9")          # TEST-NET-3: no access rule names it
+    remoteip_header: str = parsed(_header_name, "X-Torrentweb-Visitor")
+    recheck: float = parsed(_positive("number of seconds"), 300.0)   # 0 = only on changes and SIGHUP
+    timeout: float = parsed(_positive("number of seconds"), 5.0)
+
+
 def _loopback_address(text):
     """The metrics endpoint: operators' numbers, never on a public interface."""
     if text is None:
@@ -269,6 +302,7 @@ class Config:
     pages: PagesConfig = PagesConfig()
     apache: ApacheConfig = ApacheConfig()
     metrics: MetricsConfig = MetricsConfig()
+    access: AccessConfig = AccessConfig()
     path: typing.Optional[Path] = field(default=None, metadata={"internal": True})
 
     @property
@@ -279,6 +313,20 @@ class Config:
     @property
     def catalogue_path(self) -> Path:
         return self.state_dir / "catalogue.sqlite"
+
+    @property
+    def base_path(self) -> str:
+        """The URL path of the document root on the origin (ends in /)."""
+        return urlsplit(self.base_url).path or "/"
+
+    def probe_url(self) -> str:
+        """Where the daemon asks Apache: access.probe_url, or base_url's scheme and port on
+        127.0.0.1 (the request still names base_url's host)."""
+        if self.access.probe_url:
+            return self.access.probe_url
+        parts = urlsplit(self.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.scheme}://127.0.0.1:{port}{self.base_path}"
 
     def announce_urls(self) -> typing.Tuple[str, ...]:
         """The announce list put into new torrents: configured, or derived from base_url."""

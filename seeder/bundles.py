@@ -37,8 +37,36 @@ RENDER_EVERY = 0.25          # seconds between renderings of pages still waiting
 
 
 def bundle_torrent_path(info_hash: str) -> str:
-    """The catalogue's `torrent` column of a bundle (relative to the state directory)."""
-    return f"bundles/{info_hash}.torrent"
+    """The catalogue's `torrent` column of a bundle (relative to the state directory): a
+    directory per bundle, for the .htaccess that guards it (access_rules)."""
+    return f"bundles/{info_hash}/{info_hash}.torrent"
+
+
+def access_rules(config, paths) -> bytes:
+    """The bundle's .htaccess: Apache hands the bundle only to a visitor who may fetch every
+    file in it, by the files' own URLs (-U runs each URL's whole access check for this visitor).
+    Paths were published, so their names are safe inside the quotes (access.SAFE_NAME)."""
+    checks = " && ".join(f"-U '{config.base_path}{p}'" for p in sorted(paths))
+    return (b"# Written by torrentweb: this page bundle goes only to a visitor who may fetch "
+            b"every file in it.\n" + f'Require expr "{checks}"\n'.encode("utf-8"))
+
+
+def write_bundle(config, row_paths, built) -> str:
+    """The guard first, then the torrent: a bundle is never served without its check."""
+    torrent = bundle_torrent_path(built.info_hash)
+    folder = config.state_dir / torrent.rsplit("/", 1)[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(folder / ".htaccess", access_rules(config, row_paths))
+    write_atomically(config.state_dir / torrent, built.data)
+    return torrent
+
+
+def remove_bundle(config, torrent: str):
+    """The torrent first, then its guard and directory."""
+    path = config.state_dir / torrent
+    path.unlink(missing_ok=True)
+    if path.parent != config.state_dir / "bundles":
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def build_bundle(config, rows, cancel: Callable[[], bool] = lambda: False) -> Built:
@@ -286,10 +314,16 @@ class Bundler:
         return True
 
     def _remove_orphans(self):
+        """Bundles without a row (a kill before the commit), and the flat files of old versions."""
         wanted = {r.torrent for r in self.catalogue.bundles().values()}
         folder = self.config.state_dir / "bundles"
-        for p in folder.glob("*.torrent") if folder.is_dir() else ():
-            if f"bundles/{p.name}" not in wanted:
+        for p in list(folder.iterdir()) if folder.is_dir() else ():
+            torrent = f"bundles/{p.name}/{p.name}.torrent"
+            if torrent in wanted:
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
                 p.unlink(missing_ok=True)
 
     # the loop --------------------------------------------------------------------------------
@@ -320,8 +354,7 @@ class Bundler:
                     log.warning("bundle %s not built: %s", key[:12], e)
                     self.failed[key] = time.monotonic()
                 continue
-            torrent = bundle_torrent_path(built.info_hash)
-            write_atomically(self.config.state_dir / torrent, built.data)
+            torrent = write_bundle(self.config, [r.path for r in rows], built)
             row = BundleRow(key, built.info_hash, torrent, tuple(r.path for r in rows), time.time())
             self.catalogue.put_bundle(row)
             self._seed(row)
@@ -389,6 +422,6 @@ class Bundler:
         for row in gone:
             self.seeder.remove(row.info_hash)
             self.publisher.known.discard(bytes.fromhex(row.info_hash))
-            (self.config.state_dir / row.torrent).unlink(missing_ok=True)
-            log.info("bundle %s withdrawn: its files changed", row.info_hash)
+            remove_bundle(self.config, row.torrent)
+            log.info("bundle %s withdrawn: its files changed or were withdrawn", row.info_hash)
         return gone

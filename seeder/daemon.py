@@ -19,6 +19,7 @@ from torrentweb import config as configuration
 from torrentweb.config import Config
 from torrentweb.errors import BuildError, Cancelled, ConfigError
 
+from .access import ApacheUnavailable
 from .builder import write_atomically
 from .catalogue import Catalogue
 from .metrics import Metrics, MetricsError
@@ -34,6 +35,8 @@ log = logging.getLogger("torrentweb.daemon")
 TICK = 0.05            # how often settled paths are looked for
 STATUS_EVERY = 2.0     # status.json and the watchdog ping
 PROGRESS_EVERY = 5.0   # hashing progress in the log during long scans
+RETRY_APACHE = 5.0     # seconds before asking again when Apache could not be asked
+ACCESS_FILE = ".htaccess"
 
 
 class Daemon:
@@ -56,6 +59,9 @@ class Daemon:
         self.rescans: set[str] = set()
         self.started = time.time()
         self.ready = False
+        self.next_recheck = float("inf")     # the access re-check (see _recheck)
+        self.rechecking = None               # its Future while it runs
+        self.apache_down_logged = False
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -96,7 +102,10 @@ class Daemon:
         self.watcher = Watcher(cfg.docroot, cfg.watch, self._report_threadsafe(loop))
         self.watcher.start()          # before the scan: nothing written meanwhile is missed
         t0 = time.monotonic()
-        work = await loop.run_in_executor(None, self.publisher.restore)
+        if cfg.access.check == "off":
+            log.warning("access.check is off: the YAML rules alone decide what to publish; Apache is "
+                        "not asked whether an anonymous visitor may fetch each file")
+        work = await self._restore(lambda: self.publisher.restore(first=True))
         seeded = len(self.seeder.info_hashes())
         log.info("catalogue: %d torrents seeding, %d files to hash (%.2f s)", seeded, len(work),
                  time.monotonic() - t0)
@@ -108,6 +117,40 @@ class Daemon:
         self._write_status()
         self.notifier.ready(f"seeding {seeded} torrents, {len(work)} to hash")
         log.info("ready: seeding %d torrents; listening on %s", seeded, self._addresses())
+
+    async def _restore(self, restore) -> list[str]:
+        """Run a restore (start, reload, re-check) off the loop; when Apache cannot be asked,
+        log it and try again soon (published files keep their verdict, nothing new is)."""
+        loop = asyncio.get_running_loop()
+        try:
+            work = await loop.run_in_executor(None, restore)
+        except ApacheUnavailable as e:
+            if not self.apache_down_logged:
+                log.error("%s", e)
+                self.apache_down_logged = True
+            self.next_recheck = time.monotonic() + RETRY_APACHE
+            return []
+        if self.apache_down_logged:
+            log.info("Apache answers the access check again")
+            self.apache_down_logged = False
+        every = self.config.access.recheck
+        self.next_recheck = time.monotonic() + every if every else float("inf")
+        return work
+
+    def _recheck(self, now: float):
+        """Every access.recheck seconds (and soon after an .htaccess changed): ask Apache again
+        about every file, so a change to the server's config withdraws or publishes files."""
+        if self.rechecking is not None or now < self.next_recheck:
+            return
+        self.next_recheck = float("inf")
+
+        async def run():
+            try:
+                self._queue_hashing(await self._restore(
+                    lambda: self.publisher.restore(refresh=False)))
+            finally:
+                self.rechecking = None
+        self.rechecking = asyncio.ensure_future(run())
 
     def _prepare_state_dir(self):
         """Create what is missing, group-shared (setgid) so the web server's group can read
@@ -183,6 +226,7 @@ class Daemon:
                 await self.reload()
             self._queue_hashing(self.debouncer.due(now))
             self._queue_rescans()
+            self._recheck(now)
             if self.bundler:
                 self.bundler.tick(self.pool, self.stopping.is_set)
             if now - last_status >= STATUS_EVERY:
@@ -207,6 +251,9 @@ class Daemon:
             return
         if change is Change.TREE:
             self.rescans.add(rel)
+            return
+        if rel.rsplit("/", 1)[-1] == ACCESS_FILE:     # access rules changed: ask Apache again soon
+            self.next_recheck = min(self.next_recheck, time.monotonic() + self.config.watch.settle)
             return
         self.debouncer.touch(rel, change, time.monotonic())
         if self.bundler:
@@ -253,7 +300,12 @@ class Daemon:
             e = fut.exception()
             if isinstance(e, Cancelled):
                 return
-            if isinstance(e, BuildError):
+            if isinstance(e, ApacheUnavailable):
+                if not self.apache_down_logged:
+                    log.error("%s", e)
+                    self.apache_down_logged = True
+                self.debouncer.touch(rel, Change.CHANGED, time.monotonic() + RETRY_APACHE)
+            elif isinstance(e, BuildError):
                 log.warning("%s", e)
                 self.debouncer.touch(rel, Change.CHANGED, time.monotonic())
             elif e is not None:
@@ -295,8 +347,7 @@ class Daemon:
             self.watcher = Watcher(new.docroot, new.watch,
                                    self._report_threadsafe(asyncio.get_running_loop()))
             self.watcher.start()
-        work = await asyncio.get_running_loop().run_in_executor(None, self.publisher.restore)
-        self._queue_hashing(work)
+        self._queue_hashing(await self._restore(self.publisher.restore))
         self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
 
     async def _reload_tracker(self, new: Config):

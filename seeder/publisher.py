@@ -3,6 +3,11 @@
 Order of writes, so that SIGKILL at any moment loses nothing: the .torrent file is
 renamed into place, then the catalogue row commits, then the session seeds it. At start,
 a row whose .torrent is missing is rebuilt and a .torrent with no row is deleted.
+
+Nothing is published, or stays published, that Apache would not serve to an anonymous visitor
+from the Internet (access.py): a file is asked about before it is hashed, and every catalogued
+file again at each re-check. When Apache cannot be asked at all, published files keep their
+last verdict and nothing new is published.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from torrentweb.config import Config
 from torrentweb.errors import BuildError
 
 from . import builder
+from .access import Verdict, access_check
 from .catalogue import Catalogue, FileRow
 from .rules import Candidate, Policy
 from .session import Seeder
@@ -46,29 +52,49 @@ class Publisher:
         self.seeder = seeder
         self.progress = Progress()
         self.known: set[bytes] = set()       # v1 info-hashes we track (the tracker's whitelist)
+        self.refused: dict[str, str] = {}    # path -> why it is not published (logged once)
         self._lock = threading.Lock()
         self.configure(config)
 
     def configure(self, config: Config):
         self.config = config
         self.policy = Policy(config)
+        self.access = access_check(config)
 
     # start-up --------------------------------------------------------------------------------
 
-    def restore(self) -> list[str]:
-        """Seed every catalogued torrent whose file is unchanged; return paths needing work."""
+    def restore(self, first: bool = False, refresh: bool = True) -> list[str]:
+        """Seed every catalogued torrent whose file is unchanged and still public; withdraw the
+        rest; return the paths needing work (new or changed files). Also the periodic re-check.
+
+        `first` (at start only, before any hashing): delete .torrent files without a row.
+        `refresh`: rewrite seeded torrents whose announce list or web seed changed (start, reload).
+        Raises ApacheUnavailable when Apache cannot be asked: nothing changes then."""
         rows = self.catalogue.files()
         on_disk = {c.path: c for c in self.policy.walk()}
         stale = [p for p in rows if p not in on_disk]
         for row in self.catalogue.remove_files(stale):
-            self._unpublish(row, "gone while the daemon was stopped")
+            self._unpublish(row, "gone while the daemon was stopped" if first else "gone")
+        if first:
+            self._remove_orphans()
+        unchanged = {p: rows[p] for p, c in on_disk.items()
+                     if p in rows and (rows[p].size, rows[p].mtime_ns) == (c.size, c.mtime_ns)}
+        verdicts = self.access.check_all((p, r.size) for p, r in unchanged.items())
+        denied = [p for p, v in verdicts.items() if not v.public]
+        for p in denied:
+            self._refuse(p, verdicts[p])
+        for row in self.catalogue.remove_files(denied):
+            self._unpublish(row, "Apache refuses it to an anonymous visitor")
         work = []
-        for path, cand in on_disk.items():
-            row = rows.get(path)
-            if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns) and self._seed(row):
-                continue
-            work.append(path)
-        self._remove_orphans()
+        for path in on_disk:
+            row = unchanged.get(path)
+            if row is None:
+                work.append(path)             # new or changed (or refused before): update() asks
+            elif verdicts[path].public:
+                if self._seed(row, refresh=refresh):
+                    self.refused.pop(path, None)
+                else:
+                    work.append(path)         # its .torrent is missing: rebuilt
         return work
 
     def _remove_orphans(self):
@@ -81,7 +107,11 @@ class Publisher:
                 if p.relative_to(root).as_posix() not in wanted:
                     p.unlink(missing_ok=True)
 
-    def _seed(self, row: FileRow) -> bool:
+    def _seed(self, row: FileRow, refresh: bool = True) -> bool:
+        """Seed a catalogued torrent; `refresh` rewrites its outer keys if the config changed
+        (at start and reload; a re-check leaves what is seeding alone)."""
+        if not refresh and bytes.fromhex(row.info_hash) in self.known:
+            return True
         path = self.config.state_dir / row.torrent
         try:
             data = path.read_bytes()
@@ -116,6 +146,13 @@ class Publisher:
             if row:
                 self.withdraw([path], "no longer published")
             return None
+        verdict = self.access.check(cand.path, cand.size)     # before hashing: never hash what is refused
+        if not verdict.public:
+            self._refuse(path, verdict)
+            if row:
+                self.withdraw([path], "Apache refuses it to an anonymous visitor")
+            return None
+        self.refused.pop(path, None)
         if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns):
             if row.info_hash not in self.seeder.info_hashes():
                 self._seed(row)
@@ -145,6 +182,14 @@ class Publisher:
             self.progress.files_done += 1
         log.info("published %s %s", cand.path, built.info_hash)
         return row
+
+    def _refuse(self, path: str, verdict: Verdict):
+        """Say once why a file is not published (again only when the reason changes)."""
+        with self._lock:
+            if self.refused.get(path) == verdict.reason:
+                return
+            self.refused[path] = verdict.reason
+        log.info("not published: %s: %s", path, verdict.reason)
 
     def _hashed(self, nbytes: int):
         with self._lock:

@@ -15,7 +15,7 @@ from support.apache import ApacheServer
 from support.ports import free_port
 from torrentweb.config import load
 from torrentweb.seeder import builder
-from torrentweb.seeder.bundles import build_bundle, bundle_torrent_path
+from torrentweb.seeder.bundles import build_bundle, write_bundle
 from torrentweb.seeder.catalogue import BundleRow, Catalogue, FileRow
 from torrentweb.seeder.rules import Policy
 
@@ -66,8 +66,7 @@ class Site:
         for key, paths in self.catalogue.bundle_requests():
             rows = [self.catalogue.file(p) for p in paths]
             built = build_bundle(self.config, rows)
-            torrent = bundle_torrent_path(built.info_hash)
-            builder.write_atomically(self.config.state_dir / torrent, built.data)
+            torrent = write_bundle(self.config, paths, built)
             self.catalogue.put_bundle(BundleRow(key, built.info_hash, torrent, tuple(paths), time.time()))
             done.append(built.info_hash)
         return done

@@ -15,7 +15,7 @@ from support.lt_client import Client, sha256
 from support.ports import free_port
 from support.processes import wait_for
 
-LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)\.torrent)">')
+LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)/\w+\.torrent)">')
 PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
 <img src="img/one.jpg"><img src="img/two.jpg"></body></html>
 """

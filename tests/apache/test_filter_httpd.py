@@ -147,7 +147,8 @@ def test_page_gets_exactly_one_link_whose_torrent_lists_exactly_its_published_as
     assert raw[b"url-list"] in (site.server.url.encode() + b".torrentweb/seed/",
                                 [site.server.url.encode() + b".torrentweb/seed/"])
     assert b"creation date" not in raw and b"created by" not in raw
-    assert href == f"/.torrentweb/t/{info.info_hashes().v1}.torrent"
+    ih = info.info_hashes().v1
+    assert href == f"/.torrentweb/t/{ih}/{ih}.torrent"
 
 
 def test_same_page_twice_and_another_page_with_the_same_assets_share_the_info_hash(site):

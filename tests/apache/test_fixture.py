@@ -1,6 +1,9 @@
 """The start_apache fixture itself: a real httpd serving the docroot and the web-seed prefix."""
 import hashlib
+import urllib.error
 import urllib.request
+
+import pytest
 
 from support.apache import start_apache
 from support.ports import free_port
@@ -11,6 +14,9 @@ def test_httpd_serves_the_docroot_and_the_web_seed_prefix_with_cors(tmp_path):
     (tmp_path / "www" / "img").mkdir(parents=True)
     data = bytes(range(256)) * 40
     (tmp_path / "www" / "img" / "a.jpg").write_bytes(data)
+    (tmp_path / "www" / "img" / "b.jpg").write_bytes(data)          # not published: no torrent
+    (tmp_path / "state" / "torrents" / "img").mkdir(parents=True)
+    (tmp_path / "state" / "torrents" / "img" / "a.jpg.torrent").write_bytes(b"d4:infode")  # published
     port = free_port()
     config = loads(f"docroot: {tmp_path}/www\nbase_url: http://127.0.0.1:{port}/\n"
                    f"state_dir: {tmp_path}/state\n")
@@ -24,6 +30,9 @@ def test_httpd_serves_the_docroot_and_the_web_seed_prefix_with_cors(tmp_path):
             assert r.status == 206 and r.read() == data[10:20]
             assert r.headers["Access-Control-Allow-Origin"] == "*"
             assert "Content-Range" in r.headers["Access-Control-Expose-Headers"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(server.url + ".torrentweb/seed/www/img/b.jpg")
+        assert refused.value.code == 404
     finally:
         server.stop()
     assert not server.process.alive()

@@ -25,7 +25,9 @@ def test_cli_prints_the_snippet(tmp_path, capsys):
     assert main(["apache-config", "-c", str(path)]) == 0
     out = capsys.readouterr().out
     assert out == apache_config(load(path))
-    assert f'Alias "/.torrentweb/seed/www/" "{tmp_path}/www/"' in out
+    # the web seed maps onto the files' own URLs (their access rules apply), never the docroot
+    assert 'RewriteRule "^/\\.torrentweb/seed/www/(.+)$" "/$1" [PT,L,E=TORRENTWEB_SEED:1,E=no-gzip:1]' in out
+    assert f'"{tmp_path}/www/"' not in out and "SetHandler None\n    SetEnv no-gzip" not in out
     assert 'RewriteRule "^/announce$" "ws://127.0.0.1:6970/announce" [P,L]' in out
 
 

@@ -59,18 +59,19 @@ class ApacheServer:
 
 
 def start_apache(tmp_path, config, port: int | None = None, extra: str = "",
-                 snippet: str | None = None, name: str = "httpd") -> ApacheServer:
+                 snippet: str | None = None, name: str = "httpd", mpm: str = "event") -> ApacheServer:
     """Start httpd from tmp_path/<name>/httpd.conf; stop it with .stop() in a finally.
 
     extra: config lines added before the snippet (e.g. a WSGIScriptAlias for a test app);
-    snippet: replaces the rendered `torrentweb apache-config` output.
+    snippet: replaces the rendered `torrentweb apache-config` output;
+    mpm: "prefork" for Debian's mod_php.
     """
     port = port or _port_of(config.base_url) or free_port()
     root = Path(tmp_path) / name
     for sub in ("logs", "run"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     grant_web_access(config, root)
-    for filename, text in standalone_config(config, root, port, extra, snippet).items():
+    for filename, text in standalone_config(config, root, port, extra, snippet, mpm).items():
         (root / filename).write_text(text, encoding="utf-8")
     conf = str((root / "httpd.conf").resolve())
     check = subprocess.run([APACHE, "-t", "-f", conf], capture_output=True, text=True, env=_env())

@@ -87,6 +87,8 @@ def make_site(root: Path, base_url=None, **settings) -> Site:
         "tracker": {"http": f"127.0.0.1:{tracker_port}", "udp": f"127.0.0.1:{tracker_port}",
                     "websocket": f"127.0.0.1:{free_port()}",
                     "announce": [f"http://127.0.0.1:{tracker_port}/announce"]},
+        # no Apache to ask in most tests: the YAML rules alone (daemon_behind_apache asks it)
+        "access": {"check": "off"},
     }
     for key, value in settings.items():
         site.settings[key] = value
@@ -156,10 +158,12 @@ def start_daemon(site: Site, log_path: Path, ready=True) -> Daemon:
 
 
 @contextlib.contextmanager
-def daemon_behind_apache(site: Site, workdir: Path, port: int | None = None, extra: str = ""):
+def daemon_behind_apache(site: Site, workdir: Path, port: int | None = None, extra: str = "",
+                         mpm: str = "event"):
     """Apache first, as in production (the seeder's first announce goes through its proxy), then
     the daemon until READY=1; both stopped by PID, whatever the test did."""
-    server = start_apache(workdir, load_config(site.config_path), port=port, extra=extra)
+    site.write_config(access={"check": "probe"})     # as in production: Apache decides
+    server = start_apache(workdir, load_config(site.config_path), port=port, extra=extra, mpm=mpm)
     daemon = None
     try:
         daemon = start_daemon(site, Path(workdir) / "daemon.log")
