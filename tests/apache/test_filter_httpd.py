@@ -8,10 +8,12 @@ import sqlite3
 import subprocess
 import urllib.request
 
+import libtorrent as lt
 import pytest
 
 from conftest import LINK_RE, image, make_site
 from support.apache import start_apache
+from support.clients import QBittorrent, transmission_download
 from support.lt_client import Client, sha256
 from support.ports import free_port
 
@@ -242,6 +244,29 @@ def test_libtorrent_and_aria2c_download_the_page_bundle_from_the_web_seed_alone(
         timeout=120, capture_output=True, text=True)
     assert aria.returncode == 0, aria.stdout + aria.stderr
     assert {rel: sha256(tmp_path / "aria" / "www" / rel) for rel in expected} == expected
+    seed_lines = [l for l in site.server.access_log_lines() if "/.torrentweb/seed/www/img/" in l]
+    assert seed_lines and all('" 20' in l for l in seed_lines)
+
+
+def test_transmission_and_qbittorrent_download_the_page_bundle_from_the_web_seed_alone(site, tmp_path):
+    """The web seed is the files' own URLs ([PT]): the clients that build their requests in
+    other ways (transmission: a 32 KiB range per piece) still get exactly the files."""
+    href = links(linked_page(site, "/index.html"))[0]
+    with urllib.request.urlopen(site.server.url + href.lstrip("/")) as r:
+        meta = lt.bdecode(r.read())
+    for key in (b"announce", b"announce-list"):
+        meta.pop(key, None)                          # no tracker: the web seed alone
+    data = lt.bencode(meta)
+    (tmp_path / "seed-only.torrent").write_bytes(data)
+    expected = {rel: sha256(site.docroot / rel) for rel in ("img/a.jpg", "img/b.png", "img/c.jpg")}
+
+    def got(folder):
+        return all((folder / "www" / rel).is_file() and sha256(folder / "www" / rel) == digest
+                   for rel, digest in expected.items())
+    transmission_download(tmp_path / "seed-only.torrent", tmp_path / "tr", done=lambda: got(tmp_path / "tr"))
+    with QBittorrent(tmp_path / "qbt") as qbt:
+        qbt.download(data, tmp_path / "qb", lt.torrent_info(data).info_hashes().v1.to_bytes().hex())
+    assert got(tmp_path / "tr") and got(tmp_path / "qb")
     seed_lines = [l for l in site.server.access_log_lines() if "/.torrentweb/seed/www/img/" in l]
     assert seed_lines and all('" 20' in l for l in seed_lines)
 

@@ -4,12 +4,16 @@ bundle's <link rel="torrent"> and the loader, the daemon seeds the bundle and ru
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
+import urllib.request
 
+import libtorrent as lt
 import pytest
 
 from support.loadersite import DEMO
 from support.apache import grant_web_access
+from support.browser import webtorrent_fetch
 from support.daemon import daemon_behind_apache, make_site
 from support.ports import free_port
 from support.processes import wait_for
@@ -75,3 +79,24 @@ def test_the_demo_page_shows_its_assets_from_the_swarm(browser, demo):
     served = [l.split('"')[1] for l in server.access_log_lines()[mark:]
               if "/img/" in l or "/video/" in l or "/seed/" in l]
     assert served == ["GET /img/thumb.png HTTP/1.1"]   # only the thumbnail, under the 64 KiB floor
+
+
+def test_webtorrent_gets_the_page_bundle_from_the_web_seed_alone(browser, demo):
+    """No tracker, no peer: WebTorrent in a page of another origin takes the bundle from the web
+    seed (the files' own URLs through [PT]), which answers its CORS preflight and byte ranges."""
+    site, server, daemon = demo
+    with urllib.request.urlopen(server.url + "index.html") as r:
+        href = re.search(rb'rel="torrent" href="([^"]+)"', r.read()).group(1).decode()
+    with urllib.request.urlopen(server.url + href.lstrip("/")) as r:
+        meta = lt.bdecode(r.read())
+    for key in (b"announce", b"announce-list"):
+        meta.pop(key, None)
+    first = b"/".join(meta[b"info"][b"files"][0][b"path"]).decode()
+    mark = len(server.access_log_lines())
+    with browser.context() as ctx:
+        got = webtorrent_fetch(ctx, lt.bencode(meta), timeout=60)
+    assert got.sha256 == hashlib.sha256((site.docroot / first).read_bytes()).hexdigest()
+    total = sum(f[b"length"] for f in meta[b"info"][b"files"])
+    assert got.web_seed_bytes == total and got.log == ("log: wire webSeed ",)   # its only wire
+    seeded = [l for l in server.access_log_lines()[mark:] if "/.torrentweb/seed/www/" in l]
+    assert seeded and all(" 206 " in l or " 200 " in l for l in seeded), seeded

@@ -1,4 +1,4 @@
-"""Real native BitTorrent clients driven from tests: aria2c and qbittorrent-nox.
+"""Real native BitTorrent clients driven from tests: aria2c, qbittorrent-nox, transmission-cli.
 
 Both are configured so that the only way to find a peer is the torrent's tracker: no DHT,
 no local peer discovery, no peer exchange (and the torrents given to them carry no web seed).
@@ -9,6 +9,8 @@ Flags and settings: ../shared/notes/native-clients.md.
     aria2c_download(torrent_path, out_dir)                # raises ClientFailed with aria2c's log
     with QBittorrent(tmp_path / "qbt") as qbt:
         qbt.download(torrent_bytes, out_dir, info_hash_hex)
+    transmission_download(torrent_path, out_dir, done=lambda: ...)   # web seeds: it never
+                                                                     # dials 127.0.0.1 peers
 """
 from __future__ import annotations
 
@@ -155,3 +157,32 @@ class QBittorrent:
             time.sleep(0.2)
         raise ClientFailed(f"qBittorrent did not finish: {self.info(info_hash_hex)}; "
                            f"trackers: {self.trackers(info_hash_hex)}")
+
+
+TRANSMISSION_SETTINGS = {
+    "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": False,
+    "port-forwarding-enabled": False, "ratio-limit-enabled": True, "ratio-limit": 0,
+    "rpc-enabled": False, "start-added-torrents": True,
+}
+
+
+def transmission_download(torrent: Path, out_dir: Path, done, timeout: float = 120.0):
+    """transmission-cli until `done()` (it keeps running after the download): for web-seed
+    tests, since transmission 3.00 never dials peers at 127.0.0.1 that a tracker hands it."""
+    config_dir = Path(out_dir).with_name(Path(out_dir).name + "-transmission")
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "settings.json").write_text(json.dumps(TRANSMISSION_SETTINGS))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    proc = Process(["transmission-cli", "-g", str(config_dir), "-w", str(out_dir),
+                    "-p", str(free_port()), "-M", "-D", "-U", str(torrent)], config_dir / "log")
+    try:
+        def finished():
+            if done():
+                return True
+            if not proc.alive():
+                raise ClientFailed(f"transmission-cli exited:\n{proc.log()[-2000:]}")
+            return False
+        wait_for(finished, timeout, interval=0.2,
+                 what=f"transmission-cli's download:\n{proc.log()[-1500:]}")
+    finally:
+        proc.stop()
