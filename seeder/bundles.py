@@ -417,7 +417,8 @@ class Bundler:
         files = self.catalogue.files() if files is None else files
         stale = [row.key for row in self.catalogue.bundles().values()
                  if any(p not in files for p in row.files)
-                 or bundle_key([files[p] for p in row.files]) != row.key]
+                 or bundle_key([files[p] for p in row.files]) != row.key
+                 or row.torrent != bundle_torrent_path(row.info_hash)]   # an older layout, unguarded
         gone = self.catalogue.remove_bundles(stale) if stale else []
         for row in gone:
             self.seeder.remove(row.info_hash)

@@ -50,6 +50,8 @@ KINDS = {
 # published (an anonymous visitor may fetch it), but not by a visitor from 127.0.0.3
 PARTIAL = ("partial/x.png", '<Location "/partial">\n    <RequireAll>\n        Require all granted\n'
            '        Require not ip 127.0.0.3\n    </RequireAll>\n</Location>')
+# Debian's default: directory listings on (mod_autoindex, Options Indexes under /var/www)
+AUTOINDEX = "LoadModule autoindex_module /usr/lib/apache2/modules/mod_autoindex.so"
 PHP_MODULE = """LoadModule php_module /usr/lib/apache2/modules/libphp8.2.so
 <FilesMatch ".+\\.ph(ar|p|tml)$">
     SetHandler application/x-httpd-php
@@ -96,8 +98,8 @@ def origin(tmp_path_factory):
     htpasswd = tmp / "htpasswd"
     htpasswd.write_text("visitor:{SHA}" + base64.b64encode(hashlib.sha1(b"pw").digest()).decode() + "\n")
     htpasswd.chmod(0o644)
-    server_rules = [PARTIAL[1], PHP_MODULE,
-                    f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>']
+    server_rules = [PARTIAL[1], PHP_MODULE, AUTOINDEX, f'<Directory "{site.docroot}">\n'
+                    '    AllowOverride All\n    Options +Indexes\n</Directory>']
     for i, rel in enumerate(every_image()):
         site.add(rel, image(i))
     for path, htaccess, server in KINDS.values():
@@ -108,6 +110,7 @@ def origin(tmp_path_factory):
     site.add("config.php", b'<?php $db_password = "' + PHP_SECRET + b'"; echo "configured"; ?>\n')
     site.add(".hidden.png", image(99))
     site.add("index.html", page())
+    site.add("loc/page.html", page())                     # a protected page: its copy too
     with daemon_behind_apache(site, tmp, port=port, extra="\n".join(server_rules),
                               mpm="prefork") as (server, daemon):
         wait_for(lambda: daemon.published(PARTIAL[0]) and daemon.published(PUBLIC[1]), 60,
@@ -240,6 +243,7 @@ def small_origin(tmp_path):
     site = make_site(tmp_path, base_url=f"http://127.0.0.1:{port}/", access={"recheck": 2})
     site.add("pub/a.png", image(1))
     site.add("other/b.png", image(2))
+    site.add("index.html", b'<html><head></head><body><img src="/pub/a.png"><img src="/other/b.png"></body></html>')
     extra = f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>'
     with daemon_behind_apache(site, tmp_path, port=port, extra=extra) as (server, daemon):
         wait_for(lambda: {"pub/a.png", "other/b.png"} <= set(site.catalogue()), 60,
@@ -261,11 +265,25 @@ def tracked(site, rel) -> bool:
     return b"failure reason" not in reply
 
 
+def bundled(server) -> list[str] | None:
+    """The paths in the bundle that index.html links now (None while it links none)."""
+    status, body = get(server.port, "/index.html")
+    m = re.search(rb'rel="torrent" href="([^"]+)"', body)
+    if not m:
+        return None
+    status, data = get(server.port, m.group(1).decode())
+    if status != 200:
+        return None
+    return sorted(b"/".join(f[b"path"]).decode() for f in lt.bdecode(data)[b"info"][b"files"])
+
+
 def test_an_htaccess_deny_withdraws_the_files_it_governs_and_its_removal_publishes_them(small_origin):
     site, server, daemon = small_origin
     assert tracked(site, "pub/a.png")
+    wait_for(lambda: bundled(server) == ["other/b.png", "pub/a.png"], 30, what="the page's bundle")
     htaccess = site.add("pub/.htaccess", b"Require all denied\n")
     wait_for(lambda: "pub/a.png" not in site.catalogue(), 30, what="pub/a.png withdrawn")
+    wait_for(lambda: bundled(server) == ["other/b.png"], 30, what="a bundle without pub/a.png")
     assert get(server.port, "/.torrentweb/files/pub/a.png.torrent")[0] in (403, 404)
     assert get(server.port, "/.torrentweb/seed/www/pub/a.png")[0] in (403, 404)
     assert not tracked(site, "pub/a.png")
@@ -274,6 +292,7 @@ def test_an_htaccess_deny_withdraws_the_files_it_governs_and_its_removal_publish
     wait_for(lambda: "pub/a.png" in site.catalogue(), 30, what="pub/a.png published again")
     wait_for(lambda: tracked(site, "pub/a.png"), 10, what="pub/a.png tracked again")
     assert get(server.port, "/.torrentweb/files/pub/a.png.torrent")[0] == 200
+    wait_for(lambda: bundled(server) == ["other/b.png", "pub/a.png"], 30, what="pub/a.png bundled again")
 
 
 def test_a_server_config_change_is_picked_up_by_the_periodic_recheck(small_origin):
@@ -308,3 +327,26 @@ def test_without_an_answer_from_apache_nothing_is_published(tmp_path):
             daemon.stop()
     finally:
         server.stop()
+
+
+def test_nothing_under_the_prefix_lists_a_directory_or_serves_what_is_not_for_the_public(origin, bundle):
+    site, server, daemon = origin
+    href = bundle[0]
+    folder = href.rsplit("/", 1)[0]
+    for path in ("/.torrentweb/", "/.torrentweb/t/", folder + "/", folder + "/.htaccess",
+                 "/.torrentweb/files/", "/.torrentweb/files/pub/", "/.torrentweb/seed/",
+                 "/.torrentweb/seed/www/", "/.torrentweb/pages/index.html",
+                 "/.torrentweb/catalogue.sqlite", "/.torrentweb/files/../catalogue.sqlite"):
+        status, body = get(server.port, path)
+        assert status in (403, 404), (path, status, body[:200])
+    assert get(server.port, "/pub/")[0] == 200      # the site's own listing is the site's business
+    for path in ("/.torrentweb/status", "/.torrentweb/status.json"):   # local visitors only
+        assert get(server.port, path, **INTERNET)[0] == 403
+
+
+def test_a_protected_page_is_served_neither_itself_nor_its_rendered_copy(origin, bundle):
+    site, server, daemon = origin
+    wait_for(lambda: (site.state / "pages" / "loc" / "page.html").is_file(), 30,
+             what="the daemon's rendered copy of loc/page.html")
+    assert get(server.port, "/loc/page.html")[0] == 403
+    assert get(server.port, "/.torrentweb/pages/loc/page.html")[0] == 403
