@@ -18,7 +18,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 # The prolog before <head>: whitespace, comments, <?xml ...?>, <!DOCTYPE ...>.
 _SPACE = re.compile(rb"[ \t\r\n\f]*")
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
-_DECL = re.compile(rb"<[!?][^<>]*>")
+_DECL = re.compile(rb"<(?!!--)[!?][^<>]*>")      # never an unterminated comment's start
 _START = re.compile(rb"<(html|head)(?=[\s/>])((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.I)
 _OTHER_START = re.compile(rb"<[a-zA-Z]")
 _HEADISH = re.compile(rb"<(html|head)(?![a-zA-Z0-9-])", re.I)

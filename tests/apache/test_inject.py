@@ -64,3 +64,9 @@ def test_fuzzed_malformed_html_keeps_every_byte(page):
         i = out.index(TAG)
         assert out[:i] + out[i + len(TAG):] == page
         assert b"<!--" not in page[:i] or b"-->" in page[:i]      # never inside a comment
+
+
+def test_an_unterminated_comment_is_not_taken_for_a_declaration():
+    """Found by the fuzzer above: `<!--'>` looked like a <!...> declaration, and the link went
+    after a <head> that the browser reads as part of the comment."""
+    assert inject(b"<!--'><HEAD>", TAG) is None
