@@ -58,7 +58,21 @@ def _address(text) -> Address:
     host, port = m.group(1), int(m.group(2))
     if not 0 <= port <= 65535:
         raise ValueError(f"expected a port from 0 to 65535, got {port}")
+    if not _valid_host(host):
+        raise ValueError(f"expected an IP address or a host name before the port, got {host!r}")
     return Address(host, port)
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a DNS name (what looks like dotted digits must be a real IPv4)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    if re.fullmatch(r"[\d.]+", host):
+        return False
+    return bool(re.fullmatch(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?", host))
 
 
 def _optional_address(text):
@@ -96,6 +110,19 @@ def _positive(kind):
     def parse(value):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"expected a {kind} that is not negative, got {value!r}")
+        return value
+    return parse
+
+
+def _count(kind, minimum=0, maximum=None):
+    """A whole number in [minimum, maximum]: 2.5 workers or 100.5 connections are mistakes
+    (libtorrent and httpd take integers only), never rounded."""
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number of {kind}, got {value!r}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise ValueError(f"expected {bounds} {kind}, got {value!r}")
         return value
     return parse
 
@@ -145,17 +172,17 @@ class WatchConfig:
 class TorrentsConfig:
     hybrid: bool = False        # BEP 52 v1+v2; WebTorrent and several native clients need v1-only
     web_seed: bool = True       # the origin's URL as BEP 19 url-list
-    hash_threads: int = parsed(_positive("number"), 1)
+    hash_threads: int = parsed(_count("threads", 1), 1)
 
 
 @dataclass(frozen=True)
 class SeederConfig:
     listen: Address = parsed(_address, Address("0.0.0.0", 6881))
     upload_limit: int = parsed(_size, 0)            # bytes/s for the whole session, 0 = unlimited
-    connections_limit: int = parsed(_positive("number"), 500)
+    connections_limit: int = parsed(_count("connections", 1), 500)
     # A flash crowd: a few slots rotated every second make visitors trade among themselves instead
     # of all pulling the same pieces from the seeder (bench/RESULTS.md, flash crowd).
-    unchoke_slots: int = parsed(_positive("number"), 2)  # 0 = libtorrent's automatic choker
+    unchoke_slots: int = parsed(_count("slots"), 2)  # 0 = libtorrent's automatic choker
     unchoke_interval: float = parsed(_positive("number of seconds"), 1.0)
     webtorrent: bool = True
     stun_server: str = ""
@@ -170,22 +197,22 @@ class TrackerConfig:
     websocket: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6970))
     announce: typing.Tuple[str, ...] = parsed(lambda v: tuple(_url(u) for u in _list(v)), ())
     open: bool = False
-    interval: int = parsed(_positive("number of seconds"), 120)
-    min_interval: int = parsed(_positive("number of seconds"), 30)
-    grace: int = parsed(_positive("number of seconds"), 60)
-    numwant_default: int = parsed(_positive("number"), 50)
-    numwant_max: int = parsed(_positive("number"), 80)
+    interval: int = parsed(_count("seconds", 1), 120)
+    min_interval: int = parsed(_count("seconds"), 30)
+    grace: int = parsed(_count("seconds"), 60)
+    numwant_default: int = parsed(_count("peers"), 50)
+    numwant_max: int = parsed(_count("peers"), 80)
     # Apache on this host proxies the tracker: X-Forwarded-For from loopback is believed
     trusted_proxies: typing.Tuple[typing.Any, ...] = parsed(
         lambda v: tuple(_network(x) for x in _list(v)),
         (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")))
     allow_ip_param: bool = False
     rate_limit: float = parsed(_positive("number of requests per second"), 0)   # per address, 0 = off
-    rate_burst: int = parsed(_positive("number"), 100)
-    max_offers: int = parsed(_positive("number"), 10)
+    rate_burst: int = parsed(_count("announces", 1), 100)
+    max_offers: int = parsed(_count("offers"), 10)
     max_message_size: int = parsed(_size, 64 * KIB)
-    ws_idle_timeout: int = parsed(_positive("number of seconds"), 0)      # 0 = 2 x interval
-    udp_secret_rotation: int = parsed(_positive("number of seconds"), 120)
+    ws_idle_timeout: int = parsed(_count("seconds"), 0)      # 0 = 2 x interval
+    udp_secret_rotation: int = parsed(_count("seconds", 1), 120)
 
 
 def _url_prefix(text) -> str:
@@ -204,6 +231,9 @@ class PagesConfig:
     loader: bool = False        # add the browser loader's <script> (browser issue)
     swap: bool = False          # let the loader take assets from the swarm (browser issue)
     rendered_copies: bool = True   # the daemon writes injected copies Apache serves by itself
+    # a bundle that no HTML file of the docroot links any more is withdrawn after this long
+    # (pages the daemon cannot see, such as WSGI apps', ask for theirs again when it is gone)
+    unused_bundle_grace: float = parsed(_positive("number of seconds"), 3600.0)
 
 
 @dataclass(frozen=True)
@@ -212,8 +242,8 @@ class ApacheConfig:
     prefix: str = parsed(_url_prefix, "/.torrentweb/")     # URL space of torrents and the web seed
     user: str = "www-data"      # mod_wsgi daemon process user (reads docroot and state dir)
     group: str = "www-data"
-    processes: int = parsed(_positive("number"), 1)
-    threads: int = parsed(_positive("number"), 15)
+    processes: int = parsed(_count("processes", 1), 1)
+    threads: int = parsed(_count("threads", 1), 15)
     python_home: str = ""       # venv with torrentweb installed; "" = the one running the command
     mode: str = parsed(_one_of("daemon", "embedded"), "daemon")   # where the filter's Python runs
 
@@ -469,10 +499,24 @@ def _resolve(config: Config, path: Path, node, loader: _Loader) -> Config:
     if not docroot.is_dir():
         raise loader.error(key_nodes.get("docroot"), "docroot",
                            f"expected an existing directory, {docroot} is not one")
+    tracker_node = _child(key_nodes.get("tracker"))
+    if config.tracker.min_interval > config.tracker.interval:
+        raise loader.error(tracker_node.get("min_interval", key_nodes.get("tracker")), "tracker.min_interval",
+                           f"must not exceed tracker.interval ({config.tracker.interval}), got "
+                           f"{config.tracker.min_interval}")
+    if config.tracker.numwant_default > config.tracker.numwant_max:
+        raise loader.error(tracker_node.get("numwant_default", key_nodes.get("tracker")),
+                           "tracker.numwant_default", f"must not exceed tracker.numwant_max "
+                           f"({config.tracker.numwant_max}), got {config.tracker.numwant_default}")
     if config.tracker.announce == () and not (config.tracker.http or config.tracker.websocket):
         raise loader.error(key_nodes.get("tracker"), "tracker.announce",
                            "with no http or websocket tracker, give the announce URLs for new torrents")
     return dataclasses.replace(config, docroot=docroot, state_dir=state_dir, path=path.absolute())
+
+
+def _child(node) -> dict:
+    """A mapping node's keys -> value nodes (for locating cross-field errors)."""
+    return {k.value: v for k, v in node.value} if isinstance(node, yaml.MappingNode) else {}
 
 
 def describe(config: Config) -> str:
