@@ -89,6 +89,7 @@ class Rendered:
     built: float            # when the newest linked bundle was built (0: none)
     waiting: bool = False   # its bundle is not built yet (asked of the daemon)
     assets: tuple = ()      # the candidate asset paths the page embeds
+    bundle_key: str | None = None   # the page bundle it links (or waits for)
 
 
 class PageFilter:
@@ -155,7 +156,7 @@ class PageFilter:
             if bundle is None:
                 self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
-        unchanged = Rendered(html, False, "", 0.0, waiting, candidates)
+        unchanged = Rendered(html, False, "", 0.0, waiting, candidates, plan.key)
         head = pages.head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
                                s.loader_tag if s.loader else None)
         if not head:
@@ -168,4 +169,4 @@ class PageFilter:
             log.info("%s: cannot tell where the <head> starts; served unchanged", page_path)
             return unchanged
         return Rendered(body, True, hashlib.sha1(head).hexdigest()[:16],
-                        bundle.built if bundle else 0.0, waiting, candidates)
+                        bundle.built if bundle else 0.0, waiting, candidates, plan.key)

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 
@@ -26,8 +27,28 @@ class _JournalFormatter(logging.Formatter):
         return f"<{_SYSLOG.get(record.levelno, 6)}>{super().format(record)}"
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """A file name as a log can show it: control characters (a newline would forge a line)
+    and undecodable bytes (surrogate escapes) written as escapes."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace")
+                            .decode("ascii") if ord(m.group()) < 0xd800 else f"\\x{ord(m.group()) - 0xdc00:02x}", text)
+
+
+class _PrintableArgs(logging.Filter):
+    """Every string argument of a log call goes out printable (names come from the disk)."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple):
+            record.args = tuple(printable(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 def setup_logging(level: str):
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_PrintableArgs())
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
     else:
@@ -49,7 +70,7 @@ def cmd_seeder(args) -> int:
     cfg = configuration.load(args.config)
     setup_logging(args.log_level or cfg.log_level)
     from torrentweb.seeder import daemon
-    return daemon.run(cfg)
+    return daemon.run(cfg, log_level=args.log_level)
 
 
 def cmd_status(args) -> int:

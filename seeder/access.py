@@ -57,11 +57,18 @@ PUBLIC = Verdict(True)
 
 
 def name_verdict(rel: str) -> Verdict | None:
-    """A name the access rules cannot be asked about safely is never published."""
-    if SAFE_NAME.match(rel):
-        return None
-    return Verdict(False, "its name has a character (% ? # ' \" \\ or a control character) that "
-                          "Apache's access rules cannot be checked for; rename the file to publish it")
+    """A name torrentweb cannot handle safely is never published (rename the file)."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return Verdict(False, "its name is not valid UTF-8; rename the file to publish it")
+    if not SAFE_NAME.match(rel):
+        return Verdict(False, "its name has a character (% ? # ' \" \\ or a control character) that "
+                              "Apache's access rules cannot be checked for; rename the file to publish it")
+    if any(part.endswith(".torrent") for part in rel.split("/")[:-1]):
+        return Verdict(False, "a directory on its path ends in .torrent, which would collide with a "
+                              "file's torrent in the state directory's torrents/ tree; rename it")
+    return None
 
 
 class _TLS(http.client.HTTPSConnection):

@@ -116,6 +116,17 @@ def with_outer_keys(data: bytes, keys: dict) -> bytes:
     return lt.bencode(meta)
 
 
+def read_torrent(path: Path, info_hash: str) -> bytes | None:
+    """The catalogued torrent's bytes, or None when missing or damaged (truncated, empty,
+    garbage, another torrent): the caller rebuilds it rather than trusting the disk."""
+    try:
+        data = path.read_bytes()
+        ti = lt.torrent_info(data)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return data if str(ti.info_hashes().v1) == info_hash else None
+
+
 def write_atomically(path: Path, data: bytes, mode=0o644):
     """Write a temp file in the same directory, fsync, rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from torrentweb.apache.filter import PageFilter, Settings
 from torrentweb.apache.snippet import seed_name, seed_url
 from torrentweb.errors import BuildError
 
-from .builder import Built, build, piece_size_for, write_atomically
+from .builder import Built, build, piece_size_for, read_torrent, write_atomically
 from .catalogue import BundleRow, bundle_key
 
 log = logging.getLogger("torrentweb.bundles")
@@ -141,6 +141,7 @@ class RenderedCopies:
         self._embeds: dict[str, tuple] = {}          # page -> asset paths it embeds
         self._embedded_by: dict[str, set] = {}       # asset path -> pages embedding it
         self._generation: dict[str, int] = {}        # bumped by invalidate()
+        self._keys: dict[str, str] = {}              # page -> the bundle key it links
         self._lock = threading.Lock()                # the loop thread invalidates, a pool thread renders
 
     def adopt(self, old: "RenderedCopies"):
@@ -182,7 +183,13 @@ class RenderedCopies:
         with self._lock:
             self._remove(rel)
             self._set_embeds(rel, ())
+            self._keys.pop(rel, None)
             self.pending.discard(rel)
+
+    def bundle_keys(self) -> set[str]:
+        """The bundles that the docroot's HTML files link (as last rendered)."""
+        with self._lock:
+            return set(self._keys.values())
 
     def _set_embeds(self, page: str, assets):
         for a in self._embeds.pop(page, ()):
@@ -226,6 +233,10 @@ class RenderedCopies:
             if self._generation.get(rel, 0) != generation:     # changed while rendering
                 return False
             self._set_embeds(rel, rendered.assets)
+            if rendered.bundle_key:
+                self._keys[rel] = rendered.bundle_key
+            else:
+                self._keys.pop(rel, None)
             if write and _read_page(path, self.config.pages.max_page_size) == html:
                 write_atomically(self.root / rel, rendered.body)
             else:
@@ -289,8 +300,10 @@ class Bundler:
         """Seed the catalogued bundles that are still current, drop the rest, and render every
         HTML page of the docroot (which queues the bundles they lack)."""
         self._drop_stale_bundles()
-        for row in self.catalogue.bundles().values():
-            self._seed(row)
+        unreadable = [row.key for row in self.catalogue.bundles().values() if not self._seed(row)]
+        for row in self.catalogue.remove_bundles(unreadable):      # missing or damaged: pages ask again
+            log.warning("bundle %s: its torrent is missing or damaged; it is built again", row.info_hash)
+            remove_bundle(self.config, row.torrent)
         self._remove_orphans()
         # copies from before the restart may be stale (pages edited while the daemon was down)
         shutil.rmtree(self.copies.root, ignore_errors=True)
@@ -305,9 +318,8 @@ class Bundler:
         # the first tick's sweep renders them (queueing the bundles they lack)
 
     def _seed(self, row: BundleRow) -> bool:
-        try:
-            data = (self.config.state_dir / row.torrent).read_bytes()
-        except OSError:
+        data = read_torrent(self.config.state_dir / row.torrent, row.info_hash)
+        if data is None:
             return False
         self.seeder.add(row.info_hash, data, save_path(self.config))
         self.publisher.known.add(bytes.fromhex(row.info_hash))
@@ -411,6 +423,29 @@ class Bundler:
         for page in pages:
             self.copies.note_page(page)
         self.copies.refresh_pending(pages)
+        self._drop_unused()
+
+    def _drop_unused(self):
+        """Bundles no HTML file links any more (its page was edited or deleted), once they are
+        older than pages.unused_bundle_grace: the swarm and the catalogue do not grow forever."""
+        if self.copies.pending_pages():
+            return                       # some page's bundle is not known yet
+        used = self.copies.bundle_keys()
+        cutoff = time.time() - self.config.pages.unused_bundle_grace
+        unused = [row.key for row in self.catalogue.bundles().values()
+                  if row.key not in used and row.built < cutoff]
+        if unused:
+            self._withdraw(unused, "no page links it any more")
+
+    def _withdraw(self, keys, reason: str) -> list[BundleRow]:
+        """Take bundles out of the catalogue, the session, the tracker and the state directory."""
+        gone = self.catalogue.remove_bundles(keys)
+        for row in gone:
+            self.seeder.remove(row.info_hash)
+            self.publisher.known.discard(bytes.fromhex(row.info_hash))
+            remove_bundle(self.config, row.torrent)
+            log.info("bundle %s withdrawn: %s", row.info_hash, reason)
+        return gone
 
     def _drop_stale_bundles(self, files=None) -> list[BundleRow]:
         """Bundles whose files changed or went: stop seeding them, delete their torrents."""
@@ -419,10 +454,4 @@ class Bundler:
                  if any(p not in files for p in row.files)
                  or bundle_key([files[p] for p in row.files]) != row.key
                  or row.torrent != bundle_torrent_path(row.info_hash)]   # an older layout, unguarded
-        gone = self.catalogue.remove_bundles(stale) if stale else []
-        for row in gone:
-            self.seeder.remove(row.info_hash)
-            self.publisher.known.discard(bytes.fromhex(row.info_hash))
-            remove_bundle(self.config, row.torrent)
-            log.info("bundle %s withdrawn: its files changed or were withdrawn", row.info_hash)
-        return gone
+        return self._withdraw(stale, "its files changed or were withdrawn") if stale else []

@@ -115,6 +115,13 @@ class Catalogue:
             r = self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
         return FileRow(*r) if r else None
 
+    def files_with(self, info_hash: str) -> list[FileRow]:
+        """Rows sharing an info-hash: the same bytes under the same name in other directories."""
+        with self._lock:
+            rows = self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files WHERE info_hash = ?",
+                                   (info_hash,)).fetchall()
+        return [FileRow(*r) for r in rows]
+
     def put_file(self, row: FileRow):
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import time
 
 from torrentweb import config as configuration
 from torrentweb.config import Config
-from torrentweb.errors import BuildError, Cancelled, ConfigError
+from torrentweb.errors import BuildError, Cancelled, ConfigError, TorrentwebError
 
 from .access import ApacheUnavailable
 from .builder import write_atomically
@@ -39,9 +40,15 @@ RETRY_APACHE = 5.0     # seconds before asking again when Apache could not be as
 ACCESS_FILE = ".htaccess"
 
 
+class StateDirBusy(TorrentwebError):
+    """Another daemon holds the state directory's lock: two would overwrite each other."""
+
+
 class Daemon:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, log_level: str | None = None):
         self.config = config
+        self.log_level = log_level           # the command line's --log-level wins over the YAML's
+        self.lock = None
         self.notifier = Notifier()
         self.stopping = asyncio.Event()
         self.reload_requested = False
@@ -53,7 +60,7 @@ class Daemon:
         self.bundler = None
         self.metrics = None
         self.debouncer = Debouncer(config.watch.settle, config.watch.open_write_timeout)
-        self.pool = concurrent.futures.ThreadPoolExecutor(max(1, config.torrents.hash_threads),
+        self.pool = concurrent.futures.ThreadPoolExecutor(config.torrents.hash_threads,
                                                           thread_name_prefix="hash")
         self.in_flight: set[str] = set()
         self.rescans: set[str] = set()
@@ -90,8 +97,11 @@ class Daemon:
 
     async def start(self):
         cfg = self.config
-        log.info("starting with %s\n%s", cfg.path, configuration.describe(cfg))
+        log.info("starting with %s", cfg.path)
+        for line in configuration.describe(cfg).splitlines():
+            log.info("  %s", line)
         self._prepare_state_dir()
+        self._lock_state_dir()
         self.catalogue = Catalogue(cfg.catalogue_path)
         self.seeder = Seeder(cfg.seeder)
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
@@ -117,6 +127,25 @@ class Daemon:
         self._write_status()
         self.notifier.ready(f"seeding {seeded} torrents, {len(work)} to hash")
         log.info("ready: seeding %d torrents; listening on %s", seeded, self._addresses())
+
+    def _lock_state_dir(self):
+        """One daemon per state directory: a second one exits before it touches anything."""
+        path = self.config.state_dir / "daemon.lock"
+        self.lock = open(path, "a+")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.seek(0)
+            holder = self.lock.read().strip() or "unknown"
+            self.lock.close()
+            self.lock = None
+            raise StateDirBusy(f"{self.config.state_dir}: another torrentweb daemon (pid {holder}) "
+                               f"uses this state_dir; stop it first, or give this one its own "
+                               f"state_dir") from None
+        self.lock.seek(0)
+        self.lock.truncate()
+        self.lock.write(f"{os.getpid()}\n")
+        self.lock.flush()
 
     async def _restore(self, restore) -> list[str]:
         """Run a restore (start, reload, re-check) off the loop; when Apache cannot be asked,
@@ -188,7 +217,9 @@ class Daemon:
                 errors.append(f"{name}: {e}")
         if self.catalogue:
             self.catalogue.close()
-        (self.config.state_dir / "status.json").unlink(missing_ok=True)
+        if self.lock:                  # what is in the state directory is this daemon's
+            (self.config.state_dir / "status.json").unlink(missing_ok=True)
+            self.lock.close()
         for e in errors:
             log.error("while stopping %s", e)
         log.info("stopped")
@@ -330,7 +361,15 @@ class Daemon:
             self.notifier.status(f"reload refused: {e}")
             self.notifier.send(ready=1)
             return
+        if new.state_dir != self.config.state_dir:
+            log.error("reload refused, keeping the running configuration: state_dir cannot change "
+                      "while the daemon runs (%s, now %s); restart the daemon to move it",
+                      self.config.state_dir, new.state_dir)
+            self.notifier.status("reload refused: state_dir changed")
+            self.notifier.send(ready=1)
+            return
         old, self.config = self.config, new
+        logging.getLogger().setLevel((self.log_level or new.log_level).upper())
         log.info("reloaded %s", new.path)
         self.seeder.apply(new.seeder)
         self.publisher.configure(new)
@@ -438,5 +477,5 @@ def _make_bundler(config, catalogue, seeder, publisher):
     return Bundler(config, catalogue, seeder, publisher)
 
 
-def run(config: Config) -> int:
-    return asyncio.run(Daemon(config).run())
+def run(config: Config, log_level: str | None = None) -> int:
+    return asyncio.run(Daemon(config, log_level).run())

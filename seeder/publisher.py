@@ -22,7 +22,7 @@ from torrentweb.config import Config
 from torrentweb.errors import BuildError
 
 from . import builder
-from .access import Verdict, access_check
+from .access import Verdict, access_check, name_verdict
 from .catalogue import Catalogue, FileRow
 from .rules import Candidate, Policy
 from .session import Seeder
@@ -113,9 +113,10 @@ class Publisher:
         if not refresh and bytes.fromhex(row.info_hash) in self.known:
             return True
         path = self.config.state_dir / row.torrent
-        try:
-            data = path.read_bytes()
-        except OSError:
+        data = builder.read_torrent(path, row.info_hash)
+        if data is None:
+            if path.exists():
+                log.warning("damaged torrent %s for %s: it is built again", row.torrent, row.path)
             return False
         data = self._refresh(path, row, data)
         self.seeder.add(row.info_hash, data, (self.config.docroot / row.path).parent)
@@ -140,6 +141,10 @@ class Publisher:
 
     def update(self, path: str, cancel=lambda: False) -> FileRow | None:
         """Bring one path up to date: publish, re-publish after a change, or withdraw."""
+        bad = name_verdict(path)                       # before anything stores or shows the name
+        if bad:
+            self._refuse(path, bad)
+            return None
         cand = self.policy.candidate(self.config.docroot / path)
         row = self.catalogue.file(path)
         if cand is None:
@@ -154,9 +159,9 @@ class Publisher:
             return None
         self.refused.pop(path, None)
         if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns):
-            if row.info_hash not in self.seeder.info_hashes():
-                self._seed(row)
-            return row
+            if bytes.fromhex(row.info_hash) in self.known or self._seed(row):
+                return row
+            # unchanged, but its torrent is missing or damaged: built again below
         return self._publish(cand, row, cancel)
 
     def _publish(self, cand: Candidate, old: FileRow | None, cancel) -> FileRow | None:
@@ -205,8 +210,14 @@ class Publisher:
         self.withdraw([p for p in self.catalogue.files() if p.startswith(prefix)], reason)
 
     def _stop_seeding(self, row: FileRow):
+        """Stop seeding row's torrent; if another catalogued file has the same info-hash (the
+        same bytes under the same name elsewhere), seed it on from that file's directory."""
         self.seeder.remove(row.info_hash)
         self.known.discard(bytes.fromhex(row.info_hash))
+        for other in self.catalogue.files_with(row.info_hash):
+            if other.path != row.path and self._seed(other):
+                log.info("%s goes on seeding from %s", row.info_hash, other.path)
+                return
 
     def _unpublish(self, row: FileRow, reason: str):
         self._stop_seeding(row)
