@@ -21,19 +21,20 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends apache2-dev gcc libc6-dev python3-dev python3-venv \
  && rm -rf /var/lib/apt/lists/*
-# The layout of a source install (README, "Running under systemd"): the checkout at /opt/torrentweb,
-# its venv in .venv, installed editable so that conf/ (httpd templates) and loader/ (the browser
-# loader Apache serves) sit beside the package where it looks for them.
+# The package is built into a wheel (with the loader's files from the stage above) and installed
+# into the venv: no checkout in the image, templates and loader found as package data.
 WORKDIR /opt/torrentweb
-COPY setup.py ./
-COPY core/ core/
-COPY seeder/ seeder/
-COPY apache/ apache/
-COPY conf/ conf/
+COPY setup.py ./src/
+COPY core/ src/core/
+COPY seeder/ src/seeder/
+COPY apache/ src/apache/
+COPY conf/ src/conf/
+COPY --from=loader /opt/torrentweb/loader src/loader/
 RUN /usr/bin/python3 -m venv .venv \
- && .venv/bin/pip install --no-cache-dir --use-pep517 -e '.[apache]' \
- && .venv/bin/python -m compileall -q core seeder apache \
- && .venv/bin/mod_wsgi-express module-config > wsgi.load
+ && .venv/bin/pip wheel --no-cache-dir --no-deps -w /tmp/dist ./src \
+ && .venv/bin/pip install --no-cache-dir "$(ls /tmp/dist/torrentweb-*.whl)[apache]" \
+ && .venv/bin/mod_wsgi-express module-config > wsgi.load \
+ && rm -rf src /tmp/dist
 
 # --- the image: no compiler, no headers, no Node --------------------------------------------
 FROM debian:bookworm-slim
@@ -47,7 +48,6 @@ RUN apt-get update \
  && useradd --system --gid www-data --home-dir /var/lib/torrentweb --no-create-home \
       --shell /usr/sbin/nologin torrentweb
 COPY --from=build /opt/torrentweb /opt/torrentweb
-COPY --from=loader /opt/torrentweb/loader /opt/torrentweb/loader
 COPY docker/apache-site.conf /etc/apache2/sites-available/torrentweb.conf
 COPY docker/torrentweb.yaml /etc/torrentweb/torrentweb.yaml
 COPY docker/entrypoint.sh /usr/local/bin/torrentweb-entrypoint

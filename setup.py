@@ -6,19 +6,25 @@ setup(
     version="0.1.0",
     description="BitTorrent for a web site's heavy content, beside Apache httpd",
     python_requires=">=3.11",
-    packages=["torrentweb", "torrentweb.seeder", "torrentweb.seeder.tracker", "torrentweb.apache"],
+    packages=["torrentweb", "torrentweb.seeder", "torrentweb.seeder.tracker", "torrentweb.apache",
+              "torrentweb.conf", "torrentweb.loader"],
     package_dir={
         "torrentweb": "core",
         "torrentweb.seeder": "seeder",
         "torrentweb.seeder.tracker": "seeder/tracker",
         "torrentweb.apache": "apache",
+        "torrentweb.conf": "conf",          # templates, the example YAML, the systemd unit
+        "torrentweb.loader": "loader",      # the browser loader; build the wheel after `make npm`
     },
-    package_data={"torrentweb.apache": ["*.wsgi", "*.html"]},
+    package_data={
+        "torrentweb.apache": ["*.wsgi", "*.html"],
+        "torrentweb.conf": ["*.in", "*.yaml", "*.conf", "*.service"],
+        "torrentweb.loader": ["src/*.js", "node_modules/webtorrent/dist/webtorrent.min.js"],
+    },
     install_requires=[
         "libtorrent==2.1.1",
         "watchdog>=6",
         "PyYAML>=6",
-        "aiohttp>=3.9",
         "websockets>=13",          # the WebSocket (WebTorrent) tracker
         "prometheus-client>=0.20",
     ],

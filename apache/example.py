@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from torrentweb.config import loads
+from torrentweb.resources import apache_file, conf_dir, loader_dir
 
 from .snippet import apache_config
 
@@ -24,10 +25,9 @@ def example(yaml_text: str) -> str:
     config = dataclasses.replace(config, **EXAMPLE_PATHS,
                                  apache=dataclasses.replace(config.apache, python_home=PYTHON_HOME))
     text = apache_config(config)
-    text = text.replace(str(Path(__file__).resolve().parent / "handler.wsgi"),
-                        f"{PYTHON_HOME}/lib/python3.11/site-packages/torrentweb/apache/handler.wsgi")
-    text = text.replace(str(Path(__file__).resolve().parent), f"{PYTHON_HOME}/lib/python3.11/site-packages/torrentweb/apache")
-    return text
+    installed = f"{PYTHON_HOME}/lib/python3.11/site-packages/torrentweb"
+    text = text.replace(str(apache_file("handler.wsgi").parent), f"{installed}/apache")
+    return text.replace(str(loader_dir()), f"{installed}/loader")
 
 
 HEADER = ("# Generated from conf/torrentweb.yaml by: .venv/bin/python -m torrentweb.apache.example --write\n"
@@ -35,13 +35,12 @@ HEADER = ("# Generated from conf/torrentweb.yaml by: .venv/bin/python -m torrent
 
 
 def example_file() -> str:
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    return HEADER + example((conf / "torrentweb.yaml").read_text())
+    return HEADER + example((conf_dir() / "torrentweb.yaml").read_text())
 
 
 if __name__ == "__main__":
     import sys
     if sys.argv[1:] == ["--write"]:
-        (Path(__file__).resolve().parents[1] / "conf" / "httpd-torrentweb.conf").write_text(example_file())
+        (conf_dir() / "httpd-torrentweb.conf").write_text(example_file())
     else:
         print(example_file(), end="")

@@ -13,6 +13,8 @@ import hashlib
 import html
 import os
 from pathlib import Path
+
+from torrentweb.resources import loader_dir
 from typing import Dict, Mapping, Optional
 
 LOADER_FILE = "torrentweb-loader.js"
@@ -35,8 +37,8 @@ class LoaderSettingsError(ValueError):
 
 
 def default_loader_dir() -> Path:
-    """loader/ beside the package (a source checkout or an editable install)."""
-    return Path(__file__).resolve().parents[1] / "loader"
+    """The loader's files as installed with the package (torrentweb.resources)."""
+    return loader_dir()
 
 
 def snippet_values(config) -> Dict[str, str]:

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from torrentweb.resources import apache_file
+
 from . import loadertag
 from .templates import render
 
@@ -14,7 +16,7 @@ HANDLER_NAME = "torrentweb-page"
 
 def handler_path() -> Path:
     """The WSGIHandlerScript file: shipped inside the package."""
-    return Path(__file__).resolve().parent / "handler.wsgi"
+    return apache_file("handler.wsgi")
 
 
 def seed_name(config) -> str:
@@ -61,7 +63,7 @@ def apache_config(config) -> str:
             "state_dir": config.state_dir, "prefix": apache.prefix})
             if pages.rendered_copies else "    # (pages.rendered_copies is off)\n",
         "tracker_proxy": _tracker_proxy(config),
-        "status_page": handler_path().with_name("status.html"),
+        "status_page": apache_file("status.html"),
         "loader_files": render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(config))
             if pages.loader else "# (pages.loader is off: no browser loader to serve)",
     })
