@@ -6,10 +6,11 @@ setup(
     version="0.1.0",
     description="BitTorrent for a web site's heavy content, beside Apache httpd",
     python_requires=">=3.11",
-    packages=["torrentweb", "torrentweb.seeder", "torrentweb.seeder.tracker", "torrentweb.apache",
-              "torrentweb.conf", "torrentweb.loader"],
+    packages=["torrentweb", "torrentweb.page", "torrentweb.seeder", "torrentweb.seeder.tracker",
+              "torrentweb.apache", "torrentweb.conf", "torrentweb.loader"],
     package_dir={
-        "torrentweb": "core",
+        "torrentweb": "core",               # the shared layer: config, catalogue, page, naming, errors
+        "torrentweb.page": "core/page",
         "torrentweb.seeder": "seeder",
         "torrentweb.seeder.tracker": "seeder/tracker",
         "torrentweb.apache": "apache",

@@ -8,9 +8,10 @@ import os
 import sys
 import threading
 
+from torrentweb.errors import CatalogueUnavailable
+from torrentweb.page.render import PageFilter, Rendered, Settings
+
 from . import http
-from .catalogue import CatalogueUnavailable
-from .filter import PageFilter, Rendered, Settings
 
 log = logging.getLogger("torrentweb.apache")
 if not log.handlers:                     # mod_wsgi sends stderr to Apache's error log

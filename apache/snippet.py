@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 
+from torrentweb.naming import seed_name
+from torrentweb.page import loadertag
 from torrentweb.resources import apache_file
 
-from . import loadertag
 from .templates import render
 
 HANDLER_NAME = "torrentweb-page"
@@ -17,19 +17,6 @@ HANDLER_NAME = "torrentweb-page"
 def handler_path() -> Path:
     """The WSGIHandlerScript file: shipped inside the package."""
     return apache_file("handler.wsgi")
-
-
-def seed_name(config) -> str:
-    """The page bundles' torrent name: the document root's own directory name, so a client
-    that saves into the docroot's parent finds the files, and a web seed URL of
-    <prefix>seed/ + name + / + path maps onto the document root."""
-    return config.docroot.name or "site"
-
-
-def seed_url(config) -> str:
-    """The BEP 19 url-list entry of page bundles (ends in /)."""
-    parts = urlsplit(config.base_url)
-    return f"{parts.scheme}://{parts.netloc}{quote(config.apache.prefix)}seed/"
 
 
 def apache_config(config) -> str:

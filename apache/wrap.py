@@ -10,9 +10,10 @@ import hashlib
 import logging
 from pathlib import Path
 
+from torrentweb.errors import CatalogueUnavailable
+from torrentweb.page.render import PageFilter, Settings
+
 from . import http
-from .catalogue import CatalogueUnavailable
-from .filter import PageFilter, Settings
 
 log = logging.getLogger("torrentweb.apache")
 

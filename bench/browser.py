@@ -36,9 +36,9 @@ from support.daemon import make_site, start_daemon  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from support.processes import Process, wait_for  # noqa: E402
 from torrentweb import config as twconfig  # noqa: E402
-from torrentweb.apache import loadertag  # noqa: E402
-from torrentweb.apache.snippet import seed_name  # noqa: E402
-from torrentweb.apache.swap import swap  # noqa: E402
+from torrentweb.page import loadertag  # noqa: E402
+from torrentweb.naming import seed_name  # noqa: E402
+from torrentweb.page.swap import swap  # noqa: E402
 from torrentweb.apache.templates import render  # noqa: E402
 
 IMAGES = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg")

@@ -35,8 +35,9 @@ from support.ports import free_port            # noqa: E402
 from torrentweb.apache.snippet import handler_path   # noqa: E402
 from torrentweb.config import load             # noqa: E402
 from torrentweb.seeder import builder          # noqa: E402
-from torrentweb.seeder.bundles import RenderedCopies, build_bundle, bundle_torrent_path  # noqa: E402
-from torrentweb.seeder.catalogue import BundleRow, Catalogue, FileRow                    # noqa: E402
+from torrentweb.catalogue import Catalogue                                          # noqa: E402
+from torrentweb.seeder.bundles import RenderedCopies, build_bundle, store_bundle  # noqa: E402
+from torrentweb.seeder.publisher import store_file                               # noqa: E402
 from torrentweb.seeder.rules import Policy     # noqa: E402
 import results                                 # noqa: E402  (bench/results.py)
 
@@ -98,19 +99,13 @@ def fill_catalogue(config, catalogue: Catalogue):
     for cand in Policy(config).walk():
         built = builder.build_file(config.docroot, cand.path, cand.size, base_url=config.base_url,
                                    announce=config.announce_urls())
-        torrent = f"torrents/{cand.path}.torrent"
-        builder.write_atomically(config.state_dir / torrent, built.data)
-        catalogue.put_file(FileRow(cand.path, cand.size, cand.mtime_ns, built.info_hash,
-                                   built.piece_size, torrent, time.time()))
+        store_file(config, catalogue, cand, built)
     copies = RenderedCopies(config)
     copies.note_page("filter/page.html")
     copies.refresh_pending()                       # queues the bundle the page lacks
     for key, paths in catalogue.bundle_requests():
         rows = [catalogue.file(p) for p in paths]
-        built = build_bundle(config, rows)
-        torrent = bundle_torrent_path(built.info_hash)
-        builder.write_atomically(config.state_dir / torrent, built.data)
-        catalogue.put_bundle(BundleRow(key, built.info_hash, torrent, tuple(paths), time.time()))
+        store_bundle(config, catalogue, key, paths, build_bundle(config, rows))
     copies.forget("filter/page.html")              # this one stays on the filter's path
     copies.note_page("copy/page.html")
     assert copies.refresh_pending() == 1, "the copy of copy/page.html was not written"

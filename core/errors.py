@@ -24,3 +24,11 @@ class BuildError(TorrentwebError):
 
 class Cancelled(TorrentwebError):
     """Long work (hashing) was stopped because the daemon is stopping."""
+
+
+class CatalogueUnavailable(TorrentwebError):
+    """The catalogue cannot be read now (not created yet, locked, unreadable)."""
+
+    def __init__(self, path, reason):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")

@@ -10,11 +10,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
-from urllib.parse import quote
 
 import libtorrent as lt
 
 from torrentweb.errors import BuildError, Cancelled
+from torrentweb.naming import web_seed_url
 
 KIB = 1024
 MIN_PIECE = 16 * KIB
@@ -45,11 +45,6 @@ def piece_size_for(total: int) -> int:
     while total > size * MAX_PIECES and size < MAX_PIECE:
         size *= 2
     return size
-
-
-def web_seed_url(base_url: str, rel: str) -> str:
-    """The file's public URL on the origin (BEP 19; WebTorrent needs the full file URL)."""
-    return base_url + quote(rel)
 
 
 def build(parent: Path, entries: list[tuple[str, int]], *, piece_size: int, announce: Iterable[str],

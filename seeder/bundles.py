@@ -21,25 +21,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from torrentweb.apache import scan
-from torrentweb.apache.catalogue import CatalogueUnavailable
-from torrentweb.apache.filter import PageFilter, Settings
-from torrentweb.apache.snippet import seed_name, seed_url
-from torrentweb.errors import BuildError
+from torrentweb.catalogue import BundleRow, bundle_key, bundle_torrent_path
+from torrentweb.errors import BuildError, CatalogueUnavailable
+from torrentweb.naming import seed_name, seed_url
+from torrentweb.page import scan
+from torrentweb.page.render import PageFilter, Settings
 
 from .builder import Built, build, piece_size_for, read_torrent, write_atomically
-from .catalogue import BundleRow, bundle_key
 
 log = logging.getLogger("torrentweb.bundles")
 
 HTML_SUFFIXES = (".html", ".htm")
 RENDER_EVERY = 0.25          # seconds between renderings of pages still waiting for a bundle
-
-
-def bundle_torrent_path(info_hash: str) -> str:
-    """The catalogue's `torrent` column of a bundle (relative to the state directory): a
-    directory per bundle, for the .htaccess that guards it (access_rules)."""
-    return f"bundles/{info_hash}/{info_hash}.torrent"
 
 
 def access_rules(config, paths) -> bytes:
@@ -51,14 +44,17 @@ def access_rules(config, paths) -> bytes:
             b"every file in it.\n" + f'Require expr "{checks}"\n'.encode("utf-8"))
 
 
-def write_bundle(config, row_paths, built) -> str:
-    """The guard first, then the torrent: a bundle is never served without its check."""
+def store_bundle(config, catalogue, key: str, paths, built) -> BundleRow:
+    """A hashed bundle, published: the guard first, then the torrent (a bundle is never
+    served without its check), then its row."""
     torrent = bundle_torrent_path(built.info_hash)
     folder = config.state_dir / torrent.rsplit("/", 1)[0]
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomically(folder / ".htaccess", access_rules(config, row_paths))
+    write_atomically(folder / ".htaccess", access_rules(config, paths))
     write_atomically(config.state_dir / torrent, built.data)
-    return torrent
+    row = BundleRow(key, built.info_hash, torrent, tuple(paths), time.time())
+    catalogue.put_bundle(row)
+    return row
 
 
 def remove_bundle(config, torrent: str):
@@ -366,9 +362,7 @@ class Bundler:
                     log.warning("bundle %s not built: %s", key[:12], e)
                     self.failed[key] = time.monotonic()
                 continue
-            torrent = write_bundle(self.config, [r.path for r in rows], built)
-            row = BundleRow(key, built.info_hash, torrent, tuple(r.path for r in rows), time.time())
-            self.catalogue.put_bundle(row)
+            row = store_bundle(self.config, self.catalogue, key, [r.path for r in rows], built)
             self._seed(row)
             log.info("bundle %s: %d files, info-hash %s", key[:12], len(rows), built.info_hash)
         if self.rendering is not None and self.rendering.done():

@@ -17,12 +17,12 @@ import signal
 import time
 
 from torrentweb import config as configuration
+from torrentweb.catalogue import Catalogue
 from torrentweb.config import Config
 from torrentweb.errors import BuildError, Cancelled, ConfigError, TorrentwebError
 
 from .access import ApacheUnavailable
 from .builder import write_atomically
-from .catalogue import Catalogue
 from .metrics import Metrics, MetricsError
 from .publisher import Publisher
 from .sdnotify import Notifier

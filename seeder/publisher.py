@@ -18,12 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from torrentweb.catalogue import Catalogue, FileRow, file_torrent_path
 from torrentweb.config import Config
 from torrentweb.errors import BuildError
+from torrentweb.naming import web_seed_url
 
 from . import builder
 from .access import Verdict, access_check, name_verdict
-from .catalogue import Catalogue, FileRow
 from .rules import Candidate, Policy
 from .session import Seeder
 
@@ -44,6 +45,17 @@ class Progress:
         rate = mib / max(time.monotonic() - self.started, 1e-6)
         return (f"hashing: {self.files_done}/{self.files_total} files, "
                 f"{mib:.1f}/{self.bytes_total / 2**20:.1f} MiB, {rate:.1f} MiB/s")
+
+
+def store_file(config: Config, catalogue: Catalogue, cand: Candidate, built) -> FileRow:
+    """A hashed file, published: its torrent renamed into place, then its row committed
+    (the order that makes a SIGKILL at any moment lose nothing)."""
+    torrent = file_torrent_path(cand.path)
+    builder.write_atomically(config.state_dir / torrent, built.data)
+    row = FileRow(cand.path, cand.size, cand.mtime_ns, built.info_hash, built.piece_size,
+                  torrent, time.time())
+    catalogue.put_file(row)
+    return row
 
 
 class Publisher:
@@ -130,7 +142,7 @@ class Publisher:
         """
         cfg = self.config
         want = builder.outer_keys(cfg.announce_urls(),
-                                  [builder.web_seed_url(cfg.base_url, row.path)] if cfg.torrents.web_seed else [])
+                                  [web_seed_url(cfg.base_url, row.path)] if cfg.torrents.web_seed else [])
         new = builder.with_outer_keys(data, want)
         if new != data:
             builder.write_atomically(path, new)
@@ -175,11 +187,7 @@ class Publisher:
         after = self.policy.candidate(cfg.docroot / cand.path)
         if after is None or (after.size, after.mtime_ns) != (cand.size, cand.mtime_ns):
             raise BuildError(cand.path, "changed while it was hashed; it will be hashed again")
-        torrent_rel = f"torrents/{cand.path}.torrent"
-        builder.write_atomically(cfg.state_dir / torrent_rel, built.data)
-        row = FileRow(cand.path, cand.size, cand.mtime_ns, built.info_hash, built.piece_size,
-                      torrent_rel, time.time())
-        self.catalogue.put_file(row)
+        row = store_file(cfg, self.catalogue, cand, built)
         if old and old.info_hash != built.info_hash:
             self._stop_seeding(old)
         self._seed(row)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +14,9 @@ from support.apache import ApacheServer
 from support.ports import free_port
 from torrentweb.config import load
 from torrentweb.seeder import builder
-from torrentweb.seeder.bundles import build_bundle, write_bundle
-from torrentweb.seeder.catalogue import BundleRow, Catalogue, FileRow
+from torrentweb.catalogue import Catalogue
+from torrentweb.seeder.bundles import build_bundle, store_bundle
+from torrentweb.seeder.publisher import store_file
 from torrentweb.seeder.rules import Policy
 
 LINK_RE = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="([^"]+)">')
@@ -55,10 +55,7 @@ class Site:
             built = builder.build_file(self.docroot, cand.path, cand.size,
                                        base_url=self.config.base_url,
                                        announce=self.config.announce_urls())
-            torrent = f"torrents/{cand.path}.torrent"
-            builder.write_atomically(self.config.state_dir / torrent, built.data)
-            self.catalogue.put_file(FileRow(cand.path, cand.size, cand.mtime_ns, built.info_hash,
-                                            built.piece_size, torrent, time.time()))
+            store_file(self.config, self.catalogue, cand, built)
 
     def build_requested(self) -> list[str]:
         """What the daemon's bundler does with the filter's requests: build, store, catalogue."""
@@ -66,8 +63,7 @@ class Site:
         for key, paths in self.catalogue.bundle_requests():
             rows = [self.catalogue.file(p) for p in paths]
             built = build_bundle(self.config, rows)
-            torrent = write_bundle(self.config, paths, built)
-            self.catalogue.put_bundle(BundleRow(key, built.info_hash, torrent, tuple(paths), time.time()))
+            store_bundle(self.config, self.catalogue, key, paths, built)
             done.append(built.info_hash)
         return done
 

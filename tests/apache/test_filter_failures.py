@@ -4,7 +4,7 @@ import http.client
 from conftest import image, make_site
 from support.apache import start_apache
 from support.processes import wait_for
-from torrentweb.apache.filter import PageFilter, Settings
+from torrentweb.page.render import PageFilter, Settings
 
 PAGE = b"<html><head><title>x</title></head><body><img src='a.jpg'></body></html>"
 

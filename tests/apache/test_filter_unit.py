@@ -3,7 +3,7 @@ loader's <script>) and the bundle identity shared with the daemon."""
 import re
 
 from conftest import LINK_RE, image, make_site
-from torrentweb.apache.filter import PageFilter, Settings
+from torrentweb.page.render import PageFilter, Settings
 from torrentweb.seeder.bundles import pages_wanted
 
 PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body><img src='img/a.jpg'>" \

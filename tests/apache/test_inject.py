@@ -1,7 +1,7 @@
 """inject(): the page's bytes stay as they are, plus the insertion, or None when unsure."""
 from hypothesis import given, settings, strategies as st
 
-from torrentweb.apache.inject import inject
+from torrentweb.page.inject import inject
 
 TAG = b'<link rel="torrent" href="/t.torrent">'
 

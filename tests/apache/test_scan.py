@@ -1,5 +1,5 @@
 """candidate_paths(): a page's embedded assets as docroot-relative paths, without sockets."""
-from torrentweb.apache.scan import candidate_paths
+from torrentweb.page.scan import candidate_paths
 
 
 def test_img_srcset_picture_video_audio_and_downloads():

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from torrentweb import config
-from torrentweb.apache.loadertag import (LoaderSettingsError, default_loader_dir, parse_settings,
+from torrentweb.page.loadertag import (LoaderSettingsError, default_loader_dir, parse_settings,
                                          settings_env, tag_from_environ)
 
 
@@ -45,7 +45,7 @@ def test_bad_settings_say_what_is_wrong(text, message):
 
 
 def test_the_snippet_fragment_serves_the_loader_and_passes_the_settings(tmp_path):
-    from torrentweb.apache.loadertag import snippet_values
+    from torrentweb.page.loadertag import snippet_values
     from torrentweb.apache.templates import render
     c = config.loads(f"docroot: {tmp_path}\nbase_url: http://x/\nloader: {{deadline: 5}}\n")
     text = render("httpd-torrentweb-loader.conf.in", snippet_values(c))

@@ -1,7 +1,7 @@
 """apache/swap.py: pure, no sockets. What a browser without script and the loader each see."""
 from hypothesis import given, settings, strategies as st
 
-from torrentweb.apache.swap import PLACEHOLDER, swap
+from torrentweb.page.swap import PLACEHOLDER, swap
 
 ASSETS = {"/img/a.jpg", "/img/b.png", "/media/v.webm", "/media/poster.jpg"}
 

@@ -18,7 +18,7 @@ from support.daemon import daemon_behind_apache, make_site
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb import config as twconfig
-from torrentweb.apache.loadertag import default_loader_dir
+from torrentweb.page.loadertag import default_loader_dir
 
 pytestmark = pytest.mark.slow
 SWAPPED = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg", "video/mandelbrot.webm")

@@ -14,7 +14,7 @@ from support.loadersite import DEMO
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb import config as twconfig
-from torrentweb.apache.loadertag import default_loader_dir
+from torrentweb.page.loadertag import default_loader_dir
 
 pytestmark = pytest.mark.slow
 SWAPPED = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg", "video/mandelbrot.webm")

@@ -17,10 +17,10 @@ from .daemon import Daemon, Site, make_site, start_daemon
 from .ports import free_port
 from .processes import wait_for
 from torrentweb import config as twconfig
-from torrentweb.apache.loadertag import (default_loader_dir, loader_tag, parse_settings, settings_env,
+from torrentweb.page.loadertag import (default_loader_dir, loader_tag, parse_settings, settings_env,
                                          snippet_values)
 from torrentweb.apache.templates import render
-from torrentweb.apache.swap import swap
+from torrentweb.page.swap import swap
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPET = ROOT / "tests" / "browser" / "httpd-loader.conf.in"

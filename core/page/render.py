@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import loadertag, pages, scan
-from .swap import swap
-from .catalogue import CatalogueReader, CatalogueUnavailable
+from torrentweb.catalogue import CatalogueReader
+from torrentweb.errors import CatalogueUnavailable
+
+from . import loadertag, scan
 from .inject import inject
+from .plan import head_html, plan as make_plan
+from .swap import swap
 
 log = logging.getLogger("torrentweb.apache")
 
@@ -149,7 +152,7 @@ class PageFilter:
         candidates = tuple(scan.candidate_paths(html, page_path, s.base_path, s.origin))
         if not candidates:
             return Rendered(html, False, "", 0.0)
-        plan = pages.plan(self.reader.assets(candidates).values(), s.large_file_size)
+        plan = make_plan(self.reader.assets(candidates).values(), s.large_file_size)
         bundle = None
         if plan.key:
             bundle = self.reader.bundle(plan.key)
@@ -157,7 +160,7 @@ class PageFilter:
                 self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
         unchanged = Rendered(html, False, "", 0.0, waiting, candidates, plan.key)
-        head = pages.head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
+        head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
                                s.loader_tag if s.loader else None)
         if not head:
             return unchanged

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from torrentweb.seeder.catalogue import bundle_key   # the daemon's definition (standard library only)
-
-from .catalogue import Asset
+from torrentweb.catalogue import FileRow, bundle_key
+from torrentweb.naming import torrent_url
 
 
 @dataclass(frozen=True)
 class PagePlan:
-    bundled: tuple[Asset, ...]      # into the page bundle (sorted by path)
-    large: tuple[Asset, ...]        # linked by their own single-file torrent
+    bundled: tuple[FileRow, ...]      # into the page bundle (sorted by path)
+    large: tuple[FileRow, ...]        # linked by their own single-file torrent
 
     @property
     def key(self) -> str | None:
@@ -28,22 +26,12 @@ def plan(assets, large_file_size: int) -> PagePlan:
                     tuple(a for a in ordered if a.size > large_file_size))
 
 
-def torrent_url(prefix: str, torrent: str) -> str:
-    """URL path of a .torrent from its catalogue path (relative to the state directory):
-    bundles/<ih>/<ih>.torrent -> <prefix>t/<ih>/<ih>.torrent, torrents/a/b.jpg.torrent -> <prefix>files/a/b.jpg.torrent."""
-    top, _, rest = torrent.partition("/")
-    where = {"bundles": "t/", "torrents": "files/"}.get(top)
-    if where is None or not rest:
-        raise ValueError(f"torrent path outside bundles/ and torrents/: {torrent!r}")
-    return prefix + where + quote(rest)
-
-
 def link_tag(href: str) -> bytes:
     return (f'<link type="application/x-bittorrent" rel="torrent" href="{html.escape(href)}">'
             .encode("ascii"))
 
 
-def head_html(prefix: str, bundle_torrent: str | None, large: tuple[Asset, ...],
+def head_html(prefix: str, bundle_torrent: str | None, large: tuple[FileRow, ...],
               loader_tag: str | None = None) -> bytes:
     """The markup injected into <head>: the torrent links, then the browser loader's <script>
     (loadertag.py) when it is on; b"" when the page has nothing to link."""

@@ -1,4 +1,7 @@
-"""The SQLite catalogue: what was hashed, so a restart re-hashes nothing.
+"""The SQLite catalogue, shared by both sides: what was hashed, so a restart re-hashes nothing,
+and what the filter links. One schema, one row type per table, the daemon's writer
+(Catalogue) and the Apache side's reader (CatalogueReader), and where torrents live in the
+state directory.
 
 WAL mode, so the Apache side reads while the daemon writes. The daemon keeps its
 connection open for its whole life (a reader that cannot create the -shm file would
@@ -15,6 +18,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import CatalogueUnavailable
+
+BUSY_TIMEOUT_MS = 50       # the reader: a page is never held up by the daemon's writes
+VERSION_MAX_AGE = 1.0      # seconds a version read stays trusted while the files look unchanged
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files(
@@ -47,22 +55,47 @@ INSERT OR IGNORE INTO meta VALUES ('version', '0');
 
 @dataclass(frozen=True)
 class FileRow:
-    path: str
+    """A published file."""
+    path: str           # relative to the document root, '/'-separated
     size: int
     mtime_ns: int
-    info_hash: str
+    info_hash: str      # v1, 40 lowercase hex
     piece_size: int
-    torrent: str
+    torrent: str        # relative to the state directory (file_torrent_path)
     built: float
 
 
 @dataclass(frozen=True)
 class BundleRow:
-    key: str
+    """A page bundle: one multi-file torrent of a page's assets."""
+    key: str            # bundle_key() of its files
     info_hash: str
-    torrent: str
-    files: tuple
+    torrent: str        # relative to the state directory (bundle_torrent_path)
+    files: tuple        # paths relative to the document root
     built: float
+
+
+FILE_COLUMNS = "path, size, mtime_ns, info_hash, piece_size, torrent, built"
+BUNDLE_COLUMNS = "key, info_hash, torrent, files, built"
+REQUEST_BUNDLE = "INSERT OR IGNORE INTO bundle_requests VALUES (?,?,?)"
+
+
+def file_torrent_path(rel: str) -> str:
+    """Where a file's torrent lives (relative to the state directory): a mirror of the docroot."""
+    return f"torrents/{rel}.torrent"
+
+
+def bundle_torrent_path(info_hash: str) -> str:
+    """Where a bundle's torrent lives: a directory per bundle, for the .htaccess that guards it."""
+    return f"bundles/{info_hash}/{info_hash}.torrent"
+
+
+def _bundle_row(r) -> BundleRow:
+    return BundleRow(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4])
+
+
+def _request_args(key: str, paths) -> tuple:
+    return key, json.dumps(sorted(paths)), time.time()
 
 
 def bundle_key(entries) -> str:
@@ -72,7 +105,7 @@ def bundle_key(entries) -> str:
 
 
 class Catalogue:
-    """The daemon's writable view. One connection, used from one thread at a time."""
+    """The daemon's writable view. One connection, shared under a lock."""
 
     def __init__(self, path: Path, group_writable: bool = True):
         self.path = Path(path)
@@ -99,26 +132,20 @@ class Catalogue:
 
     # files ---------------------------------------------------------------------------------
 
-    _FILE_COLUMNS = "path, size, mtime_ns, info_hash, piece_size, torrent, built"
-    _BUNDLE_COLUMNS = "key, info_hash, torrent, files, built"
-
-    @staticmethod
-    def _bundle_row(r) -> BundleRow:
-        return BundleRow(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4])
 
     def files(self) -> dict[str, FileRow]:
         with self._lock:
-            return {r[0]: FileRow(*r) for r in self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files")}
+            return {r[0]: FileRow(*r) for r in self.db.execute(f"SELECT {FILE_COLUMNS} FROM files")}
 
     def file(self, path: str) -> FileRow | None:
         with self._lock:
-            r = self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
+            r = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
         return FileRow(*r) if r else None
 
     def files_with(self, info_hash: str) -> list[FileRow]:
         """Rows sharing an info-hash: the same bytes under the same name in other directories."""
         with self._lock:
-            rows = self.db.execute(f"SELECT {self._FILE_COLUMNS} FROM files WHERE info_hash = ?",
+            rows = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE info_hash = ?",
                                    (info_hash,)).fetchall()
         return [FileRow(*r) for r in rows]
 
@@ -132,7 +159,7 @@ class Catalogue:
 
     def remove_files(self, paths) -> list[FileRow]:
         """Delete rows; return what they were (the caller drops torrents and files)."""
-        return self._take("files", "path", self._FILE_COLUMNS, paths, lambda r: FileRow(*r))
+        return self._take("files", "path", FILE_COLUMNS, paths, lambda r: FileRow(*r))
 
     def _take(self, table, key_column, columns, keys, make) -> list:
         """Delete rows by key in one transaction and return them as they were."""
@@ -155,8 +182,8 @@ class Catalogue:
 
     def bundles(self) -> dict[str, BundleRow]:
         with self._lock:
-            return {r[0]: self._bundle_row(r)
-                    for r in self.db.execute(f"SELECT {self._BUNDLE_COLUMNS} FROM bundles")}
+            return {r[0]: _bundle_row(r)
+                    for r in self.db.execute(f"SELECT {BUNDLE_COLUMNS} FROM bundles")}
 
     def put_bundle(self, row: BundleRow):
         with self._lock, self.db:
@@ -167,12 +194,11 @@ class Catalogue:
             self._bump()
 
     def remove_bundles(self, keys) -> list[BundleRow]:
-        return self._take("bundles", "key", self._BUNDLE_COLUMNS, keys, self._bundle_row)
+        return self._take("bundles", "key", BUNDLE_COLUMNS, keys, _bundle_row)
 
     def request_bundle(self, key: str, paths):
         with self._lock, self.db:
-            self.db.execute("INSERT OR IGNORE INTO bundle_requests VALUES (?,?,?)",
-                            (key, json.dumps(sorted(paths)), time.time()))
+            self.db.execute(REQUEST_BUNDLE, _request_args(key, paths))
 
     def bundle_requests(self) -> list[tuple[str, list[str]]]:
         with self._lock:
@@ -186,3 +212,84 @@ class Catalogue:
     def version(self) -> int:
         with self._lock:
             return int(self.db.execute("SELECT value FROM meta WHERE name='version'").fetchone()[0])
+
+
+class CatalogueReader:
+    """The Apache side's view: read files and bundles, queue bundle requests. One connection
+    per thread (opening one costs ~200 µs, a 20-path IN query ~14 µs), a short busy timeout,
+    and every failure raised as CatalogueUnavailable (the filter then serves the page as is)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._wal = Path(str(self.path) + "-wal")
+        self._version = None                 # (stamp, when, version), shared by threads
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            if not self.path.exists():
+                raise CatalogueUnavailable(self.path, "no catalogue yet (is the seeder daemon running?)")
+            try:
+                db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None,
+                                     timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            except sqlite3.Error as e:
+                raise CatalogueUnavailable(self.path, f"cannot open: {e}") from None
+            self._local.db = db
+        return db
+
+    def _query(self, sql, args=()):
+        try:
+            return self._db().execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            self.close_thread()
+            raise CatalogueUnavailable(self.path, f"{e} (in {sql.split()[0]})") from None
+
+    def close_thread(self):
+        db = getattr(self._local, "db", None)
+        self._local.db = None
+        if db is not None:
+            db.close()
+
+    def version(self) -> str:
+        """The daemon's change counter. A query costs ~50 µs with a writer active; a stat of the
+        database and its WAL ~2 µs, so the counter is read again only when one of them
+        changed, or a second has passed (file times can be coarser than two commits)."""
+        now = time.monotonic()
+        stamp = self._stamp()
+        cached = self._version
+        if cached and cached[0] == stamp and now - cached[1] < VERSION_MAX_AGE:
+            return cached[2]
+        rows = self._query("SELECT value FROM meta WHERE name = 'version'")
+        version = rows[0][0] if rows else "0"
+        self._version = (stamp, now, version)
+        return version
+
+    def _stamp(self):
+        out = []
+        for path in (self.path, self._wal):
+            try:
+                st = os.stat(path)
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def assets(self, paths) -> dict[str, FileRow]:
+        paths = list(paths)
+        out = {}
+        for i in range(0, len(paths), 500):           # SQLite's bound-parameter limit
+            chunk = paths[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._query(f"SELECT {FILE_COLUMNS} FROM files WHERE path IN ({marks})", chunk):
+                out[row[0]] = FileRow(*row)
+        return out
+
+    def bundle(self, key: str) -> BundleRow | None:
+        rows = self._query(f"SELECT {BUNDLE_COLUMNS} FROM bundles WHERE key = ?", (key,))
+        return _bundle_row(rows[0]) if rows else None
+
+    def request_bundle(self, key: str, paths):
+        """Ask the daemon for a bundle (it builds and seeds it; the next request links it)."""
+        self._query(REQUEST_BUNDLE, _request_args(key, paths))
