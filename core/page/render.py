@@ -166,7 +166,7 @@ class PageFilter:
             return unchanged
         if s.swap:       # only assets a torrent link now carries: the loader can fetch them
             linked = (plan.bundled if bundle else ()) + plan.large
-            html = swap(html, page_path, [s.base_path + a.path for a in linked])
+            html = swap(html, page_path, [s.base_path + a.path for a in linked], s.base_path, s.origin)
         body = inject(html, head)
         if body is None:
             log.info("%s: cannot tell where the <head> starts; served unchanged", page_path)

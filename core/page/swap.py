@@ -7,16 +7,16 @@ placeholder, and follows each changed element with a `<noscript>` copy of the or
 browsers without script, crawlers and reader modes still get plain HTTP.
 
 Units: a standalone `<img>`, a whole `<picture>`, a whole `<video>`/`<audio>` (its `<source>`s
-included). Everything else is byte-identical. Pure: no I/O, standard library only.
+included). Everything else is byte-identical. Pure: no I/O, standard library only. Pages are
+read with the scan's tokenizer and resolver (tokens.py): the same `<base href>`, the same
+elements left out (noscript, template, svg, math, raw text), the same URLs.
 """
 from __future__ import annotations
 
-import html as htmlmod
-import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
-from typing import Collection, List, Optional, Tuple
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import Collection, Optional, Tuple
+
+from .tokens import Resolver, Tag, decode, srcset_urls, start_tag_attributes, visible_tags
 
 # A 1x1 transparent GIF: decodes instantly, fetches nothing.
 PLACEHOLDER = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
@@ -24,37 +24,32 @@ PLACEHOLDER = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAA
 SWAPPED = {"img": ("src", "srcset"), "source": ("src", "srcset"), "video": ("src", "poster"),
            "audio": ("src",)}
 CONTAINERS = ("picture", "video", "audio")
-SKIP = ("noscript", "template", "svg", "math", "script", "style", "textarea")
-_ATTR = re.compile(r"""[\s/]*([^\s"'>/=]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
+NAMES = frozenset(SWAPPED) | frozenset(CONTAINERS)
 
 
 @dataclass(frozen=True)
 class _Unit:
     start: int              # offsets into the text of the element (start tag to end of end tag)
     end: int
-    tags: Tuple[Tuple[int, int, str, tuple], ...]   # (start, end, name, attrs) of inner tags
+    tags: Tuple[Tag, ...]   # its start tags that carry asset URLs
 
 
-def swap(html: bytes, page_path: str, assets: Collection[str]) -> bytes:
+def swap(html: bytes, page_path: str, assets: Collection[str], base_path: str = "/",
+         origin: Optional[str] = None) -> bytes:
     """Return `html` with the elements that show one of `assets` (URL paths such as
     /img/a.jpg, as the page torrent lists them) swapped; unchanged when nothing matches or the
-    page cannot be parsed safely (UTF-16/32 pages, parser errors)."""
-    if not assets or html[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in html[:1024]:
+    page is not ASCII-compatible (UTF-16/32)."""
+    text = decode(html) if assets else None
+    if text is None:
         return html
-    text = html.decode("latin-1")          # byte-transparent for every ASCII-compatible charset
+    resolver = Resolver(page_path, base_path, origin)
     wanted = frozenset(assets)
-    try:
-        units = _Scanner(text).units()
-    except (AssertionError, ValueError):   # html.parser's complaints: leave the page alone
-        return html
     out, pos = [], 0
-    for unit in units:
-        original = text[unit.start:unit.end]
-        rewritten = _rewrite_unit(text, unit, page_path, wanted)
+    for unit in _units(text, resolver):
+        rewritten = _rewrite_unit(text, unit, resolver, wanted)
         if rewritten is None:
             continue
-        out.append(text[pos:unit.start])
-        out.append(rewritten + "<noscript>" + original + "</noscript>")
+        out += [text[pos:unit.start], rewritten, "<noscript>", text[unit.start:unit.end], "</noscript>"]
         pos = unit.end
     if not out:
         return html
@@ -62,49 +57,58 @@ def swap(html: bytes, page_path: str, assets: Collection[str]) -> bytes:
     return "".join(out).encode("latin-1")
 
 
-def _rewrite_unit(text: str, unit: _Unit, page_path: str, wanted) -> Optional[str]:
+def _units(text: str, resolver: Resolver):
+    """Standalone <img>s and whole <picture>/<video>/<audio> elements, in order."""
+    open_ = None                          # [name, start, tags] of the open container
+    for tag in visible_tags(text, NAMES):
+        resolver.see(tag)
+        if tag.closing:
+            if open_ is not None and tag.name == open_[0]:
+                yield _Unit(open_[1], tag.end, tuple(open_[2]))
+                open_ = None
+            continue
+        if tag.name in CONTAINERS and open_ is None:
+            if tag.self_closing:
+                continue                  # <video/>: nothing inside, nothing to copy safely
+            open_ = [tag.name, tag.start, []]
+        if tag.name in SWAPPED:
+            if open_ is not None:
+                open_[2].append(tag)
+            elif tag.name == "img":
+                yield _Unit(tag.start, tag.end, (tag,))
+
+
+def _rewrite_unit(text: str, unit: _Unit, resolver: Resolver, wanted) -> Optional[str]:
     """All or nothing: a unit with any URL outside the torrent stays plain HTTP."""
-    for _, _, name, attrs in unit.tags:
-        values = dict(attrs)
-        if any(values.get(a) and not _matches(a, values[a], page_path, wanted) for a in SWAPPED[name]):
+    for tag in unit.tags:
+        if any(tag.value(a) and not _matches(a, tag.value(a), resolver, wanted) for a in SWAPPED[tag.name]):
             return None
     pieces, pos, changed = [], unit.start, False
-    for start, end, name, attrs in unit.tags:
-        tag = _swap_tag(text[start:end], name, dict(attrs), page_path, wanted)
-        if tag is not None:
-            pieces += [text[pos:start], tag]
-            pos, changed = end, True
+    for tag in unit.tags:
+        new = _swap_tag(text[tag.start:tag.end], tag, resolver, wanted)
+        if new is not None:
+            pieces += [text[pos:tag.start], new]
+            pos, changed = tag.end, True
     if not changed:
         return None
     pieces.append(text[pos:unit.end])
     return "".join(pieces)
 
 
-def _swap_tag(tag: str, name: str, attrs: dict, page_path: str, wanted) -> Optional[str]:
+def _swap_tag(raw: str, tag: Tag, resolver: Resolver, wanted) -> Optional[str]:
     """The start tag with its asset attributes renamed to data-torrent-*, or None."""
-    moved = {a for a in SWAPPED[name] if attrs.get(a) and _matches(a, attrs[a], page_path, wanted)}
+    moved = {a for a in SWAPPED[tag.name] if tag.value(a) and _matches(a, tag.value(a), resolver, wanted)}
     if not moved:
         return None
     out, pos = [], 0
-    for m in _attributes(tag):
+    for m in start_tag_attributes(raw):
         if m.group(1).lower() in moved:
-            out += [tag[pos:m.start(1)], "data-torrent-" + m.group(1).lower()]
+            out += [raw[pos:m.start(1)], "data-torrent-" + m.group(1).lower()]
             pos = m.end(1)
-    tag = "".join(out) + tag[pos:]
-    if name == "img" and "src" in moved:
-        tag = _insert_attr(tag, f'src="{PLACEHOLDER}"')
-    return tag
-
-
-def _attributes(tag: str):
-    """The attributes of a start tag, walked in order (values never mistaken for names)."""
-    pos = re.match(r"<[^\s/>]+", tag).end()
-    while True:
-        m = _ATTR.match(tag, pos)
-        if not m or not m.group(1):
-            return
-        yield m
-        pos = m.end()
+    raw = "".join(out) + raw[pos:]
+    if tag.name == "img" and "src" in moved:
+        raw = _insert_attr(raw, f'src="{PLACEHOLDER}"')
+    return raw
 
 
 def _insert_attr(tag: str, attr: str) -> str:
@@ -112,74 +116,12 @@ def _insert_attr(tag: str, attr: str) -> str:
     return tag[:end].rstrip() + " " + attr + tag[end:]
 
 
-def _matches(attr: str, value: str, page_path: str, wanted) -> bool:
+def _matches(attr: str, value: str, resolver: Resolver, wanted) -> bool:
     """src/poster: the URL is an asset; srcset: every candidate is one (else HTTP keeps it)."""
-    urls = _srcset_urls(value) if attr == "srcset" else [value]
-    return bool(urls) and all(_url_path(u, page_path) in wanted for u in urls)
+    urls = srcset_urls(value) if attr == "srcset" else [value]
+    return bool(urls) and all(_url_path(u, resolver) in wanted for u in urls)
 
 
-def _srcset_urls(value: str) -> List[str]:
-    return [c.strip().split()[0] for c in value.split(",") if c.strip()]
-
-
-def _url_path(url: str, page_path: str) -> Optional[str]:
-    """The same-site path a (relative) URL points to, decoded; None for other hosts/schemes."""
-    parts = urlsplit(urljoin("http://site" + page_path, htmlmod.unescape(url.strip())))
-    if parts.scheme != "http" or parts.netloc != "site":
-        return None
-    return unquote(parts.path)
-
-
-class _Scanner(HTMLParser):
-    """Finds the units and their start tags, with offsets into the text."""
-
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=True)
-        self.text = text
-        self._lines = [0] + [m.end() for m in re.finditer("\n", text)]
-        self._units: List[_Unit] = []
-        self._open: Optional[list] = None       # [name, start, tags] of the open container
-        self._skip = 0
-
-    def units(self) -> List[_Unit]:
-        self.feed(self.text)
-        self.close()
-        return self._units
-
-    def _offset(self) -> int:
-        line, col = self.getpos()
-        return self._lines[line - 1] + col
-
-    def handle_starttag(self, tag, attrs):
-        start = self._offset()
-        end = start + len(self.get_starttag_text())
-        if tag in SKIP:
-            self._skip += 1
-            return
-        if self._skip:
-            return
-        if tag in CONTAINERS and self._open is None:
-            self._open = [tag, start, []]
-        if tag in SWAPPED:
-            entry = (start, end, tag, tuple(attrs))
-            if self._open is not None:
-                self._open[2].append(entry)
-            elif tag == "img":
-                self._units.append(_Unit(start, end, (entry,)))
-
-    def handle_startendtag(self, tag, attrs):
-        if tag in SKIP:
-            return
-        self.handle_starttag(tag, attrs)
-        if tag in CONTAINERS and self._open and self._open[0] == tag:
-            self._open = None      # <video/>: nothing inside, nothing to copy safely
-
-    def handle_endtag(self, tag):
-        if tag in SKIP:
-            self._skip = max(0, self._skip - 1)
-            return
-        if self._open is not None and tag == self._open[0] and not self._skip:
-            end = self.text.find(">", self._offset()) + 1
-            name, start, tags = self._open
-            self._units.append(_Unit(start, end, tuple(tags)))
-            self._open = None
+def _url_path(url: str, resolver: Resolver) -> Optional[str]:
+    rel = resolver.docroot_path(url)
+    return resolver.base_path + rel if rel else None

@@ -38,3 +38,19 @@ def test_comments_scripts_and_templates_do_not_count():
 
 def test_uppercase_and_unquoted_attributes():
     assert candidate_paths(b"<IMG SRC=A.JPG><Video Poster=P.PNG></Video>", "/x.htm") == ["A.JPG", "P.PNG"]
+
+
+def test_the_scan_and_the_swap_read_a_page_alike():
+    """They used to parse differently: the scan honoured <base href> and the swap did not, so
+    the bundle held media/a.jpg and the image was never swapped; the scan counted noscript
+    copies that the swap skipped."""
+    from torrentweb.page.swap import swap
+    page = (b"<html><head><base href='/media/'></head><body><img src='a.jpg'>"
+            b"<noscript><img src='b.jpg'></noscript><svg><image href='c.jpg'/></svg>"
+            b"<img src='https://site.example/media/d.jpg'></body></html>")
+    found = candidate_paths(page, "/p.html", "/", "https://site.example")
+    assert found == ["media/a.jpg", "media/d.jpg"]
+    swapped = swap(page, "/p.html", ["/" + p for p in found], "/", "https://site.example")
+    assert swapped.count(b"data-torrent-src=") == 2
+    assert b"data-torrent-src='a.jpg'" in swapped
+    assert b"data-torrent-src='https://site.example/media/d.jpg'" in swapped
