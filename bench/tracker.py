@@ -58,7 +58,8 @@ def start_ours(work: Path, whitelist: Path, procs: list) -> Contestant:
     port, ws_port = free_port(), free_port()
     (work / "ours.yaml").write_text(
         "docroot: docroot\nbase_url: http://127.0.0.1/\nlog_level: warning\ntracker:\n"
-        f"  http: 127.0.0.1:{port}\n  udp: null\n  websocket: 127.0.0.1:{ws_port}\n  open: false\n")
+        f"  http: 127.0.0.1:{port}\n  udp: null\n  websocket: 127.0.0.1:{ws_port}\n  open: false\n"
+        "  rate_limit: 0\n")         # one load generator on one address: the tracker itself is measured
     proc = Process([sys.executable, "-m", "torrentweb.seeder.tracker", "-c", str(work / "ours.yaml"),
                     "--whitelist", str(whitelist)], work / "ours.log")
     procs.append(proc)

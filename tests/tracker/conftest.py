@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import threading
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import libtorrent as lt
 import pytest
@@ -65,6 +67,40 @@ def loopback_config(**overrides) -> TrackerConfig:
     base = dict(http=Address("127.0.0.1", 0), udp=Address("127.0.0.1", 0), websocket=Address("127.0.0.1", 0))
     base.update(overrides)
     return TrackerConfig(**base)
+
+
+def announce_path(peer=b"-XX0001-000000000001", port=6000, left=0, ih=b"\x11" * 20):
+    """The target of an HTTP announce (the tests' info-hash unless told)."""
+    return (b"/announce?info_hash=" + quote_from_bytes(ih).encode() + b"&peer_id=" + peer +
+            b"&port=%d&left=%d&compact=1" % (port, left))
+
+
+def http_exchange(tracker, raw: bytes) -> bytes:
+    """Send raw bytes to the HTTP tracker; everything it sends back until it closes."""
+    a = tracker.address("http")
+    with socket.create_connection((a.host, a.port), timeout=5) as s:
+        s.sendall(raw)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def get(path: bytes) -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def bodies(raw: bytes):
+    """The bdecoded bodies of pipelined HTTP responses."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        out.append(lt.bdecode(rest[:length]))
+        raw = rest[length:]
+    return out
 
 
 def make_torrent(path: Path, trackers, piece_length=64 * 1024) -> bytes:
