@@ -24,6 +24,152 @@ def ws_announce(peer: str, **extra) -> str:
     return json.dumps({"action": "announce", "info_hash": IH_TEXT, "peer_id": peer, "left": 9, **extra})
 
 
+class RawWebSocket:
+    """A WebSocket client on a plain socket (the `websockets` library's Sans-I/O client makes the
+    frames), so that a test can stop reading, which no client library lets one do."""
+
+    def __init__(self, url: str, address, rcvbuf=None):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(GAVE_UP)
+        self.sock.connect((address.host, address.port))
+        self.protocol = ClientProtocol(parse_uri(url))
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.handshake_exc is None and not self.protocol.events_received():
+            self.protocol.receive_data(self.sock.recv(4096))
+        assert self.protocol.handshake_exc is None
+
+    def _flush(self):
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def send(self, text: str):
+        self.protocol.send_text(text.encode())
+        self._flush()
+
+    def read_until_closed(self) -> bool:
+        """Read (and drop) everything until the tracker closes or resets the connection."""
+        try:
+            while self.sock.recv(1 << 20):
+                pass
+        except ConnectionResetError:
+            pass
+        return True
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_peer_that_stops_reading_does_not_freeze_the_peers_relaying_to_it():
+    offer = {"type": "offer", "sdp": "x" * 40_000}
+    with RunningTracker(loopback_config(http=None, udp=None, rate_limit=0), known={IH}) as t:
+        slow = RawWebSocket(t.url("websocket"), t.address("websocket"), rcvbuf=4096)
+        try:
+            slow.send(ws_announce("-SL0001-000000000001"))      # and never reads again
+            with ws_connect(t.url("websocket")) as victim:
+                replies = []
+                for n in range(300):       # each relays a 40 KB offer to the slow peer
+                    victim.send(ws_announce("-VI0001-000000000001", numwant=1,
+                                            offers=[{"offer": offer, "offer_id": "%020d" % n}]))
+                    replies.append(json.loads(victim.recv(GAVE_UP)))
+                assert [r.get("interval") for r in replies] == [120] * 300
+                assert slow.read_until_closed()
+                with ws_connect(t.url("websocket")) as newcomer:
+                    for _ in range(2):
+                        newcomer.send(ws_announce("-NC0001-000000000001", offers=[
+                            {"offer": offer, "offer_id": "n" * 20}]))
+                        assert json.loads(newcomer.recv(GAVE_UP))["interval"] == 120
+                    torrent, = [x for x in t.stats().torrents if x.info_hash == IH.hex()]
+                    assert torrent.leechers == 2              # the victim and the newcomer; the slow one left
+        finally:
+            slow.close()
+
+
+def tracker_log(caplog) -> list:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records]
+
+
+@pytest.mark.parametrize("field, text, reason", [
+    ("numwant", "1e999", "invalid numwant: expected a number, got inf"),
+    ("left", "-1e999", "invalid left: expected a number, got -inf"),
+    ("left", "NaN", "invalid left: expected a number, got nan"),
+    ("offers", '[{"offer_id": "%s", "offer": {"sdp": 1e999}}]' % ("o" * 20),
+     "invalid offer: NaN and Infinity are not JSON"),
+])
+def test_websocket_numbers_out_of_range_get_a_failure_reason_and_no_log(caplog, field, text, reason):
+    message = ws_announce("-NB0001-000000000001")[:-1] + f', "{field}": {text}}}'
+    with RunningTracker(loopback_config(http=None, udp=None, rate_limit=0), known={IH}) as t:
+        with ws_connect(t.url("websocket")) as other, ws_connect(t.url("websocket")) as ws:
+            other.send(ws_announce("-NB0001-000000000002"))        # a peer for offers to go to
+            other.recv(GAVE_UP)
+            replies = []
+            for _ in range(1000):
+                ws.send(message)
+                replies.append(json.loads(ws.recv(GAVE_UP)))
+    assert replies == [{"action": "announce", "failure reason": reason, "info_hash": IH_TEXT}] * 1000
+    assert tracker_log(caplog) == []
+
+
+def test_websocket_json_nested_5000_deep_gets_a_failure_reason_and_no_log(caplog):
+    with RunningTracker(loopback_config(http=None, udp=None, rate_limit=0), known={IH}) as t:
+        other = RawWebSocket(t.url("websocket"), t.address("websocket"))      # offers go there, unread
+        with ws_connect(t.url("websocket")) as ws:
+            for _ in range(3):
+                ws.send('{"action": "announce", "offers": ' + "[" * 5000 + "]" * 5000 + "}")
+                assert json.loads(ws.recv(GAVE_UP)) == {"action": "announce",
+                                                        "failure reason": "invalid JSON: nested too deeply"}
+            other.send(ws_announce("-DP0001-000000000002"))
+            for depth in range(900, 1100, 4):        # about where decoding or relaying runs out of stack
+                text = ws_announce("-DP0001-000000000001")[:-1] + ', "offers": [{"offer_id": "%s", "offer": {"x": %s}}]}' % (
+                    "d" * 20, "[" * depth + "]" * depth)
+                ws.send(text)
+                reply = json.loads(ws.recv(GAVE_UP))
+                assert reply.get("interval") == 120 or reply["failure reason"] == "invalid JSON: nested too deeply"
+            ws.send(json.dumps({"action": "scrape", "info_hash": IH_TEXT}))     # the socket stays
+            assert json.loads(ws.recv(GAVE_UP))["action"] == "scrape"
+        other.close()
+    assert tracker_log(caplog) == []
+
+
+def drip(sock, data: bytes, pause: float, most: int) -> bytes:
+    """Send a byte every `pause` seconds until the tracker answers or closes; what it sent."""
+    sock.settimeout(pause)
+    for byte in data[:most]:
+        try:
+            sock.sendall(bytes([byte]))
+            got = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return b""
+        while got and not got.endswith(b"e"):
+            got += sock.recv(65536)
+        return got
+    raise AssertionError(f"the tracker still waits for the head after {most} bytes")
+
+
+def test_a_websocket_handshake_dripped_byte_by_byte_is_closed():
+    with RunningTracker(loopback_config(http=None, udp=None, header_timeout=1), known={IH}) as t:
+        a = t.address("websocket")
+        with socket.create_connection((a.host, a.port), timeout=GAVE_UP) as s:
+            assert drip(s, b"GET /announce HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: y\r\n" * 100, 0.2, 200) == b""
+
+
+def test_websocket_connections_over_the_cap_get_503():
+    with RunningTracker(loopback_config(http=None, udp=None, max_connections=2), known={IH}) as t:
+        with ws_connect(t.url("websocket")) as one, ws_connect(t.url("websocket")) as two:
+            for ws in (one, two):
+                ws.send(ws_announce("-CP0001-00000000000%d" % (ws is one)))
+                assert json.loads(ws.recv(GAVE_UP))["interval"] == 120
+            with pytest.raises(InvalidStatus) as e:
+                ws_connect(t.url("websocket"))
+    assert e.value.response.status_code == 503
+    assert e.value.response.body == b"too many connections to the tracker: retry later\n"
+
+
 def test_one_address_flooding_announces_is_rate_limited_by_default():
     with RunningTracker(loopback_config(udp=None, websocket=None), known={IH}) as t:
         requests = b"".join(get(announce_path(b"-RL0001-%012d" % n, 7000, 5, ih=IH)) for n in range(2000))
