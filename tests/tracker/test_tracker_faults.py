@@ -134,6 +134,51 @@ def test_websocket_json_nested_5000_deep_gets_a_failure_reason_and_no_log(caplog
     assert tracker_log(caplog) == []
 
 
+@pytest.mark.parametrize("query, reason", [
+    (b"&ip=1.2.3.4%00", "invalid ip: expected an IPv4 or IPv6 address, got '1.2.3.4\\x00'"),
+    (b"&ip=::1%00", "invalid ip: expected an IPv4 or IPv6 address, got '::1\\x00'"),
+    (b"&numwant=" + b"9" * 5000, "invalid numwant: expected a number that is not negative, got '" + "9" * 40 + "...'"),
+    (b"&numwant=1e999", "invalid numwant: expected a number that is not negative, got '1e999'"),
+    (b"&numwant=nan", "invalid numwant: expected a number that is not negative, got 'nan'"),
+    (b"&numwant=-5", "invalid numwant: expected a number that is not negative, got '-5'"),
+    (b"&numwant=1_0", "invalid numwant: expected a number that is not negative, got '1_0'"),
+])
+def test_http_bad_numbers_and_addresses_get_a_failure_reason_and_no_log(caplog, query, reason):
+    with RunningTracker(loopback_config(udp=None, websocket=None, allow_ip_param=True), known={IH}) as t:
+        raw = http_exchange(t, get(announce_path(ih=IH) + query).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert bodies(raw) == [{b"failure reason": reason.encode()}]
+    assert tracker_log(caplog) == []
+
+
+def udp_announce(t, left: int, numwant: int, port: int) -> bytes:
+    a = t.address("udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(GAVE_UP)
+        s.sendto(struct.pack("!QII", PROTOCOL_ID, 0, 1), (a.host, a.port))
+        cid = s.recv(100)[8:]
+        s.sendto(cid + struct.pack("!II20s20sQqQIIIiH", 1, 2, IH, b"u" * 20, 0, left, 0, 2, 0, 0, numwant, port),
+                 (a.host, a.port))
+        return s.recv(1000)
+
+
+@pytest.mark.parametrize("left, numwant", [(-1, -1), (2**63 - 1, 2**31 - 1), (-2**63, -2**31)])
+def test_udp_extreme_numbers_get_an_announce_reply(caplog, left, numwant):
+    with RunningTracker(loopback_config(http=None, websocket=None), known={IH}) as t:
+        reply = udp_announce(t, left, numwant, 65535)
+    assert struct.unpack("!IIIII", reply[:20]) == (1, 2, 120, 1, 0)      # action, transaction, interval, leechers, seeders
+    assert tracker_log(caplog) == []
+
+
+@pytest.mark.parametrize("size", [9 * 1024, 100 * 1024])
+def test_an_http_head_over_8_kib_in_one_read_is_refused(size):
+    with RunningTracker(loopback_config(udp=None, websocket=None), known={IH}) as t:
+        head = get(announce_path(ih=IH) + b"&x=" + b"y" * size)
+        raw = http_exchange(t, head)         # returns once the tracker has closed the connection
+    assert raw.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert bodies(raw) == [{b"failure reason": b"request head larger than 8192 bytes"}]
+
+
 def drip(sock, data: bytes, pause: float, most: int) -> bytes:
     """Send a byte every `pause` seconds until the tracker answers or closes; what it sent."""
     sock.settimeout(pause)
@@ -151,11 +196,42 @@ def drip(sock, data: bytes, pause: float, most: int) -> bytes:
     raise AssertionError(f"the tracker still waits for the head after {most} bytes")
 
 
+def test_an_http_head_dripped_byte_by_byte_gets_408_and_is_closed():
+    with RunningTracker(loopback_config(udp=None, websocket=None, header_timeout=1), known={IH}) as t:
+        a = t.address("http")
+        with socket.create_connection((a.host, a.port), timeout=GAVE_UP) as s:
+            raw = drip(s, get(announce_path(ih=IH)), pause=0.2, most=200)
+            s.settimeout(GAVE_UP)
+            assert s.recv(100) == b""
+    assert raw.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert bodies(raw) == [{b"failure reason": b"request head not received in time"}]
+
+
 def test_a_websocket_handshake_dripped_byte_by_byte_is_closed():
     with RunningTracker(loopback_config(http=None, udp=None, header_timeout=1), known={IH}) as t:
         a = t.address("websocket")
         with socket.create_connection((a.host, a.port), timeout=GAVE_UP) as s:
             assert drip(s, b"GET /announce HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: y\r\n" * 100, 0.2, 200) == b""
+
+
+def test_http_connections_over_the_cap_get_503_until_one_closes():
+    with RunningTracker(loopback_config(udp=None, websocket=None, max_connections=3), known={IH}) as t:
+        a = t.address("http")
+        held = [socket.create_connection((a.host, a.port), timeout=GAVE_UP) for _ in range(3)]
+        try:
+            for s in held:                   # served: counted by the tracker
+                s.sendall(get(announce_path(ih=IH)))
+                assert s.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+            raw = http_exchange(t, get(announce_path(ih=IH)))
+            assert raw.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            assert bodies(raw) == [{b"failure reason": b"too many connections to the tracker: retry later"}]
+        finally:
+            held.pop().close()
+            for s in held:
+                s.close()
+        # once they are gone, connections are served again
+        assert bodies(http_exchange(t, get(announce_path(ih=IH)).replace(
+            b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")))[0][b"interval"] == 120
 
 
 def test_websocket_connections_over_the_cap_get_503():
