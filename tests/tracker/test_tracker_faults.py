@@ -246,6 +246,24 @@ def test_websocket_connections_over_the_cap_get_503():
     assert e.value.response.body == b"too many connections to the tracker: retry later\n"
 
 
+def test_a_full_swarm_refuses_new_peers_and_keeps_its_own():
+    full = "swarm full: it has 3 peers, the most this tracker keeps; retry later"
+    with RunningTracker(loopback_config(udp=None, max_peers_per_swarm=3), known={IH}) as t:
+        def announce(n, extra=b""):
+            path = announce_path(b"-SW0001-%012d" % n, 6000 + n, 5, ih=IH) + extra
+            return bodies(http_exchange(t, get(path).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")))[0]
+        with ws_connect(t.url("websocket")) as ws:
+            ws.send(ws_announce("-SW0001-000000000000"))
+            assert json.loads(ws.recv(GAVE_UP))["interval"] == 120
+            assert [announce(n)[b"incomplete"] for n in (1, 2)] == [2, 3]
+            assert announce(3) == {b"failure reason": full.encode()}
+            ws.send(ws_announce("-SW0001-000000000009"))
+            assert json.loads(ws.recv(GAVE_UP)) == {"action": "announce", "info_hash": IH_TEXT, "failure reason": full}
+            assert announce(1)[b"incomplete"] == 3                   # a peer already in keeps announcing
+            announce(2, b"&event=stopped")
+            assert announce(3)[b"incomplete"] == 3                   # room again
+
+
 def test_one_address_flooding_announces_is_rate_limited_by_default():
     with RunningTracker(loopback_config(udp=None, websocket=None), known={IH}) as t:
         requests = b"".join(get(announce_path(b"-RL0001-%012d" % n, 7000, 5, ih=IH)) for n in range(2000))
