@@ -344,14 +344,12 @@ class WsProtocol(asyncio.Protocol):
         self.conn: typing.Optional[Connection] = None
         self.fragments: typing.Optional[list] = None
         self.timer: typing.Optional[asyncio.TimerHandle] = None
+        self.refused = False
 
     def connection_made(self, transport):
         self.transport = transport
-        if self.server.admit(self):
-            self._deadline(self.server.header_timeout)      # for the opening handshake
-        else:
-            self.ws.send_response(self.ws.reject(503, TOO_MANY + "\n"))
-            self._flush()
+        self.refused = not self.server.admit(self)      # answered 503 once its request is in
+        self._deadline(self.server.header_timeout)      # for the opening handshake
 
     def data_received(self, data: bytes):
         self.ws.receive_data(data)
@@ -380,7 +378,7 @@ class WsProtocol(asyncio.Protocol):
         self.transport.resume_reading()
 
     def _open(self, request: Request):
-        response = self.ws.accept(request)
+        response = self.ws.reject(503, TOO_MANY + "\n") if self.refused else self.ws.accept(request)
         self.ws.send_response(response)
         if response.status_code == 101:
             self.timer.cancel()
