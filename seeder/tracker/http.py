@@ -239,11 +239,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
-        if len(self.connections) >= self.tracker.max_connections:
-            # answered once its request is in: closing before would reset the reply away
-            self.refused = True
-            self.loop.call_later(self.tracker.header_timeout, transport.abort)
-            return
+        # answered 503 once its request is in: closing at once would reset the reply away
+        self.refused = len(self.connections) >= self.tracker.max_connections
         peername = transport.get_extra_info("peername")
         self.peer = unmapped(peername[0]) if peername else "0.0.0.0"
         self.peer_trusted = is_trusted(self.peer, self.tracker.trusted)

@@ -41,6 +41,9 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=F
 MAX_SCRAPE = 100
 MAX_BUFFERED = 1024 * 1024   # bytes waiting for a peer that does not read, before it is dropped
 CLOSE_TIMEOUT = 10.0         # seconds a peer has to finish the closing handshake
+# seconds between keepalive pings (the `websockets` default): between announces a connection is
+# silent for `interval`, longer than proxies (Apache's Timeout: 60 s unless set) and NATs keep it
+PING_INTERVAL = 20.0
 INTERNAL = "internal error in the tracker; it has been logged"
 IDLE = "idle: no announce for too long"
 TOO_DEEP = "invalid JSON: nested too deeply"
@@ -403,6 +406,11 @@ class WsProtocol(asyncio.Protocol):
             self.ws.send_text(text.encode())
             self._flush()
 
+    def ping(self):
+        if self.ws.state is OPEN:
+            self.ws.send_ping(b"")
+            self._flush()
+
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size()
 
@@ -450,6 +458,7 @@ class WsServer:
         self.server = None
         self.protocols: typing.Set[WsProtocol] = set()
         self._all_lost: typing.Optional[asyncio.Future] = None
+        self._next_ping = 0.0
         self.configure(config)
 
     def configure(self, config):
@@ -465,11 +474,10 @@ class WsServer:
         return self.server.sockets[0].getsockname()[:2]
 
     def admit(self, protocol: WsProtocol) -> bool:
-        """Count a new connection; False when max_connections are open already."""
-        if len(self.protocols) >= self.max_connections or self._all_lost is not None:
-            return False
+        """Count a new connection; False when max_connections were open already (or stopping)."""
+        admitted = len(self.protocols) < self.max_connections and self._all_lost is None
         self.protocols.add(protocol)
-        return True
+        return admitted
 
     def lost(self, protocol: WsProtocol):
         self.protocols.discard(protocol)
@@ -492,9 +500,14 @@ class WsServer:
             else:
                 peer.send(text)
 
-    def drop_idle(self):
+    def housekeep(self, now: float):
+        """Close connections that stopped announcing; ping the others every PING_INTERVAL."""
         for conn in self.tracker.idle(self.idle_timeout):
             conn.socket.close(1000, IDLE)
+        if now >= self._next_ping:
+            self._next_ping = now + PING_INTERVAL
+            for protocol in list(self.protocols):
+                protocol.ping()
 
     async def stop(self):
         """Close the listener, then every connection (1001); abort those still open after CLOSE_TIMEOUT."""

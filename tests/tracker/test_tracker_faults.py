@@ -7,60 +7,18 @@ import socket
 import struct
 
 import pytest
-from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
-from websockets.uri import parse_uri
 
-from conftest import RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
+from conftest import GAVE_UP, RawWebSocket, RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
 from torrentweb.seeder.tracker.udp import PROTOCOL_ID
 
 IH = b"\x55" * 20
 IH_TEXT = IH.decode("latin-1")
-GAVE_UP = 30          # seconds: only a limit after which the test gives up, never a measured duration
 
 
 def ws_announce(peer: str, **extra) -> str:
     return json.dumps({"action": "announce", "info_hash": IH_TEXT, "peer_id": peer, "left": 9, **extra})
-
-
-class RawWebSocket:
-    """A WebSocket client on a plain socket (the `websockets` library's Sans-I/O client makes the
-    frames), so that a test can stop reading, which no client library lets one do."""
-
-    def __init__(self, url: str, address, rcvbuf=None):
-        self.sock = socket.socket()
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(GAVE_UP)
-        self.sock.connect((address.host, address.port))
-        self.protocol = ClientProtocol(parse_uri(url))
-        self.protocol.send_request(self.protocol.connect())
-        self._flush()
-        while self.protocol.handshake_exc is None and not self.protocol.events_received():
-            self.protocol.receive_data(self.sock.recv(4096))
-        assert self.protocol.handshake_exc is None
-
-    def _flush(self):
-        for data in self.protocol.data_to_send():
-            if data:
-                self.sock.sendall(data)
-
-    def send(self, text: str):
-        self.protocol.send_text(text.encode())
-        self._flush()
-
-    def read_until_closed(self) -> bool:
-        """Read (and drop) everything until the tracker closes or resets the connection."""
-        try:
-            while self.sock.recv(1 << 20):
-                pass
-        except ConnectionResetError:
-            pass
-        return True
-
-    def close(self):
-        self.sock.close()
 
 
 def test_a_peer_that_stops_reading_does_not_freeze_the_peers_relaying_to_it():

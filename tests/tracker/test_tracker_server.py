@@ -6,9 +6,10 @@ from urllib.parse import quote_from_bytes
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import PING
 from websockets.sync.client import connect as ws_connect
 
-from conftest import RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
+from conftest import RawWebSocket, RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
 from support.ports import free_port
 from torrentweb.config import Address
 from torrentweb.seeder.tracker.errors import BindError
@@ -121,6 +122,18 @@ def test_idle_websocket_connections_are_dropped():
                 ws.recv(10)
         assert (e.value.rcvd.code, e.value.rcvd.reason) == (1000, "idle: no announce for too long")
         assert t.stats().leechers == 0
+
+
+def test_websocket_peers_get_keepalive_pings_between_announces(monkeypatch):
+    """Between announces a connection is silent for `interval`: proxies and NATs would close it."""
+    import torrentweb.seeder.tracker.websocket as websocket
+    monkeypatch.setattr(websocket, "PING_INTERVAL", 0.5)
+    with RunningTracker(loopback_config(http=None, udp=None, interval=1, ws_idle_timeout=60), known={IH}) as t:
+        raw = RawWebSocket(t.url("websocket"), t.address("websocket"))
+        try:
+            assert [frame.opcode for frame in raw.frames(2)] == [PING, PING]
+        finally:
+            raw.close()
 
 
 def test_websocket_flood_is_cut_off():
