@@ -52,9 +52,17 @@ def info_hashes() -> list:
 
 
 class Contestant:
-    def __init__(self, name, http_url, ws_url=None, wrk_args=()):
+    def __init__(self, name, http_url, ws_url=None, wrk_args=(), proc=None):
         self.name, self.http_url, self.ws_url, self.wrk_args = name, http_url, ws_url, tuple(wrk_args)
-        self.http, self.ws = [], []
+        self.proc = proc
+        self.http, self.ws = [], []         # (announces/s, p99 ms, CPU µs/announce), (announces/s, CPU µs)
+
+
+def cpu_seconds(proc: Process) -> float:
+    """User + system time the tracker's process has used: on a shared machine the rate of a run
+    swings with the neighbours' load, the CPU time per announce much less."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_ours(work: Path, whitelist: Path, procs: list, name="torrentweb", env=None) -> Contestant:
@@ -69,7 +77,7 @@ def start_ours(work: Path, whitelist: Path, procs: list, name="torrentweb", env=
                     "--whitelist", str(whitelist)], config.with_suffix(".log"), env=env)
     procs.append(proc)
     wait_for(lambda: proc.log().count("listening") >= 2 or _dead(proc), 15, what=name)
-    return Contestant(name, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{ws_port}/announce")
+    return Contestant(name, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{ws_port}/announce", proc=proc)
 
 
 def start_baseline(rev: str, work: Path, whitelist: Path, procs: list) -> Contestant:
@@ -100,7 +108,7 @@ def start_opentracker(work: Path, whitelist: Path, procs: list) -> Contestant:
     procs.append(proc)
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: _answers(url) or _dead(proc), 15, what="opentracker")
-    return Contestant("opentracker", url)
+    return Contestant("opentracker", url, proc=proc)
 
 
 def start_npm(work: Path, whitelist: Path, procs: list) -> Contestant:
@@ -111,7 +119,7 @@ def start_npm(work: Path, whitelist: Path, procs: list) -> Contestant:
                    cwd=str(BENCH))
     procs.append(proc)
     wait_for(lambda: "listening" in proc.log() or _dead(proc), 15, what="npm bittorrent-tracker")
-    return Contestant("npm bittorrent-tracker", f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}")
+    return Contestant("npm bittorrent-tracker", f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", proc=proc)
 
 
 def _dead(proc):
@@ -142,6 +150,7 @@ def check_announce(c: Contestant, ih: bytes):
 
 def wrk(c: Contestant, lua: Path, hashes_file: Path, seconds: int) -> tuple:
     env = dict(os.environ, TRACKER_HASHES=str(hashes_file))
+    cpu = cpu_seconds(c.proc)
     out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", *c.wrk_args, "-s", str(lua),
                           c.http_url + "/"],
                          capture_output=True, text=True, env=env, timeout=seconds + 30).stdout
@@ -150,10 +159,11 @@ def wrk(c: Contestant, lua: Path, hashes_file: Path, seconds: int) -> tuple:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         raise SystemExit(f"{c.name}: {non2xx.group(1)} non-2xx replies under load:\n{out}")
-    return rps, p99
+    return rps, p99, (cpu_seconds(c.proc) - cpu) * 1e6 / (rps * seconds)
 
 
-def ws_load(c: Contestant, hex_file: Path, seconds: int) -> float:
+def ws_load(c: Contestant, hex_file: Path, seconds: int) -> tuple:
+    cpu = cpu_seconds(c.proc)
     out = subprocess.run(["node", str(BENCH / "tracker_wsload.mjs"), c.ws_url, str(CONNECTIONS), str(seconds),
                           str(hex_file)], capture_output=True, text=True, timeout=seconds + 30, cwd=str(BENCH))
     m = re.search(r"announces (\d+) failures (\d+) seconds ([\d.]+)", out.stdout)
@@ -161,7 +171,7 @@ def ws_load(c: Contestant, hex_file: Path, seconds: int) -> float:
         raise SystemExit(f"WebSocket load against {c.name} failed:\n{out.stdout}{out.stderr}")
     if int(m.group(2)):
         raise SystemExit(f"{c.name} answered {m.group(2)} WebSocket announces with a failure")
-    return int(m.group(1)) / float(m.group(3))
+    return int(m.group(1)) / float(m.group(3)), (cpu_seconds(c.proc) - cpu) * 1e6 / int(m.group(1))
 
 
 def commit() -> str:
@@ -205,31 +215,34 @@ def main(argv=None):
                 contestants.append(start_baseline(args.baseline, work, whitelist, procs))
             # opentracker closes every connection: ours again, made to do the same, for a like-for-like row
             contestants.insert(1, Contestant("torrentweb, Connection: close", contestants[0].http_url,
-                                             wrk_args=("-H", "Connection: close")))
+                                             wrk_args=("-H", "Connection: close"), proc=contestants[0].proc))
             for c in contestants:
                 check_announce(c, hashes[0])
             for r in range(args.rounds):
                 for c in contestants:
                     c.http.append(wrk(c, BENCH / "tracker_announce.lua", encoded, args.seconds))
                     print(f"round {r + 1}: {c.name:30} HTTP {c.http[-1][0]:9,.0f} announces/s  "
-                          f"p99 {c.http[-1][1]:.1f} ms", flush=True)
+                          f"p99 {c.http[-1][1]:.1f} ms  CPU {c.http[-1][2]:.1f} µs/announce", flush=True)
             for r in range(args.rounds):
                 for c in contestants:
                     if c.ws_url:
                         c.ws.append(ws_load(c, whitelist, args.seconds))
-                        print(f"round {r + 1}: {c.name:30} WebSocket {c.ws[-1]:9,.0f} announces/s", flush=True)
+                        print(f"round {r + 1}: {c.name:30} WebSocket {c.ws[-1][0]:9,.0f} announces/s  "
+                              f"CPU {c.ws[-1][1]:.1f} µs/announce", flush=True)
         finally:
             for proc in procs:
                 proc.stop()
 
     ours, _, opentracker, npm = contestants[:4]
     ws_contestants = [c for c in contestants if c.ws_url]
-    med = {c.name: (statistics.median(r for r, _ in c.http), statistics.median(p for _, p in c.http))
-           for c in contestants}
+    med = {c.name: [statistics.median(run[i] for run in c.http) for i in range(3)] for c in contestants}
     http_rows = [(c.name, f"{med[c.name][0]:,.0f}", f"{med[c.name][1]:.1f} ms",
-                  f"{med[ours.name][0] / med[c.name][0]:.2f}") for c in contestants]
-    ws_med = {c.name: statistics.median(c.ws) for c in ws_contestants}
-    ws_rows = [(c.name, f"{ws_med[c.name]:,.0f}", f"{ws_med[ours.name] / ws_med[c.name]:.2f}") for c in ws_contestants]
+                  f"{med[ours.name][0] / med[c.name][0]:.2f}", f"{med[c.name][2]:.1f}",
+                  f"{med[c.name][2] / med[ours.name][2]:.2f}") for c in contestants]
+    ws_med = {c.name: [statistics.median(run[i] for run in c.ws) for i in range(2)] for c in ws_contestants}
+    ws_rows = [(c.name, f"{ws_med[c.name][0]:,.0f}", f"{ws_med[ours.name][0] / ws_med[c.name][0]:.2f}",
+                f"{ws_med[c.name][1]:.1f}", f"{ws_med[c.name][1] / ws_med[ours.name][1]:.2f}")
+               for c in ws_contestants]
     command = ".venv/bin/python bench/tracker.py" + (f" --baseline {args.baseline}" if args.baseline else "")
     text = "\n".join([
         "## Tracker (`bench/tracker.py`)",
@@ -239,14 +252,18 @@ def main(argv=None):
         f"`bench/tracker_announce.lua` (valid announces for {HASHES} whitelisted info-hashes, random peer_id/port, "
         f"compact, numwant=50), {args.rounds} alternating rounds, medians. WebSocket: {CONNECTIONS} sockets "
         "announcing back to back without offers (`bench/tracker_wsload.mjs`), "
-        f"{args.seconds} s each, alternating, medians. Every tracker whitelists the same hashes.",
+        f"{args.seconds} s each, alternating, medians. Every tracker whitelists the same hashes. "
+        "CPU µs/announce: the user + system time the tracker's process used during a run, divided by the "
+        "announces it answered (the rates swing with the neighbours' load, this much less).",
         "",
-        table(http_rows, ("HTTP announces", "requests/s", "p99", "torrentweb ÷ this")),
+        table(http_rows, ("HTTP announces", "requests/s", "p99", "torrentweb ÷ this", "CPU µs/announce",
+                          "this ÷ torrentweb (CPU)")),
         "",
         f"Like for like with opentracker (both closing the connection after each reply): "
         f"{med[contestants[1].name][0] / med[opentracker.name][0]:.2f} x opentracker.",
         "",
-        table(ws_rows, ("WebSocket announces", "announces/s", "torrentweb ÷ this")),
+        table(ws_rows, ("WebSocket announces", "announces/s", "torrentweb ÷ this", "CPU µs/announce",
+                        "this ÷ torrentweb (CPU)")),
         "",
         "Reading: ours is one asyncio thread (a bare `asyncio.Protocol` HTTP/1.1 parser, precomputed reply "
         "shapes, compact peers joined from per-swarm lists; WebSocket: the `websockets` library's Sans-I/O "
