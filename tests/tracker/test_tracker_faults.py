@@ -228,3 +228,29 @@ def test_one_address_flooding_announces_is_rate_limited_by_default():
         replies = bodies(http_exchange(t, requests + get(b"/x").replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")))
     limited = [r for r in replies if r == {b"failure reason": b"rate limited: too many requests from your address, retry later"}]
     assert len(replies) == 2001 and len(limited) > 1000
+
+
+class UnreadableCatalogue:
+    """The daemon's lookup of its torrents failing: an internal error on every announce."""
+
+    def __contains__(self, info_hash):
+        raise RuntimeError("catalogue unreadable")
+
+
+def test_internal_errors_log_one_traceback_a_minute_not_one_per_request(caplog):
+    internal = "internal error in the tracker; it has been logged"
+    with RunningTracker(loopback_config(udp=None, rate_limit=0), known=UnreadableCatalogue()) as t:
+        with ws_connect(t.url("websocket")) as ws:
+            for _ in range(100):
+                ws.send(ws_announce("-IE0001-000000000001"))
+                assert json.loads(ws.recv(GAVE_UP)) == {"action": "announce", "failure reason": internal,
+                                                        "info_hash": IH_TEXT}
+        for _ in range(20):
+            raw = http_exchange(t, get(announce_path(ih=IH)))
+            assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+            assert bodies(raw) == [{b"failure reason": internal.encode()}]
+    tracebacks = [(r.name, r.getMessage().split(" from ")[0]) for r in caplog.records if r.exc_info]
+    assert tracebacks == [("torrentweb.tracker.websocket", "internal error answering a WebSocket message"),
+                          ("torrentweb.tracker.http", "internal error answering b'/announce?info_hash="
+                                                      "UUUUUUUUUUUUUUUUUUUU&peer_id=-XX0001-000000000001&port=6000"
+                                                      "&left=0&compact=1'")]
