@@ -387,8 +387,9 @@ class WsProtocol(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
             peer = self.transport.get_extra_info("peername")
-            self.conn = self.server.tracker.connect(self, peer[0] if peer else "0.0.0.0",
-                                                    request.headers.get("X-Forwarded-For"))
+            # proxies may each add a header: one list, as in HTTP (.get raises on two)
+            forwarded = ", ".join(request.headers.get_all("X-Forwarded-For")) or None
+            self.conn = self.server.tracker.connect(self, peer[0] if peer else "0.0.0.0", forwarded)
 
     def _frame(self, frame):
         if frame.fin and frame.opcode is not CONT:

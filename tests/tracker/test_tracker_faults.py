@@ -254,3 +254,12 @@ def test_internal_errors_log_one_traceback_a_minute_not_one_per_request(caplog):
                           ("torrentweb.tracker.http", "internal error answering b'/announce?info_hash="
                                                       "UUUUUUUUUUUUUUUUUUUU&peer_id=-XX0001-000000000001&port=6000"
                                                       "&left=0&compact=1'")]
+
+
+def test_a_websocket_handshake_with_two_forwarded_for_headers_is_served(caplog):
+    with RunningTracker(loopback_config(http=None, udp=None), known={IH}) as t:
+        with ws_connect(t.url("websocket"), additional_headers=[("X-Forwarded-For", "192.0.2.1"),
+                                                                ("X-Forwarded-For", "192.0.2.2")]) as ws:
+            ws.send(ws_announce("-XF0001-000000000001"))
+            assert json.loads(ws.recv(GAVE_UP))["interval"] == 120
+    assert tracker_log(caplog) == []
