@@ -127,6 +127,15 @@ def _count(kind, minimum=0, maximum=None):
     return parse
 
 
+def _at_least_one(kind):
+    """A limit that 0 would turn into "refuse everything"."""
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+            raise ValueError(f"expected a {kind} of at least 1, got {value!r}")
+        return value
+    return parse
+
+
 def _one_of(*choices):
     def parse(value):
         if value not in choices:
@@ -207,8 +216,13 @@ class TrackerConfig:
         lambda v: tuple(_network(x) for x in _list(v)),
         (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")))
     allow_ip_param: bool = False
-    rate_limit: float = parsed(_positive("number of requests per second"), 0)   # per address, 0 = off
-    rate_burst: int = parsed(_count("announces", 1), 100)
+    # per address, 0 = off; far above a real client (one announce per torrent per interval),
+    # far below a flood (bench/tracker.py turns it off to measure the tracker itself)
+    rate_limit: float = parsed(_positive("number of requests per second"), 50)
+    rate_burst: int = parsed(_count("announces", 1), 500)
+    max_peers_per_swarm: int = parsed(_count("peers", 1), 5000)   # then new peers are refused
+    header_timeout: float = parsed(_at_least_one("number of seconds"), 10)   # HTTP head, WebSocket handshake
+    max_connections: int = parsed(_count("connections", 1), 4096)   # open at once, per TCP listener
     max_offers: int = parsed(_count("offers"), 10)
     max_message_size: int = parsed(_size, 64 * KIB)
     ws_idle_timeout: int = parsed(_count("seconds"), 0)      # 0 = 2 x interval

@@ -13,8 +13,8 @@ def pack_ip(text: str) -> bytes:
     """An IP address as the 4 or 16 bytes compact peer lists carry (IPv4-mapped IPv6 -> 4 bytes)."""
     try:
         return socket.inet_aton(text) if "." in text and ":" not in text else _pack6(text)
-    except OSError:
-        raise ClientError(f"invalid ip: expected an IPv4 or IPv6 address, got {text!r}") from None
+    except (OSError, ValueError):       # ValueError: a NUL byte in it
+        raise ClientError(f"invalid ip: expected an IPv4 or IPv6 address, got {text[:60]!r}") from None
 
 
 def _pack6(text: str) -> bytes:

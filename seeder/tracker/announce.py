@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from .errors import ClientError
 
 __all__ = ["Announce", "Scrape", "AnnounceReply", "ScrapeEntry", "Event", "ClientError",
-           "UNKNOWN_TORRENT", "RATE_LIMITED", "UNKNOWN_LEFT"]
+           "UNKNOWN_TORRENT", "RATE_LIMITED", "TOO_MANY", "UNKNOWN_LEFT"]
 
 UNKNOWN_TORRENT = "info-hash not tracked here: this tracker serves only this site's torrents"
 RATE_LIMITED = "rate limited: too many requests from your address, retry later"
+TOO_MANY = "too many connections to the tracker: retry later"
 UNKNOWN_LEFT = -1        # `left` not given (WebTorrent clients that do not know the size yet)
 
 

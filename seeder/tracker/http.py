@@ -12,16 +12,20 @@ import typing
 from urllib.parse import unquote_to_bytes
 
 from .address import forwarded_client, is_trusted, pack_ip, unmapped
-from .announce import (RATE_LIMITED, UNKNOWN_TORRENT, Announce, AnnounceReply, ClientError, Event,
-                       Scrape, ScrapeEntry)
+from .announce import (RATE_LIMITED, TOO_MANY, UNKNOWN_TORRENT, Announce, AnnounceReply, ClientError,
+                       Event, Scrape, ScrapeEntry)
+from .ratelimit import LogLimiter
 
 log = logging.getLogger("torrentweb.tracker.http")
 
 MAX_HEAD = 8 * 1024          # request line + headers
 MAX_SCRAPE = 100             # info-hashes in one scrape
 KEEPALIVE_TIMEOUT = 30.0     # seconds an idle connection is kept
+MAX_DIGITS = 20             # 2**64 - 1: no BitTorrent number is longer
 NOT_FOUND = "not found: this tracker answers /announce and /scrape"
 INTERNAL = "internal error in the tracker; it has been logged"
+HEAD_TOO_LARGE = f"request head larger than {MAX_HEAD} bytes"
+HEAD_TIMEOUT = "request head not received in time"
 
 _EVENTS = {b"": Event.NONE, b"started": Event.STARTED, b"completed": Event.COMPLETED,
            b"stopped": Event.STOPPED, b"paused": Event.NONE, b"empty": Event.NONE}
@@ -38,15 +42,17 @@ def _twenty(name: str, value: typing.Optional[bytes]) -> bytes:
     return raw
 
 
+def _shown(value: bytes) -> str:
+    """A client's value inside a failure reason: cut short, whatever it sent."""
+    text = value.decode("latin-1")
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
 def _number(name: str, value: bytes) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise ClientError(f"invalid {name}: expected a number that is not negative, "
-                          f"got {value.decode('latin-1')!r}")
-    return n
+    """Decimal digits only (int() would take '1_0', ' 1' and 4,000 digits)."""
+    if not (value.isdigit() and len(value) <= MAX_DIGITS):
+        raise ClientError(f"invalid {name}: expected a number that is not negative, got {_shown(value)}")
+    return int(value)
 
 
 def parse_announce(query: bytes, client_ip: str, allow_ip_param: bool = False) -> Announce:
@@ -72,12 +78,9 @@ def parse_announce(query: bytes, client_ip: str, allow_ip_param: bool = False) -
     peer_id = _twenty("peer_id", peer_id)
     if port is None:
         raise ClientError("missing port")
-    try:
-        port_n = int(port)
-    except ValueError:
-        port_n = 0
+    port_n = int(port) if port.isdigit() and len(port) <= 5 else 0
     if not 0 < port_n < 65536:
-        raise ClientError(f"invalid port: expected a number from 1 to 65535, got {port.decode('latin-1')!r}")
+        raise ClientError(f"invalid port: expected a number from 1 to 65535, got {_shown(port)}")
     if left is None:
         raise ClientError("missing left")
     left_n = _number("left", left)
@@ -86,7 +89,7 @@ def parse_announce(query: bytes, client_ip: str, allow_ip_param: bool = False) -
         ev = _EVENTS.get(event)
         if ev is None:
             raise ClientError("invalid event: expected started, completed, stopped or nothing, "
-                              f"got {unquote_to_bytes(event).decode('latin-1')!r}")
+                              f"got {_shown(unquote_to_bytes(event))}")
     numwant_n = -1 if numwant is None else _number("numwant", numwant)
     if ip is not None and allow_ip_param:
         address = pack_ip(unquote_to_bytes(ip).decode("latin-1"))
@@ -136,8 +139,9 @@ def write_failure(reason: str) -> bytes:
 
 
 _STATUS = {200: b"200 OK", 400: b"400 Bad Request", 404: b"404 Not Found",
-           405: b"405 Method Not Allowed", 431: b"431 Request Header Fields Too Large",
-           500: b"500 Internal Server Error"}
+           405: b"405 Method Not Allowed", 408: b"408 Request Timeout",
+           431: b"431 Request Header Fields Too Large", 500: b"500 Internal Server Error",
+           503: b"503 Service Unavailable"}
 
 
 def response(body: bytes, status: int = 200, keep_alive: bool = True) -> bytes:
@@ -152,12 +156,15 @@ class HttpTracker:
 
     def __init__(self, swarms, config, limiter=None):
         self.swarms = swarms
+        self.errors = LogLimiter(log)
         self.configure(config, limiter)
 
     def configure(self, config, limiter=None):
         self.trusted = tuple(config.trusted_proxies)
         self.allow_ip_param = config.allow_ip_param
         self.limiter = limiter
+        self.header_timeout = float(config.header_timeout)
+        self.max_connections = int(config.max_connections)
 
     def handle(self, head: bytes, peer: str, peer_trusted: bool) -> typing.Tuple[bytes, bool]:
         """-> (response bytes, keep the connection open)."""
@@ -197,21 +204,26 @@ class HttpTracker:
         except ClientError as e:
             return response(write_failure(str(e))), keep
         except Exception:
-            log.exception("internal error answering %r from %s", target[:200], peer)
+            self.errors.exception("internal error answering %r from %s", target[:200], peer)
             return response(write_failure(INTERNAL), 500, False), False
 
 
 # --- the socket side -------------------------------------------------------------------
 
 def close_idle(connections: set, now: float):
-    """Close keep-alive connections silent for KEEPALIVE_TIMEOUT seconds (called by housekeeping)."""
-    for connection in [c for c in connections if now - c.last_active >= KEEPALIVE_TIMEOUT]:
-        connection.transport.close()
+    """Called by housekeeping: a head not complete header_timeout after it began gets 408 (a
+    client dripping bytes, slowloris); a keep-alive connection silent for KEEPALIVE_TIMEOUT is closed."""
+    for connection in list(connections):
+        connection.expire(now)
+
+
+def refusal(reason: str, status: int) -> bytes:
+    return response(write_failure(reason), status, False)
 
 
 class HttpProtocol(asyncio.Protocol):
-    """One connection: split request heads, answer each, close when asked to (idle ones are
-    closed by close_idle)."""
+    """One connection: split request heads, answer each, close when asked to (stalled and idle
+    ones are closed by close_idle)."""
 
     def __init__(self, tracker: HttpTracker, connections: set):
         self.tracker = tracker
@@ -220,16 +232,20 @@ class HttpProtocol(asyncio.Protocol):
         self.buffer = b""
         self.peer = ""
         self.peer_trusted = False
-        self.last_active = 0.0
         self.loop = asyncio.get_running_loop()
+        self.last_active = 0.0
+        self.head_started: typing.Optional[float] = None    # waiting for the rest of a head since
+        self.refused = False        # over max_connections
 
     def connection_made(self, transport):
         self.transport = transport
+        # answered 503 once its request is in: closing at once would reset the reply away
+        self.refused = len(self.connections) >= self.tracker.max_connections
         peername = transport.get_extra_info("peername")
         self.peer = unmapped(peername[0]) if peername else "0.0.0.0"
         self.peer_trusted = is_trusted(self.peer, self.tracker.trusted)
         self.connections.add(self)
-        self.last_active = self.loop.time()
+        self.last_active = self.head_started = self.loop.time()
 
     def connection_lost(self, exc):
         self.connections.discard(self)
@@ -240,28 +256,42 @@ class HttpProtocol(asyncio.Protocol):
     def resume_writing(self):
         self.transport.resume_reading()
 
+    def expire(self, now: float):
+        if self.head_started is not None and now - self.head_started >= self.tracker.header_timeout:
+            self._refuse(refusal(HEAD_TIMEOUT, 408))
+        elif now - self.last_active >= KEEPALIVE_TIMEOUT:
+            self.transport.close()
+
+    def _refuse(self, reply: bytes):
+        self.transport.write(reply)
+        self.transport.close()
+        self.buffer = b""
+
     def data_received(self, data: bytes):
+        if self.refused:
+            self._refuse(refusal(TOO_MANY, 503))
+            return
         self.last_active = self.loop.time()
         buf = self.buffer + data if self.buffer else data
         out = []
         while True:
             end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            if end < 0 or end > MAX_HEAD:
                 break
             reply, keep = self.tracker.handle(buf[:end], self.peer, self.peer_trusted)
             out.append(reply)
             buf = buf[end + 4:]
             if not keep:
-                self.transport.write(b"".join(out))
-                self.transport.close()
-                self.buffer = b""
+                self._refuse(b"".join(out))
                 return
         if len(buf) > MAX_HEAD:
-            out.append(response(write_failure(f"request head larger than {MAX_HEAD} bytes"), 431, False))
-            self.transport.write(b"".join(out))
-            self.transport.close()
-            self.buffer = b""
+            out.append(refusal(HEAD_TOO_LARGE, 431))
+            self._refuse(b"".join(out))
             return
         self.buffer = buf
+        if not buf:
+            self.head_started = None
+        elif out or self.head_started is None:      # a new head began
+            self.head_started = self.last_active
         if out:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))

@@ -1,4 +1,4 @@
-"""Per-address token buckets: `rate` requests per second, bursts up to `burst`."""
+"""Per-address token buckets (`rate` requests per second, bursts up to `burst`), and a log limiter."""
 from __future__ import annotations
 
 import time
@@ -36,3 +36,26 @@ class RateLimiter:
                 if tokens + (now - last) * self.rate >= self.burst]
         for a in full:
             del self.buckets[a]
+
+
+class LogLimiter:
+    """Logs an internal error's traceback at most once per `every` seconds: a client that keeps
+    sending what trips a bug must not fill the disk. The ones held back are counted in the next."""
+
+    def __init__(self, logger, every: float = 60.0, clock=time.monotonic):
+        self.logger = logger
+        self.every = float(every)
+        self.clock = clock
+        self.next = float("-inf")
+        self.held = 0
+
+    def exception(self, message: str, *args):
+        now = self.clock()
+        if now < self.next:
+            self.held += 1
+            return
+        self.next = now + self.every
+        if self.held:
+            message, args = message + " (and %d more not logged since the last one)", args + (self.held,)
+            self.held = 0
+        self.logger.exception(message, *args)

@@ -144,7 +144,8 @@ class Tracker:
         self.addresses = {}
 
     async def _housekeep(self):
-        """Expire peers, forget refilled rate buckets, drop idle WebSocket connections.
+        """Expire peers, forget refilled rate buckets, close stalled and idle connections, ping
+        WebSocket peers.
 
         Expiry goes a slice of the swarms at a time, so that a full pass takes about
         `expire_every` seconds and never blocks the loop for long.
@@ -156,9 +157,10 @@ class Tracker:
             expire_every = max(1.0, min(30.0, float(c.interval)))
             await asyncio.sleep(period)
             try:
+                now = asyncio.get_running_loop().time()
                 if "websocket" in self._listeners:
-                    self._listeners["websocket"][0].drop_idle()
-                close_idle(self._http_connections, asyncio.get_running_loop().time())
+                    self._listeners["websocket"][0].housekeep(now)
+                close_idle(self._http_connections, now)
                 share = max(16, math.ceil(len(self.swarms.swarms) * period / expire_every))
                 self.swarms.expire(max_swarms=share)
                 if self.limiter is not None and not self.swarms._sweep:

@@ -166,6 +166,7 @@ class Swarms:
         self.ttl = config.interval + config.grace
         self.numwant_default = int(config.numwant_default)
         self.numwant_max = int(config.numwant_max)
+        self.max_peers = int(config.max_peers_per_swarm)
         self.open = config.open
 
     # --- announces ---------------------------------------------------------------------
@@ -189,6 +190,13 @@ class Swarms:
             self._second = second
         self._per_second[second % (RATE_WINDOW + 1)] += 1
 
+    def _admit(self, swarm: Swarm):
+        """A new peer in a full swarm is refused; its peers keep their places (the site's seeder
+        among them, which an eviction of the oldest would throw out first), and expiry frees room."""
+        if len(swarm) >= self.max_peers:
+            raise ClientError(f"swarm full: it has {len(swarm)} peers, the most this tracker keeps; "
+                              "retry later")
+
     def numwant(self, asked: int) -> int:
         return self.numwant_default if asked < 0 else min(asked, self.numwant_max)
 
@@ -206,6 +214,8 @@ class Swarms:
         seeder = a.left == 0
         expires = now + self.ttl
         peer = swarm.peers.get(a.peer_id)
+        if peer is None:
+            self._admit(swarm)
         counted = peer is not None and peer[_COUNTED]
         if a.event is Event.COMPLETED and not counted:
             counted = True
@@ -256,6 +266,7 @@ class Swarms:
         seeder = a.left == 0
         peer = swarm.web.get(a.peer_id)
         if peer is None:
+            self._admit(swarm)
             peer = swarm.web[a.peer_id] = _WebPeer(seeder, now + self.ttl)
             swarm.web_seeders += seeder
         else:

@@ -21,6 +21,7 @@ from .address import pack_ip, unmapped
 from .announce import (UNKNOWN_TORRENT, Announce, AnnounceReply, ClientError, Event, Scrape,
                        ScrapeEntry)
 from .errors import Malformed
+from .ratelimit import LogLimiter
 
 log = logging.getLogger("torrentweb.tracker.udp")
 
@@ -140,6 +141,7 @@ class UdpTracker:
     def __init__(self, swarms, config, limiter=None, connection_ids=None):
         self.swarms = swarms
         self.ids = connection_ids or ConnectionIds(config.udp_secret_rotation)
+        self.errors = LogLimiter(log)
         self.configure(config, limiter)
 
     def configure(self, config, limiter=None):
@@ -177,7 +179,7 @@ class UdpTracker:
         except ClientError as e:
             return write_error(h.transaction_id, str(e))
         except Exception:
-            log.exception("internal error answering a UDP request from %s:%d", host, port)
+            self.errors.exception("internal error answering a UDP request from %s:%d", host, port)
             return write_error(h.transaction_id, INTERNAL)
 
 

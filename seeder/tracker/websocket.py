@@ -1,5 +1,8 @@
 """The WebSocket tracker (WebTorrent's protocol): pure parser and writers, relay, server glue.
 
+The socket side runs the `websockets` library's Sans-I/O protocol in a plain asyncio.Protocol:
+no task and no await per message, and a relayed message never waits for its target.
+
 JSON text messages. An `announce` may carry WebRTC `offers`; the tracker hands each to a
 different random peer of the swarm, and relays the `answer` back to the offerer. Binary
 strings (info_hash, peer_id, offer_id) are 20 characters with code points 0-255.
@@ -10,26 +13,41 @@ from __future__ import annotations
 
 import asyncio
 import json
-import functools
 import logging
+import math
 import time
 import typing
 from dataclasses import dataclass
 
+from websockets.frames import BINARY, CONT, TEXT
+from websockets.http11 import Request
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+
 from .address import forwarded_client, is_trusted, unmapped
-from .announce import (RATE_LIMITED, UNKNOWN_LEFT, UNKNOWN_TORRENT, Announce, ClientError, Event,
+from .announce import (RATE_LIMITED, TOO_MANY, UNKNOWN_LEFT, UNKNOWN_TORRENT, Announce, ClientError, Event,
                        Scrape)
+from .ratelimit import LogLimiter
 
 log = logging.getLogger("torrentweb.tracker.websocket")
 # the `websockets` library logs every connection opened, rejected and closed at INFO: on a busy
 # site that is a line per visitor, so its own logger starts at WARNING (lower it to debug one)
 connections_log = logging.getLogger("torrentweb.tracker.websocket.connections")
 connections_log.setLevel(logging.WARNING)
-_dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+# one encoder for every message (json.dumps with options builds a new one per call); NaN and
+# Infinity, which Python's decoder accepts, are not JSON a browser could read
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 MAX_SCRAPE = 100
+MAX_BUFFERED = 1024 * 1024   # bytes waiting for a peer that does not read, before it is dropped
+CLOSE_TIMEOUT = 10.0         # seconds a peer has to finish the closing handshake
+# seconds between keepalive pings (the `websockets` default): between announces a connection is
+# silent for `interval`, longer than proxies (Apache's Timeout: 60 s unless set) and NATs keep it
+PING_INTERVAL = 20.0
 INTERNAL = "internal error in the tracker; it has been logged"
 IDLE = "idle: no announce for too long"
+TOO_DEEP = "invalid JSON: nested too deeply"
+SHUTDOWN = "the tracker is shutting down"
 
 _EVENTS = {None: Event.NONE, "": Event.NONE, "update": Event.NONE, "paused": Event.NONE,
            "started": Event.STARTED, "completed": Event.COMPLETED, "stopped": Event.STOPPED}
@@ -87,7 +105,7 @@ def _count(msg: dict, name: str, default: int) -> int:
     value = msg.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ClientError(f"invalid {name}: expected a number, got {value!r}"[:200])
     return int(value) if value >= 0 else default
 
@@ -106,17 +124,28 @@ def _offers(msg: dict, max_offers: int) -> typing.Tuple[Offer, ...]:
     return tuple(out)
 
 
-def parse_message(text: typing.Union[str, bytes], max_offers: int = 10):
-    """One WebSocket message -> WsAnnounce | Answer | WsScrape, or ClientError."""
-    if isinstance(text, bytes):         # a binary frame: JSON must still be UTF-8
+def decode(text: typing.Union[str, bytes, bytearray]):
+    """A message's JSON, or ClientError: bad UTF-8, bad JSON, or nesting deeper than Python recurses."""
+    if isinstance(text, (bytes, bytearray)):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise ClientError("invalid message: expected JSON in UTF-8") from None
     try:
-        msg = json.loads(text)
+        return json.loads(text)
     except ValueError as e:
         raise ClientError(f"invalid JSON: {e}"[:200]) from None
+    except RecursionError:
+        raise ClientError(TOO_DEEP) from None
+
+
+def parse_message(text: typing.Union[str, bytes, bytearray], max_offers: int = 10):
+    """One WebSocket message -> WsAnnounce | Answer | WsScrape, or ClientError."""
+    return parse_object(decode(text), max_offers)
+
+
+def parse_object(msg, max_offers: int = 10):
+    """A decoded message -> WsAnnounce | Answer | WsScrape, or ClientError."""
     if not isinstance(msg, dict):
         raise ClientError("invalid message: expected a JSON object")
     action = msg.get("action")
@@ -149,12 +178,9 @@ def parse_message(text: typing.Union[str, bytes], max_offers: int = 10):
     raise ClientError(f"invalid action: expected announce or scrape, got {action!r}"[:200])
 
 
-def _guess(text) -> typing.Tuple[str, typing.Optional[str]]:
-    """The action and info_hash of a message we could not parse, so the client can match the failure."""
-    try:
-        msg = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
-    except ValueError:              # UnicodeDecodeError is one
-        return "announce", None
+def _guess(msg) -> typing.Tuple[str, typing.Optional[str]]:
+    """The action and info_hash of a decoded message we could not answer, so the client can match
+    the failure (None: it was not even JSON)."""
     if not isinstance(msg, dict):
         return "announce", None
     action = msg.get("action") if msg.get("action") in ("announce", "scrape") else "announce"
@@ -172,18 +198,27 @@ def write_failure(reason: str, action: str = "announce", info_hash: typing.Optio
 
 
 def write_announce(info_hash: str, interval: int, complete: int, incomplete: int) -> str:
-    return _dumps({"action": "announce", "interval": interval, "info_hash": info_hash,
-                       "complete": complete, "incomplete": incomplete})
+    """The reply every announce gets: formatted, not built as a dict (the hot path)."""
+    return '{"action":"announce","interval":%d,"info_hash":%s,"complete":%d,"incomplete":%d}' % (
+        interval, _dumps(info_hash), complete, incomplete)
+
+
+def _relayed(msg: dict, what: str) -> str:
+    """An offer or answer as JSON again; ClientError when it holds NaN or Infinity."""
+    try:
+        return _dumps(msg)
+    except ValueError:
+        raise ClientError(f"invalid {what}: NaN and Infinity are not JSON") from None
 
 
 def write_offer(info_hash: str, from_peer_id: str, offer: Offer) -> str:
-    return _dumps({"action": "announce", "offer": offer.offer, "offer_id": offer.offer_id,
-                       "peer_id": from_peer_id, "info_hash": info_hash})
+    return _relayed({"action": "announce", "offer": offer.offer, "offer_id": offer.offer_id,
+                     "peer_id": from_peer_id, "info_hash": info_hash}, "offer")
 
 
 def write_answer(a: Answer) -> str:
-    return _dumps({"action": "announce", "answer": a.answer, "offer_id": a.offer_id,
-                       "peer_id": a.peer_id, "info_hash": a.info_hash_text})
+    return _relayed({"action": "announce", "answer": a.answer, "offer_id": a.offer_id,
+                     "peer_id": a.peer_id, "info_hash": a.info_hash_text}, "answer")
 
 
 def write_scrape(s: WsScrape, entries) -> str:
@@ -216,6 +251,7 @@ class WsTracker:
         self.configure(config, limiter)
         self.sockets: typing.Dict[typing.Tuple[bytes, bytes], Connection] = {}
         self.connections: typing.Set[Connection] = set()
+        self.errors = LogLimiter(log)
 
     def configure(self, config, limiter=None):
         self.max_offers = int(config.max_offers)
@@ -248,19 +284,23 @@ class WsTracker:
 
     def handle(self, conn: Connection, text) -> typing.List[typing.Tuple[Connection, str]]:
         """-> the messages to send, as (connection, text)."""
+        msg = None
         try:
-            msg = parse_message(text, self.max_offers)
-            if isinstance(msg, WsAnnounce):
-                return self._announce(conn, msg)
-            if isinstance(msg, Answer):
-                target = self.sockets.get((msg.info_hash, msg.to_peer_id))
-                return [(target, write_answer(msg))] if target is not None else []
-            return [(conn, write_scrape(msg, self.swarms.scrape(msg.scrape)))]
+            msg = decode(text)
+            parsed = parse_object(msg, self.max_offers)
+            if isinstance(parsed, WsAnnounce):
+                return self._announce(conn, parsed)
+            if isinstance(parsed, Answer):
+                target = self.sockets.get((parsed.info_hash, parsed.to_peer_id))
+                return [(target, write_answer(parsed))] if target is not None else []
+            return [(conn, write_scrape(parsed, self.swarms.scrape(parsed.scrape)))]
         except ClientError as e:
-            return [(conn, write_failure(str(e), *_guess(text)))]
+            return [(conn, write_failure(str(e), *_guess(msg)))]
+        except RecursionError:          # an offer or answer too deep to be written out again
+            return [(conn, write_failure(TOO_DEEP, *_guess(msg)))]
         except Exception:
-            log.exception("internal error answering a WebSocket message from %s", conn.client)
-            return [(conn, write_failure(INTERNAL, *_guess(text)))]
+            self.errors.exception("internal error answering a WebSocket message from %s", conn.client)
+            return [(conn, write_failure(INTERNAL, *_guess(msg)))]
 
     def _announce(self, conn: Connection, msg: WsAnnounce):
         a = msg.announce
@@ -290,60 +330,194 @@ class WsTracker:
         return [c for c in self.connections if now - c.last_announce > timeout]
 
 
-# --- the socket side (the `websockets` library) ------------------------------------------
+# --- the socket side: the `websockets` library's Sans-I/O protocol under asyncio ---------
+
+_DATA = (TEXT, BINARY, CONT)
+
+
+class WsProtocol(asyncio.Protocol):
+    """One connection. The library parses and frames; nothing here awaits, so a message for
+    another peer goes into that peer's write buffer and the sender is answered at once. A peer
+    whose buffer holds more than MAX_BUFFERED bytes does not read: it is dropped."""
+
+    def __init__(self, server: "WsServer"):
+        self.server = server
+        self.ws = ServerProtocol(max_size=server.max_size, logger=connections_log)
+        self.transport = None
+        self.conn: typing.Optional[Connection] = None
+        self.fragments: typing.Optional[list] = None
+        self.timer: typing.Optional[asyncio.TimerHandle] = None
+        self.refused = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.refused = not self.server.admit(self)      # answered 503 once its request is in
+        self._deadline(self.server.header_timeout)      # for the opening handshake
+
+    def data_received(self, data: bytes):
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Request):
+                self._open(event)
+            elif event.opcode in _DATA:
+                self._frame(event)
+        self._flush()
+
+    def eof_received(self):
+        self.ws.receive_eof()
+        self._flush()
+        return False
+
+    def connection_lost(self, exc):
+        if self.timer is not None:
+            self.timer.cancel()
+        self._leave()
+        self.server.lost(self)
+
+    def pause_writing(self):
+        self.transport.pause_reading()      # a peer that does not read its replies is not read
+
+    def resume_writing(self):
+        self.transport.resume_reading()
+
+    def _open(self, request: Request):
+        response = self.ws.reject(503, TOO_MANY + "\n") if self.refused else self.ws.accept(request)
+        self.ws.send_response(response)
+        if response.status_code == 101:
+            self.timer.cancel()
+            self.timer = None
+            peer = self.transport.get_extra_info("peername")
+            # proxies may each add a header: one list, as in HTTP (.get raises on two)
+            forwarded = ", ".join(request.headers.get_all("X-Forwarded-For")) or None
+            self.conn = self.server.tracker.connect(self, peer[0] if peer else "0.0.0.0", forwarded)
+
+    def _frame(self, frame):
+        if frame.fin and frame.opcode is not CONT:
+            self.server.message(self, frame.data)
+        elif frame.opcode is not CONT:
+            self.fragments = [frame.data]
+        elif self.fragments is not None:
+            self.fragments.append(frame.data)
+            if frame.fin:
+                message, self.fragments = b"".join(self.fragments), None
+                self.server.message(self, message)
+
+    def send(self, text: str):
+        if self.ws.state is OPEN:
+            self.ws.send_text(text.encode())
+            self._flush()
+
+    def ping(self):
+        if self.ws.state is OPEN:
+            self.ws.send_ping(b"")
+            self._flush()
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def close(self, code: int, reason: str):
+        """Leave the swarms at once, then the closing handshake (aborted after CLOSE_TIMEOUT)."""
+        self._leave()
+        if self.ws.state is OPEN:
+            self.ws.send_close(code, reason)
+            self._flush()
+            self._deadline(CLOSE_TIMEOUT)
+        else:
+            self.abort()
+
+    def abort(self):
+        self._leave()
+        self.transport.abort()
+
+    def _flush(self):
+        for data in self.ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            elif not self.transport.is_closing():   # the library is done: half-close, await theirs
+                if self.transport.can_write_eof():
+                    self.transport.write_eof()
+                else:
+                    self.transport.close()
+                self._deadline(CLOSE_TIMEOUT)
+
+    def _deadline(self, seconds: float):
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(seconds, self.abort)
+
+    def _leave(self):
+        if self.conn is not None:
+            self.server.tracker.disconnect(self.conn)
+            self.conn = None
+
 
 class WsServer:
-    """Serves WsTracker over `websockets`; started and stopped by server.Tracker."""
+    """Serves WsTracker on an asyncio listener; started and stopped by server.Tracker."""
 
     def __init__(self, tracker: WsTracker, config):
         self.tracker = tracker
         self.server = None
-        self._closing: typing.Set[asyncio.Task] = set()
+        self.protocols: typing.Set[WsProtocol] = set()
+        self._all_lost: typing.Optional[asyncio.Future] = None
+        self._next_ping = 0.0
         self.configure(config)
 
     def configure(self, config):
-        """The idle timeout applies at once; max_message_size once the listener is bound again
-        (the `websockets` server takes it when it is created)."""
+        """Applies at once (max_message_size and the limits to connections opened from now on)."""
         self.max_size = int(config.max_message_size)
         self.idle_timeout = float(config.ws_idle_timeout or 2 * config.interval)
+        self.header_timeout = float(config.header_timeout)
+        self.max_connections = int(config.max_connections)
 
     async def start(self, host: str, port: int):
-        from websockets.asyncio.server import serve
-        self.server = await serve(self._serve, host, port, max_size=self.max_size, compression=None,
-                                  logger=connections_log, server_header=None)
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: WsProtocol(self), host, port, backlog=1024)
         return self.server.sockets[0].getsockname()[:2]
 
-    async def _serve(self, socket):
-        forwarded = socket.request.headers.get("X-Forwarded-For") if socket.request else None
-        remote = socket.remote_address
-        conn = self.tracker.connect(socket, remote[0] if remote else "0.0.0.0", forwarded)
-        from websockets.exceptions import ConnectionClosed
-        try:
-            async for message in socket:
-                if not self.tracker.allowed(conn):
-                    await socket.close(1008, RATE_LIMITED)
-                    break
-                for target, text in self.tracker.handle(conn, message):
-                    try:
-                        await target.socket.send(text)
-                    except ConnectionClosed:
-                        if target is conn:
-                            raise
-        except ConnectionClosed:
-            pass
-        finally:
-            self.tracker.disconnect(conn)
+    def admit(self, protocol: WsProtocol) -> bool:
+        """Count a new connection; False when max_connections were open already (or stopping)."""
+        admitted = len(self.protocols) < self.max_connections and self._all_lost is None
+        self.protocols.add(protocol)
+        return admitted
 
-    def drop_idle(self):
+    def lost(self, protocol: WsProtocol):
+        self.protocols.discard(protocol)
+        if not self.protocols and self._all_lost is not None and not self._all_lost.done():
+            self._all_lost.set_result(None)
+
+    def message(self, protocol: WsProtocol, data):
+        conn = protocol.conn
+        if conn is None:
+            return                              # closing: what it still sends is not answered
+        if not self.tracker.allowed(conn):
+            protocol.close(1008, RATE_LIMITED)
+            return
+        for target, text in self.tracker.handle(conn, data):
+            peer = target.socket
+            if peer is not protocol and peer.buffered() > MAX_BUFFERED:
+                log.info("dropped WebSocket peer %s: %d bytes relayed to it are still unread",
+                         target.client, peer.buffered())
+                peer.abort()
+            else:
+                peer.send(text)
+
+    def housekeep(self, now: float):
+        """Close connections that stopped announcing; ping the others every PING_INTERVAL."""
         for conn in self.tracker.idle(self.idle_timeout):
-            self.tracker.disconnect(conn)
-            task = asyncio.ensure_future(conn.socket.close(1000, IDLE))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            conn.socket.close(1000, IDLE)
+        if now >= self._next_ping:
+            self._next_ping = now + PING_INTERVAL
+            for protocol in list(self.protocols):
+                protocol.ping()
 
     async def stop(self):
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-        for task in list(self._closing):
-            await task
+        """Close the listener, then every connection (1001); abort those still open after CLOSE_TIMEOUT."""
+        if self.server is None:
+            return
+        self.server.close()
+        self._all_lost = asyncio.get_running_loop().create_future()
+        for protocol in list(self.protocols):
+            protocol.close(1001, SHUTDOWN)
+        if self.protocols:
+            await self._all_lost        # each connection's own deadline aborts it at the latest
+        await self.server.wait_closed()

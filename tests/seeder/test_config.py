@@ -61,6 +61,12 @@ def test_the_documented_keys_load_into_typed_settings(tmp_path):
      "tw.yaml:2:11: base_url: expected an absolute http:// or https:// URL, got 'ftp://x/'"),
     ("docroot: www\nbase_url: http://x/\nrules: [\n",
      "tw.yaml:4:1: not valid YAML"),
+    ("docroot: www\nbase_url: http://x/\ntracker:\n  max_connections: 0\n",
+     "tw.yaml:4:20: tracker.max_connections: expected at least 1 connections, got 0"),
+    ("docroot: www\nbase_url: http://x/\ntracker:\n  header_timeout: -1\n",
+     "tw.yaml:4:19: tracker.header_timeout: expected a number of seconds of at least 1, got -1"),
+    ("docroot: www\nbase_url: http://x/\ntracker:\n  max_peers_per_swarm: many\n",
+     "tw.yaml:4:24: tracker.max_peers_per_swarm: expected a whole number of peers, got 'many'"),
 ])
 def test_a_mistake_names_file_line_and_key(tmp_path, text, message):
     path = write(tmp_path, text)

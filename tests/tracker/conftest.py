@@ -4,16 +4,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import threading
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 import libtorrent as lt
 import pytest
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
 
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb.config import Address, TrackerConfig
 from torrentweb.seeder.tracker.server import Tracker
+
+GAVE_UP = 30          # seconds: only a limit after which a test gives up, never a measured duration
 
 
 class RunningTracker:
@@ -65,6 +71,89 @@ def loopback_config(**overrides) -> TrackerConfig:
     base = dict(http=Address("127.0.0.1", 0), udp=Address("127.0.0.1", 0), websocket=Address("127.0.0.1", 0))
     base.update(overrides)
     return TrackerConfig(**base)
+
+
+def announce_path(peer=b"-XX0001-000000000001", port=6000, left=0, ih=b"\x11" * 20):
+    """The target of an HTTP announce (the tests' info-hash unless told)."""
+    return (b"/announce?info_hash=" + quote_from_bytes(ih).encode() + b"&peer_id=" + peer +
+            b"&port=%d&left=%d&compact=1" % (port, left))
+
+
+def http_exchange(tracker, raw: bytes) -> bytes:
+    """Send raw bytes to the HTTP tracker; everything it sends back until it closes."""
+    a = tracker.address("http")
+    with socket.create_connection((a.host, a.port), timeout=5) as s:
+        s.sendall(raw)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def get(path: bytes) -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def bodies(raw: bytes):
+    """The bdecoded bodies of pipelined HTTP responses."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        out.append(lt.bdecode(rest[:length]))
+        raw = rest[length:]
+    return out
+
+
+class RawWebSocket:
+    """A WebSocket client on a plain socket (the `websockets` library's Sans-I/O client makes the
+    frames), so that a test can stop reading, which no client library lets one do."""
+
+    def __init__(self, url: str, address, rcvbuf=None):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(GAVE_UP)
+        self.sock.connect((address.host, address.port))
+        self.protocol = ClientProtocol(parse_uri(url))
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.handshake_exc is None and not self.protocol.events_received():
+            self.protocol.receive_data(self.sock.recv(4096))
+        assert self.protocol.handshake_exc is None
+
+    def _flush(self):
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def send(self, text: str):
+        self.protocol.send_text(text.encode())
+        self._flush()
+
+    def frames(self, count: int) -> list:
+        """The next `count` frames the tracker sends (pings too; the pongs are not sent back)."""
+        frames = []
+        while len(frames) < count:
+            data = self.sock.recv(65536)
+            assert data, f"closed after {frames}"
+            self.protocol.receive_data(data)
+            frames += self.protocol.events_received()
+        return frames
+
+    def read_until_closed(self) -> bool:
+        """Read (and drop) everything until the tracker closes or resets the connection."""
+        try:
+            while self.sock.recv(1 << 20):
+                pass
+        except ConnectionResetError:
+            pass
+        return True
+
+    def close(self):
+        self.sock.close()
 
 
 def make_torrent(path: Path, trackers, piece_length=64 * 1024) -> bytes:

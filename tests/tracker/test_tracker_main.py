@@ -27,7 +27,8 @@ def test_bad_config_and_whitelist_exit_2_with_the_reason(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("docroot: www\nbase_url: http://x/\ntracker:\n  htp: 1\n")
     assert main(["-c", str(tmp_path / "bad.yaml")]) == 2
     assert capsys.readouterr().err == (f"error: {tmp_path / 'bad.yaml'}:4:3: tracker.htp: unknown key; expected one of "
-                                       "allow_ip_param, announce, grace, http, interval, max_message_size, max_offers, "
+                                       "allow_ip_param, announce, grace, header_timeout, http, interval, "
+                                       "max_connections, max_message_size, max_offers, max_peers_per_swarm, "
                                        "min_interval, numwant_default, numwant_max, open, rate_burst, rate_limit, "
                                        "trusted_proxies, udp, udp_secret_rotation, websocket, ws_idle_timeout\n")
     config = write_config(tmp_path)

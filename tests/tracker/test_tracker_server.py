@@ -4,12 +4,12 @@ import socket
 import struct
 from urllib.parse import quote_from_bytes
 
-import libtorrent as lt
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import PING
 from websockets.sync.client import connect as ws_connect
 
-from conftest import RunningTracker, loopback_config
+from conftest import RawWebSocket, RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
 from support.ports import free_port
 from torrentweb.config import Address
 from torrentweb.seeder.tracker.errors import BindError
@@ -23,37 +23,6 @@ IH_TEXT = IH.decode("latin-1")
 def tracker():
     with RunningTracker(loopback_config(max_message_size=4096, max_offers=2), known={IH}) as t:
         yield t
-
-
-def announce_path(peer=b"-XX0001-000000000001", port=6000, left=0, ih=IH):
-    return (b"/announce?info_hash=" + quote_from_bytes(ih).encode() + b"&peer_id=" + peer +
-            b"&port=%d&left=%d&compact=1" % (port, left))
-
-
-def http_exchange(tracker, raw: bytes) -> bytes:
-    a = tracker.address("http")
-    with socket.create_connection((a.host, a.port), timeout=5) as s:
-        s.sendall(raw)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-
-
-def get(path: bytes) -> bytes:
-    return b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def bodies(raw: bytes):
-    out = []
-    while raw:
-        head, _, rest = raw.partition(b"\r\n\r\n")
-        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-        out.append(lt.bdecode(rest[:length]))
-        raw = rest[length:]
-    return out
 
 
 def test_keep_alive_and_pipelined_requests(tracker):
@@ -153,6 +122,18 @@ def test_idle_websocket_connections_are_dropped():
                 ws.recv(10)
         assert (e.value.rcvd.code, e.value.rcvd.reason) == (1000, "idle: no announce for too long")
         assert t.stats().leechers == 0
+
+
+def test_websocket_peers_get_keepalive_pings_between_announces(monkeypatch):
+    """Between announces a connection is silent for `interval`: proxies and NATs would close it."""
+    import torrentweb.seeder.tracker.websocket as websocket
+    monkeypatch.setattr(websocket, "PING_INTERVAL", 0.5)
+    with RunningTracker(loopback_config(http=None, udp=None, interval=1, ws_idle_timeout=60), known={IH}) as t:
+        raw = RawWebSocket(t.url("websocket"), t.address("websocket"))
+        try:
+            assert [frame.opcode for frame in raw.frames(2)] == [PING, PING]
+        finally:
+            raw.close()
 
 
 def test_websocket_flood_is_cut_off():
