@@ -32,14 +32,16 @@ class Settings:
     """What the filter needs; from SetEnv lines in the httpd snippet or from the YAML config."""
     docroot: Path
     state_dir: Path
-    prefix: str = "/.torrentweb/"
+    prefix: str
+    large_file_size: int
+    max_page_size: int
+    loader: bool
+    swap: bool
+    loader_tag: str | None               # the loader's <script> (loadertag.py), when loader is on
     base_path: str = "/"                 # URL path the document root is served under
-    origin: str | None = None            # scheme://host[:port] of base_url
-    large_file_size: int = 32 * 1024 * 1024
-    max_page_size: int = 8 * 1024 * 1024
-    loader: bool = False
-    swap: bool = False
-    loader_tag: str | None = None        # the loader's <script> (loadertag.py), when loader is on
+    origin: str | None = None            # scheme://host[:port] of base_url (None: relative URLs only)
+    # No other defaults: every value comes from the YAML (from_config) or from the SetEnv lines
+    # the snippet renders from it (from_environ), so they cannot drift from core/config.py.
 
     @property
     def catalogue_path(self) -> Path:

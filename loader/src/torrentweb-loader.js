@@ -42,18 +42,24 @@
     optedOut: function () { return optedOut() }
   }
 
+  // The settings come from the site's YAML through the tag's data-* attributes (loadertag.py),
+  // the one source of their defaults: a tag without them is not ours to guess, so the page
+  // stays on plain HTTP (null here, 'off:settings' below).
   function readSettings (d) {
-    var num = function (v, dflt) { var n = parseFloat(v); return isFinite(n) && n >= 0 ? n : dflt }
-    return {
-      bundle: d.bundle || '/.torrentweb/js/webtorrent/webtorrent.min.js',
-      deadlineMs: num(d.deadline, 3) * 1000,
+    var keys = ['bundle', 'p2p', 'deadline', 'scrape', 'uploadLimit', 'seedTime', 'meteredUpload', 'maxFileSize']
+    var num = function (v) { var n = parseFloat(v); return isFinite(n) && n >= 0 ? n : NaN }
+    if (keys.some(function (k) { return d[k] === undefined || d[k] === '' })) return null
+    var out = {
+      bundle: d.bundle,
+      deadlineMs: num(d.deadline) * 1000,
       scrape: d.scrape !== '0',
-      uploadLimit: num(d.uploadLimit, 1048576),
-      seedTimeMs: num(d.seedTime, 0) * 1000,
+      uploadLimit: num(d.uploadLimit),
+      seedTimeMs: num(d.seedTime) * 1000,
       meteredUpload: d.meteredUpload === '1',
       p2p: d.p2p !== '0',
-      maxFileSize: num(d.maxFileSize, 64 * 1024 * 1024)
+      maxFileSize: num(d.maxFileSize)
     }
+    return [out.deadlineMs, out.uploadLimit, out.seedTimeMs, out.maxFileSize].some(isNaN) ? null : out
   }
 
   function mark (name) {
@@ -67,6 +73,7 @@
   function connection () { return navigator.connection || {} }
 
   function blockedReason () {
+    if (!cfg) return 'settings'
     if (!cfg.p2p) return 'site'
     if (optedOut()) return 'opt-out'
     if (connection().saveData) return 'save-data'

@@ -199,13 +199,17 @@ def test_a_video_plays_from_the_swarm(browser, loader_site):
     assert loader_site.requests_for(VIDEO, mark) == []
 
 
-@pytest.mark.parametrize("broken", ["loader fails its integrity check", "bundle missing"])
+@pytest.mark.parametrize("broken", ["loader fails its integrity check", "bundle missing",
+                                    "a setting missing from its tag"])
 def test_a_loader_that_cannot_run_leaves_plain_http(browser, loader_site, broken):
     url = loader_site.write_page("broken.html", IMAGES)
     path = loader_site.site.docroot / "broken.html"
     html = path.read_text()
     if broken == "bundle missing":
         html = html.replace("/webtorrent.min.js", "/no-such-bundle.js")
+    elif broken == "a setting missing from its tag":    # the loader guesses no default of its own
+        html, n = re.subn(r' data-deadline="[^"]*"', "", html)
+        assert n == 1
     else:
         html = re.sub(r'integrity="sha384-[^"]+"', f'integrity="sha384-{"A" * 64}"', html)
     path.write_text(html)
