@@ -8,36 +8,13 @@ import signal
 import sqlite3
 import time
 
-import libtorrent as lt
 import pytest
 import yaml
 
-from support.daemon import TORRENTWEB, make_site, start_daemon
+from support.daemon import TORRENTWEB, make_site
 from support.lt_client import Client
 from support.processes import Process, wait_for
 from torrentweb.cli import main
-
-
-@pytest.fixture
-def site(tmp_path):
-    return make_site(tmp_path)
-
-
-@pytest.fixture
-def daemons(tmp_path):
-    started = []
-
-    def start(site, ready=True, log="daemon.log"):
-        d = start_daemon(site, tmp_path / log, ready=ready)
-        started.append(d)
-        return d
-    yield start
-    for d in started:
-        d.stop()
-
-
-def info_hash(data: bytes) -> str:
-    return str(lt.torrent_info(data).info_hashes().v1)
 
 
 def seeder_address(site):

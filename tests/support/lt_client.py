@@ -61,5 +61,10 @@ class Client:
         del self.session
 
 
+def info_hash(torrent: bytes) -> str:
+    """The v1 info-hash of a .torrent file's bytes, as the catalogue writes it."""
+    return str(lt.torrent_info(torrent).info_hashes().v1)
+
+
 def sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
