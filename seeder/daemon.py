@@ -115,7 +115,8 @@ class Daemon:
         if cfg.access.check == "off":
             log.warning("access.check is off: the YAML rules alone decide what to publish; Apache is "
                         "not asked whether an anonymous visitor may fetch each file")
-        work = await self._restore(lambda: self.publisher.restore(first=True))
+        # the catalogue seeds on its last verdicts; the first access re-check starts right after
+        work = await self._restore(lambda: self.publisher.restore(first=True, verify=False))
         seeded = len(self.seeder.info_hashes())
         log.info("catalogue: %d torrents seeding, %d files to hash (%.2f s)", seeded, len(work),
                  time.monotonic() - t0)
@@ -124,6 +125,7 @@ class Daemon:
             await loop.run_in_executor(None, self.bundler.restore)
         self.seeder.reannounce()
         self.ready = True
+        self.next_recheck = time.monotonic()       # ask Apache about everything, now, off the loop
         self._write_status()
         self.notifier.ready(f"seeding {seeded} torrents, {len(work)} to hash")
         log.info("ready: seeding %d torrents; listening on %s", seeded, self._addresses())
@@ -175,11 +177,17 @@ class Daemon:
 
         async def run():
             try:
-                self._queue_hashing(await self._restore(
-                    lambda: self.publisher.restore(refresh=False)))
+                self._settle(await self._restore(lambda: self.publisher.restore(refresh=False)))
             finally:
                 self.rechecking = None
         self.rechecking = asyncio.ensure_future(run())
+
+    def _settle(self, paths):
+        """Work a re-check or a reload found goes through the debouncer like any change: a file
+        still being written is not hashed before its writer is done."""
+        now = time.monotonic()
+        for rel in paths:
+            self.debouncer.touch(rel, Change.CHANGED, now)
 
     def _prepare_state_dir(self):
         """Create what is missing, group-shared (setgid) so the web server's group can read
@@ -386,7 +394,7 @@ class Daemon:
             self.watcher = Watcher(new.docroot, new.watch,
                                    self._report_threadsafe(asyncio.get_running_loop()))
             self.watcher.start()
-        self._queue_hashing(await self._restore(self.publisher.restore))
+        self._settle(await self._restore(self.publisher.restore))
         self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
 
     async def _reload_tracker(self, new: Config):

@@ -24,7 +24,7 @@ from torrentweb.errors import BuildError
 from torrentweb.naming import web_seed_url
 
 from . import builder
-from .access import Verdict, access_check, name_verdict
+from .access import PUBLIC, Verdict, access_check, name_verdict
 from .rules import Candidate, Policy
 from .session import Seeder
 
@@ -75,12 +75,14 @@ class Publisher:
 
     # start-up --------------------------------------------------------------------------------
 
-    def restore(self, first: bool = False, refresh: bool = True) -> list[str]:
+    def restore(self, first: bool = False, refresh: bool = True, verify: bool = True) -> list[str]:
         """Seed every catalogued torrent whose file is unchanged and still public; withdraw the
         rest; return the paths needing work (new or changed files). Also the periodic re-check.
 
         `first` (at start only, before any hashing): delete .torrent files without a row.
         `refresh`: rewrite seeded torrents whose announce list or web seed changed (start, reload).
+        `verify`: ask Apache about every unchanged file; without it (at start) they seed on their
+        last verdict, and the daemon re-checks them all at once, in the background.
         Raises ApacheUnavailable when Apache cannot be asked: nothing changes then."""
         rows = self.catalogue.files()
         on_disk = {c.path: c for c in self.policy.walk()}
@@ -91,7 +93,8 @@ class Publisher:
             self._remove_orphans()
         unchanged = {p: rows[p] for p, c in on_disk.items()
                      if p in rows and (rows[p].size, rows[p].mtime_ns) == (c.size, c.mtime_ns)}
-        verdicts = self.access.check_all((p, r.size) for p, r in unchanged.items())
+        verdicts = (self.access.check_all((p, r.size) for p, r in unchanged.items()) if verify
+                    else {p: PUBLIC for p in unchanged})
         denied = [p for p, v in verdicts.items() if not v.public]
         for p in denied:
             self._refuse(p, verdicts[p])

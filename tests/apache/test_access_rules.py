@@ -350,3 +350,15 @@ def test_a_protected_page_is_served_neither_itself_nor_its_rendered_copy(origin,
              what="the daemon's rendered copy of loc/page.html")
     assert get(server.port, "/loc/page.html")[0] == 403
     assert get(server.port, "/.torrentweb/pages/loc/page.html")[0] == 403
+
+
+def test_a_deny_added_while_the_daemon_was_stopped_withdraws_the_file_after_the_next_start(small_origin, tmp_path):
+    site, server, daemon = small_origin
+    daemon.stop()
+    site.add("pub/.htaccess", b"Require all denied\n")
+    again = start_daemon(site, tmp_path / "again.log")
+    try:
+        wait_for(lambda: "pub/a.png" not in site.catalogue(), 30, what="pub/a.png withdrawn after start")
+        assert not tracked(site, "pub/a.png") and "other/b.png" in site.catalogue()
+    finally:
+        again.stop()
