@@ -1,7 +1,8 @@
 """The seeder daemon's lifecycle: start, ready, reload on SIGHUP, clean stop on SIGTERM.
 
 One asyncio loop in the main thread coordinates everything: the tracker's servers run
-on it, watchdog's thread hands changes to it, hashing runs in worker threads. Signal
+on it, watchdog's thread hands changes to it, hashing runs in worker threads, the calls
+that put WebRTC offers in and out run in one `libtorrent` thread. Signal
 handlers only set flags; a second SIGTERM forces the exit.
 """
 from __future__ import annotations
@@ -28,12 +29,14 @@ from .session import Seeder
 from .tracker.errors import BindError
 from .tracker.server import Tracker
 from .watcher import Change, Debouncer, Watcher
+from .webrtc import WebrtcOffers, cap_for, raise_nofile
 
 log = logging.getLogger("torrentweb.daemon")
 
 TICK = 0.05            # how often settled paths are looked for
 STATUS_EVERY = 2.0     # status.json and the watchdog ping
 PROGRESS_EVERY = 5.0   # hashing progress in the log during long scans
+WEBRTC_EVERY = 1.0     # browsers gone from an offered swarm are looked for
 
 
 class Daemon:
@@ -52,6 +55,9 @@ class Daemon:
         self.debouncer = Debouncer(config.watch.settle, config.watch.open_write_timeout)
         self.pool = concurrent.futures.ThreadPoolExecutor(max(1, config.torrents.hash_threads),
                                                           thread_name_prefix="hash")
+        self.control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="libtorrent")
+        self.webrtc: WebrtcOffers | None = None
+        self.nofile = 0
         self.in_flight: set[str] = set()
         self.rescans: set[str] = set()
         self.started = time.time()
@@ -85,11 +91,13 @@ class Daemon:
     async def start(self):
         cfg = self.config
         log.info("starting with %s\n%s", cfg.path, configuration.describe(cfg))
+        self.nofile = raise_nofile()
         self._prepare_state_dir()
         self.catalogue = Catalogue(cfg.catalogue_path)
         self.seeder = Seeder(cfg.seeder)
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
         await self._start_tracker()
+        self._start_webrtc(cfg)
         self._start_metrics(cfg)
         self.bundler = _make_bundler(cfg, self.catalogue, self.seeder, self.publisher)
         loop = asyncio.get_running_loop()
@@ -128,12 +136,32 @@ class Daemon:
     def publisher_known(self, info_hash: bytes) -> bool:
         return info_hash in self.publisher.known
 
+    def _start_webrtc(self, cfg: Config):
+        """WebRTC offers follow the browsers the tracker sees, within the descriptors we have."""
+        if not cfg.seeder.webtorrent:
+            return
+        if self.tracker is None or not cfg.tracker.websocket:
+            log.warning("WebRTC offered in no swarm: browsers are seen only by this daemon's "
+                        "WebSocket tracker, and tracker.websocket is off")
+            return
+        cap = cap_for(self.nofile, cfg.seeder.connections_limit, cfg.seeder.webrtc_swarms)
+        log.info("WebRTC offered in at most %d swarms at once: nofile limit %d%s", cap, self.nofile,
+                 f", seeder.webrtc_swarms {cfg.seeder.webrtc_swarms}" if cfg.seeder.webrtc_swarms else "")
+        self.webrtc = WebrtcOffers(self.seeder, self.tracker.swarms.web_leechers,
+                                   self._run_control, cap, self.seeder.offer_timeout())
+        self.tracker.swarms.on_web_leecher = self.webrtc.wanted
+
+    def _run_control(self, fn, *args):
+        """A libtorrent call on the `libtorrent` thread; its failure is logged, never lost."""
+        self.control.submit(fn, *args).add_done_callback(_log_failure(f"libtorrent: {fn.__name__}"))
+
     async def stop(self):
         self.notifier.stopping()
         log.info("stopping")
         if self.watcher:
             self.watcher.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.control.shutdown(wait=True, cancel_futures=True)
         if self.bundler:
             self.bundler.stop()
         errors = []
@@ -171,7 +199,7 @@ class Daemon:
     # the loop ------------------------------------------------------------------------------
 
     async def _main_loop(self):
-        last_status = last_progress = time.monotonic()
+        last_status = last_progress = last_webrtc = time.monotonic()
         while not self.stopping.is_set():
             try:
                 await asyncio.wait_for(self.stopping.wait(), TICK)
@@ -185,6 +213,9 @@ class Daemon:
             self._queue_rescans()
             if self.bundler:
                 self.bundler.tick(self.pool, self.stopping.is_set)
+            if self.webrtc and now - last_webrtc >= WEBRTC_EVERY:
+                last_webrtc = now
+                self.webrtc.tick()
             if now - last_status >= STATUS_EVERY:
                 last_status = now
                 self.seeder.log_alerts()
@@ -281,6 +312,7 @@ class Daemon:
         old, self.config = self.config, new
         log.info("reloaded %s", new.path)
         self.seeder.apply(new.seeder)
+        self._reload_webrtc(old, new)
         self.publisher.configure(new)
         self.debouncer.settle = new.watch.settle
         self.debouncer.open_write_timeout = new.watch.open_write_timeout
@@ -298,6 +330,16 @@ class Daemon:
         work = await asyncio.get_running_loop().run_in_executor(None, self.publisher.restore)
         self._queue_hashing(work)
         self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
+
+    def _reload_webrtc(self, old: Config, new: Config):
+        """WebRTC turned off: withdraw every offer; a new cap applies to the next offers."""
+        if self.webrtc is None:
+            if new.seeder.webtorrent and not old.seeder.webtorrent:
+                self._start_webrtc(new)
+            return
+        if not new.seeder.webtorrent:
+            self.webrtc.withdraw_all()
+        self.webrtc.cap = cap_for(self.nofile, new.seeder.connections_limit, new.seeder.webrtc_swarms)
 
     async def _reload_tracker(self, new: Config):
         """Swarms and connections survive; a listener that cannot move keeps its old address."""
@@ -340,6 +382,8 @@ class Daemon:
             "upload_rate": st.upload_rate, "hashing": sorted(self.in_flight)[:20],
             "per_torrent": [t.__dict__ for t in self.seeder.torrent_stats()],
         }
+        if self.webrtc:
+            out["webrtc"] = self.webrtc.stats()
         if self.tracker:
             ts = self.tracker.stats()
             out["tracker"] = ts if isinstance(ts, dict) else _as_dict(ts)
@@ -354,6 +398,14 @@ class Daemon:
             write_atomically(self.config.state_dir / "status.json", data)
         except Exception:
             log.exception("cannot write status.json")
+
+
+def _log_failure(what: str):
+    """A done-callback for work handed to a thread: its exception goes to the log as `what`."""
+    def done(fut: concurrent.futures.Future):
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("%s", what, exc_info=fut.exception())
+    return done
 
 
 def _umask() -> int:

@@ -1,4 +1,10 @@
-"""The libtorrent session that seeds every catalogued torrent, to native clients and browsers."""
+"""The libtorrent session that seeds every catalogued torrent, to native clients and browsers.
+
+WebRTC costs libtorrent ~10 UDP sockets and ~340 kB per torrent it announces over WebSocket
+(its offers), so torrents are added without their ws:// and wss:// trackers: `offer_webrtc`
+puts them back in the swarms browsers want data from, `withdraw_webrtc` takes them out again
+(seeder/webrtc.py decides which).
+"""
 from __future__ import annotations
 
 import logging
@@ -11,6 +17,8 @@ import libtorrent as lt
 from torrentweb.config import SeederConfig
 
 log = logging.getLogger("torrentweb.session")
+
+WEB_SCHEMES = ("ws://", "wss://")
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class Seeder:
         self.session = lt.session(settings_for(config))
         self.session.set_peer_class_filter(_every_peer_global())
         self._seeding: set[str] = set()
+        self._trackers: dict[str, tuple[list, list]] = {}   # info-hash -> (native, web) (url, tier)s
         self._lock = threading.Lock()
 
     def apply(self, config: SeederConfig):
@@ -102,12 +111,43 @@ class Seeder:
             if info_hash in self._seeding:
                 return
             self._seeding.add(info_hash)
-        atp = lt.add_torrent_params()
-        atp.ti = lt.torrent_info(torrent_data)
+        atp = lt.load_torrent_buffer(torrent_data)
         atp.save_path = str(save_path)
-        atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode) & ~(
+        native, web = _split_trackers(atp.trackers, atp.tracker_tiers)
+        with self._lock:
+            self._trackers[info_hash] = (native, web)
+        atp.trackers = [url for url, _ in native]
+        atp.tracker_tiers = [tier for _, tier in native]
+        atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode
+                     | lt.torrent_flags.override_trackers) & ~(
             lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
         self.session.async_add_torrent(atp)
+
+    def web_trackers(self, info_hash: str) -> list:
+        """The torrent's ws:// and wss:// announce URLs (left out of libtorrent until offered)."""
+        with self._lock:
+            return [url for url, _ in self._trackers.get(info_hash, ((), ()))[1]]
+
+    def offer_webrtc(self, info_hash: str) -> bool:
+        """Announce the torrent to its WebSocket trackers now, with WebRTC offers; False when
+        there is nothing to offer (WebRTC off, no ws:// tracker, or the torrent is gone)."""
+        with self._lock:
+            native, web = self._trackers.get(info_hash, ((), ()))
+        h = self._handle(info_hash) if web and self.config.webtorrent else None
+        if h is None:
+            return False
+        for url, tier in web:
+            h.add_tracker({"url": url, "tier": tier})
+        h.force_reannounce()
+        return True
+
+    def withdraw_webrtc(self, info_hash: str):
+        """Back to native trackers only: no new offers (pending ones time out in libtorrent)."""
+        with self._lock:
+            native, _ = self._trackers.get(info_hash, ((), ()))
+        h = self._handle(info_hash)
+        if h is not None:
+            h.replace_trackers([_entry(url, tier) for url, tier in native])
 
     def _handle(self, info_hash: str):
         h = self.session.find_torrent(lt.sha1_hash(bytes.fromhex(info_hash)))
@@ -116,6 +156,7 @@ class Seeder:
     def remove(self, info_hash: str):
         with self._lock:
             self._seeding.discard(info_hash)
+            self._trackers.pop(info_hash, None)
         h = self._handle(info_hash)
         if h is not None:
             self.session.remove_torrent(h)
@@ -128,6 +169,10 @@ class Seeder:
         """After the tracker binds: libtorrent backs off if its first announce failed."""
         for h in self.session.get_torrents():
             h.force_reannounce()
+
+    def offer_timeout(self) -> float:
+        """Seconds libtorrent keeps an unanswered WebRTC offer (and its socket)."""
+        return float(self.session.get_settings()["webtorrent_connection_timeout"])
 
     def log_alerts(self):
         for a in self.session.pop_alerts():
@@ -156,7 +201,22 @@ class Seeder:
     def close(self):
         with self._lock:
             self._seeding.clear()
+            self._trackers.clear()
         self.session.pause()
         for h in self.session.get_torrents():
             self.session.remove_torrent(h)
         del self.session
+
+
+def _split_trackers(urls: list, tiers: list) -> tuple[list, list]:
+    """The torrent's (url, tier)s: native (http, udp) and web (ws, wss)."""
+    native, web = [], []
+    for url, tier in zip(urls, tiers):
+        (web if url.startswith(WEB_SCHEMES) else native).append((url, tier))
+    return native, web
+
+
+def _entry(url: str, tier: int) -> "lt.announce_entry":
+    e = lt.announce_entry(url)
+    e.tier = tier
+    return e

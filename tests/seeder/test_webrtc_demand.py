@@ -1,0 +1,143 @@
+"""WebRTC costs follow the browsers, not the catalogue (issue 12, item 1).
+
+The real daemon seeds a few hundred torrents whose announce lists have our ws:// tracker.
+A WebTorrent peer is played by a plain WebSocket client speaking the tracker protocol
+(announce with `left` > 0, receive the offers relayed to it); real browsers are in
+tests/browser (test_loader.py's webtorrent_fetch gets a file from this seeder over WebRTC).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from support.daemon import Daemon, make_site
+from support.ports import free_port
+from support.processes import wait_for
+from torrentweb.seeder.webrtc import FDS_PER_SWARM, LINGER
+
+TORRENTS = 300
+CAP_LINE = re.compile(r"WebRTC offered in at most (\d+) swarms at once: nofile limit (\d+)")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """TORRENTS small images, published once; each test restarts the daemon on the catalogue."""
+    ws_port, http_port = free_port(), free_port()
+    site = make_site(tmp_path_factory.mktemp("webrtc"),
+                     tracker={"http": f"127.0.0.1:{http_port}", "udp": None,
+                              "websocket": f"127.0.0.1:{ws_port}",
+                              "announce": [f"http://127.0.0.1:{http_port}/announce",
+                                           f"ws://127.0.0.1:{ws_port}/announce"]})
+    for i in range(TORRENTS):
+        site.add(f"img/{i:04d}.jpg", i.to_bytes(4, "little") * 1024)
+    daemon = Daemon(site, site.root / "publish.log")
+    try:
+        daemon.wait_log("; all published", timeout=240)
+    finally:
+        assert daemon.stop() == 0
+    assert len(site.catalogue()) == TORRENTS
+    return site
+
+
+def info_hashes(site) -> list[str]:
+    return sorted(row[3] for row in site.catalogue().values())
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def status(site) -> dict:
+    return json.loads((site.state / "status.json").read_text())
+
+
+class Browser:
+    """A WebTorrent peer that wants data in some swarms: one WebSocket, as the npm client keeps."""
+
+    def __init__(self, site):
+        self.url = f"ws://{site.settings['tracker']['websocket']}"
+        self.peer_id = os.urandom(20).decode("latin-1")
+        self.offers_from: dict[str, int] = {}        # info-hash (hex) -> offers relayed to us
+
+    def __enter__(self):
+        self._connection = ws_connect(self.url, open_timeout=10)
+        self.ws = self._connection.__enter__()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def announce(self, info_hash_hex: str):
+        self.ws.send(json.dumps({"action": "announce", "info_hash": bytes.fromhex(info_hash_hex).decode("latin-1"),
+                                 "peer_id": self.peer_id, "numwant": 5, "uploaded": 0, "downloaded": 0,
+                                 "left": 16384, "event": "started", "offers": []}))
+
+    def _read(self):
+        for text in self.ws:                     # ends when close() closes the socket
+            msg = json.loads(text)
+            if "offer" in msg:
+                ih = msg["info_hash"].encode("latin-1").hex()
+                self.offers_from[ih] = self.offers_from.get(ih, 0) + 1
+
+    def close(self):
+        """Leave: the tracker drops a WebTorrent peer when its socket closes."""
+        self._connection.__exit__(None, None, None)
+        self._reader.join(5)
+
+
+def test_under_nofile_1024_webrtc_is_capped_and_the_daemon_stays_up(site, tmp_path):
+    """Before: 150 torrents under systemd's soft limit aborted libtorrent at every start
+    ("Failed to gather local ICE candidates"), a crash loop."""
+    daemon = Daemon(site, tmp_path / "daemon.log", prefix=("prlimit", "--nofile=1024"))
+    try:
+        daemon.wait_ready(timeout=120)
+        m = CAP_LINE.search(daemon.log())
+        assert m, daemon.log()[-3000:]
+        cap, limit = int(m.group(1)), int(m.group(2))
+        assert limit == 1024 and 0 < cap < TORRENTS
+        with Browser(site) as browser:
+            for ih in info_hashes(site):       # browsers want every swarm at once
+                browser.announce(ih)
+            wait_for(lambda: len(browser.offers_from) == cap, 30,
+                     what=f"offers in {cap} swarms, got {len(browser.offers_from)}")
+            time.sleep(3)                       # more would come now if the cap did not hold
+            assert len(browser.offers_from) == cap
+            assert daemon.proc.alive(), daemon.log()[-3000:]
+            assert fd_count(daemon.proc.pid) < 1024
+        assert "WebRTC offered in %d swarms already, the most at once" % cap in daemon.log()
+    finally:
+        assert daemon.stop() == 0, daemon.log()[-3000:]
+    assert "Failed to gather" not in daemon.log()
+
+
+def test_idle_swarms_hold_no_webrtc_sockets_and_a_browser_gets_offers_at_once(site, tmp_path):
+    """Before: ~10 UDP sockets per torrent with no browser anywhere (1,292 torrents: 12,943 fds)."""
+    daemon = Daemon(site, tmp_path / "daemon.log")
+    try:
+        daemon.wait_ready(timeout=120)
+        time.sleep(2)                           # every torrent has announced
+        idle = fd_count(daemon.proc.pid)
+        assert idle < FDS_PER_SWARM * 4, f"{idle} descriptors for {TORRENTS} idle torrents"
+
+        wanted = info_hashes(site)[7]
+        with Browser(site) as browser:
+            browser.announce(wanted)            # once: the seeder's offers must not wait for more
+            wait_for(lambda: browser.offers_from.get(wanted), 15, what="the seeder's offers")
+            assert set(browser.offers_from) == {wanted}
+            assert fd_count(daemon.proc.pid) <= idle + FDS_PER_SWARM + 2   # + the browser's socket
+            wait_for(lambda: status(site).get("webrtc", {}).get("offered") == 1, 10,
+                     what="one swarm offered")
+        # the browser has left: the swarm is withdrawn
+        wait_for(lambda: status(site)["webrtc"]["offered"] == 0, LINGER + 10,
+                 what=f"the swarm withdrawn: {status(site).get('webrtc')}")
+        assert daemon.proc.alive()
+    finally:
+        assert daemon.stop() == 0, daemon.log()[-3000:]
