@@ -299,6 +299,14 @@ class Swarms:
         swarm = self.swarms.get(info_hash)
         return 0 if swarm is None else len(swarm.web) - swarm.web_seeders
 
+    def snapshot(self) -> "Swarms":
+        """A copy of the table (not of each swarm) whose stats() another thread may take while
+        the loop goes on announcing: stats() of 10,000 swarms is too long for the loop."""
+        copy = object.__new__(Swarms)
+        copy.__dict__.update(self.__dict__)
+        copy.swarms, copy._per_second, copy._sweep = dict(self.swarms), list(self._per_second), []
+        return copy
+
     # --- scrapes -----------------------------------------------------------------------
 
     def scrape(self, s: Scrape) -> typing.Tuple[ScrapeEntry, ...]:
