@@ -20,7 +20,7 @@ from websockets.sync.client import connect as ws_connect
 from support.daemon import Daemon, make_site
 from support.ports import free_port
 from support.processes import wait_for
-from torrentweb.seeder.webrtc import FDS_PER_SWARM, LINGER
+from torrentweb.seeder.webrtc import FDS_PER_SWARM, LINGER, RESERVE, cap_for
 
 TORRENTS = 300
 CAP_LINE = re.compile(r"WebRTC offered in at most (\d+) swarms at once: nofile limit (\d+)")
@@ -92,6 +92,14 @@ class Browser:
         """Leave: the tracker drops a WebTorrent peer when its socket closes."""
         self._connection.__exit__(None, None, None)
         self._reader.join(5)
+
+
+def test_the_cap_is_what_descriptors_allow_after_peer_connections_or_lower():
+    assert cap_for(1024, 500) == (1024 - RESERVE - 500) // FDS_PER_SWARM == 12
+    assert cap_for(65536, 500) == 2944                 # the systemd unit's LimitNOFILE
+    assert cap_for(65536, 500, configured=100) == 100
+    assert cap_for(65536, 500, configured=5000) == 2944   # seeder.webrtc_swarms only lowers it
+    assert cap_for(512, 500) == 0
 
 
 def test_under_nofile_1024_webrtc_is_capped_and_the_daemon_stays_up(site, tmp_path):
