@@ -333,7 +333,6 @@ class Daemon:
         old, self.config = self.config, new
         log.info("reloaded %s", new.path)
         self.seeder.apply(new.seeder)
-        self._reload_webrtc(old, new)
         self.publisher.configure(new)
         self.debouncer.settle = new.watch.settle
         self.debouncer.open_write_timeout = new.watch.open_write_timeout
@@ -341,6 +340,7 @@ class Daemon:
             self.bundler.configure(new)
         if new.tracker != old.tracker:
             await self._reload_tracker(new)
+        self._reload_webrtc(old, new)
         if new.metrics != old.metrics:
             self._reload_metrics(new)
         if new.docroot != old.docroot or new.watch != old.watch:
@@ -353,14 +353,16 @@ class Daemon:
         self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
 
     def _reload_webrtc(self, old: Config, new: Config):
-        """WebRTC turned off: withdraw every offer; a new cap applies to the next offers."""
-        if self.webrtc is None:
-            if new.seeder.webtorrent and not old.seeder.webtorrent:
-                self._start_webrtc(new)
-            return
-        if not new.seeder.webtorrent:
+        """After the tracker's reload. WebRTC turned off: every offer withdrawn, no more
+        demand taken; turned on, or a WebSocket tracker started: offers follow browsers again."""
+        if self.webrtc is not None and not new.seeder.webtorrent:
             self.webrtc.withdraw_all()
-        self.webrtc.cap = cap_for(self.nofile, new.seeder.connections_limit, new.seeder.webrtc_swarms)
+            self.tracker.swarms.on_web_leecher = None
+            self.webrtc = None
+        elif self.webrtc is not None:
+            self.webrtc.cap = cap_for(self.nofile, new.seeder.connections_limit, new.seeder.webrtc_swarms)
+        elif new.seeder.webtorrent and (not old.seeder.webtorrent or not old.tracker.websocket):
+            self._start_webrtc(new)
 
     async def _reload_tracker(self, new: Config):
         """Swarms and connections survive; a listener that cannot move keeps its old address."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -191,4 +192,24 @@ def test_announces_are_answered_while_the_daemon_starts(site, tmp_path):
     finally:
         stop.set()
         client.join(35)
+        assert daemon.stop() == 0, daemon.log()[-3000:]
+
+
+def test_webrtc_turned_off_by_a_reload_withdraws_and_offers_no_more(site, tmp_path):
+    daemon = Daemon(site, tmp_path / "daemon.log")
+    try:
+        daemon.wait_ready(timeout=120)
+        first, second = info_hashes(site)[3], info_hashes(site)[4]
+        with Browser(site) as browser:
+            browser.announce(first)
+            wait_for(lambda: browser.offers_from.get(first), 15, what="the seeder's offers")
+            site.write_config(seeder={"webtorrent": False})
+            daemon.proc.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "webrtc" not in status(site), 15, what="WebRTC gone from status.json")
+            browser.announce(second)
+            time.sleep(3)                        # offers would have come by now (they took < 1 s)
+            assert set(browser.offers_from) == {first}
+        assert daemon.proc.alive()
+    finally:
+        site.write_config(seeder={"webtorrent": True})
         assert daemon.stop() == 0, daemon.log()[-3000:]
