@@ -161,32 +161,37 @@ def test_announces_are_answered_while_the_daemon_starts(site, tmp_path):
     ih = bytes.fromhex(info_hashes(site)[0])
     query = ("/announce?info_hash=" + "".join(f"%{b:02x}" for b in ih) + "&peer_id=-TW0001-abcdefghijkl"
              f"&port={free_port()}&uploaded=0&downloaded=0&left=1&compact=1")
-    answered, stop = [], threading.Event()
+    answered, failed, stop = [], [], threading.Event()
 
     def announce_in_a_loop():
         while not stop.is_set():
-            try:
-                with socket.create_connection((host, int(port)), timeout=0.2) as s:
-                    s.settimeout(30)
-                    s.sendall(f"GET {query} HTTP/1.1\r\nHost: {http}\r\n\r\n".encode())
-                    if s.recv(4096).startswith(b"HTTP/1.1 200"):
-                        answered.append(time.monotonic())
-            except (ConnectionRefusedError, socket.timeout):
-                pass                         # not listening yet
             time.sleep(0.02)
+            try:
+                s = socket.create_connection((host, int(port)), timeout=0.2)
+            except (ConnectionRefusedError, socket.timeout):
+                continue                     # not listening yet
+            with s:
+                s.settimeout(30)
+                try:
+                    s.sendall(f"GET {query} HTTP/1.1\r\nHost: {http}\r\n\r\n".encode())
+                    reply = s.recv(4096)
+                except OSError as e:         # socket.timeout is one: no answer in 30 s
+                    failed.append(repr(e))
+                    continue
+                (answered if reply.startswith(b"HTTP/1.1 200") else failed).append(reply[:200])
 
     daemon = Daemon(site, tmp_path / "daemon.log")
     client = threading.Thread(target=announce_in_a_loop)
     client.start()
     try:
         daemon.wait_ready(timeout=120)
-        ready_at = time.monotonic()
         time.sleep(2 * 2.0 + 1)              # two status writes (STATUS_EVERY) after READY
         stop.set()
         client.join(35)
         st = status(site)
-        assert answered and answered[0] < ready_at, "no announce answered before READY=1"
-        # generous: the loop is never late by more than a second (it was late by seconds)
+        assert answered and not failed, failed[:3]
+        # generous, by the daemon's own measure: the loop that answers them was never late by a
+        # second (on main it was for seconds; READY=1 can come before the first announce here)
         assert st["loop_lag_max"] < 1.0, st["loop_lag_max"]
         assert st["torrents"] == TORRENTS
     finally:
