@@ -100,6 +100,7 @@ class Seeder:
         self._seeding: set[str] = set()
         self._trackers: dict[str, tuple[list, list]] = {}   # info-hash -> (native, web) (url, tier)s
         self._figures: dict[str, TorrentStats] = {}          # as of the last state_update_alert
+        self._sent: list[tuple[float, int]] = []             # the last two (time, payload bytes sent)
         self._lock = threading.Lock()
         self._listen_port = self.session.listen_port()       # now: nothing keeps libtorrent busy yet
         self._port_stale = False
@@ -185,30 +186,38 @@ class Seeder:
 
     def refresh(self, timeout: float = 1.0) -> list[TorrentStats]:
         """Every torrent's figures, and libtorrent's alerts logged. Asks libtorrent for a
-        state_update_alert (post_torrent_updates: only the torrents that changed) and waits
-        for it, so nothing here is a synchronous call into libtorrent's network thread, which
-        with 10,000 torrents is busy for seconds and which the bindings wait for holding the GIL."""
+        state_update_alert (post_torrent_updates: only the torrents that changed) and for its
+        session counters, and waits for them, so nothing here is a synchronous call into
+        libtorrent's network thread, which with 10,000 torrents is busy for seconds and which
+        the bindings wait for holding the GIL."""
         self.session.post_torrent_updates(QUERY_NAME)
-        deadline = time.monotonic() + timeout
-        while not self._pop_alerts() and time.monotonic() < deadline:
-            self.session.wait_for_alert(max(1, int((deadline - time.monotonic()) * 1000)))
+        self.session.post_session_stats()
+        deadline, seen = time.monotonic() + timeout, set()
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen |= self._pop_alerts()
+            if len(seen) < 2:
+                self.session.wait_for_alert(max(1, int((deadline - time.monotonic()) * 1000)))
         if self._port_stale:
             self._port_stale, self._listen_port = False, self.session.listen_port()
         with self._lock:
             return list(self._figures.values())
 
-    def _pop_alerts(self) -> bool:
-        """Log the alerts, take the state update's figures; True if there was one."""
-        updated = False
+    def _pop_alerts(self) -> set:
+        """Log the alerts, take the figures of the state update and the session counters;
+        return which of those two came."""
+        seen = set()
         for a in self.session.pop_alerts():
             if isinstance(a, lt.state_update_alert):
                 self._take(a.status)
-                updated = True
+                seen.add("torrents")
+            elif isinstance(a, lt.session_stats_alert):
+                self._sent = [*self._sent[-1:], (time.monotonic(), a.values["net.sent_payload_bytes"])]
+                seen.add("session")
             elif a.category() & lt.alert_category.error:
                 log.warning("libtorrent: %s", a.message())
             else:
                 log.debug("libtorrent: %s", a.message())
-        return updated
+        return seen
 
     def _take(self, statuses):
         figures = [TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
@@ -223,9 +232,13 @@ class Seeder:
         return self._listen_port
 
     def stats(self, per: list[TorrentStats]) -> SessionStats:
-        """Session totals from refresh()'s figures."""
-        return SessionStats(len(self.info_hashes()), sum(t.peers for t in per),
-                            sum(t.uploaded for t in per), sum(t.upload_rate for t in per),
+        """Session totals: payload sent and its rate from libtorrent's counters (as of the last
+        refresh), peers from refresh()'s figures."""
+        sent, rate = (self._sent[-1][1] if self._sent else 0), 0
+        if len(self._sent) == 2 and self._sent[1][0] > self._sent[0][0]:
+            (t0, sent0), (t1, sent1) = self._sent
+            rate = round((sent1 - sent0) / (t1 - t0))
+        return SessionStats(len(self.info_hashes()), sum(t.peers for t in per), sent, rate,
                             self._listen_port)
 
     def close(self):
