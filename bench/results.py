@@ -5,8 +5,11 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def replace_section(text: str, name: str, section: str) -> str:
-    """`text` with the section of bench/NAME.py replaced (or appended); the others untouched."""
-    begin, end = f"<!-- bench/{name}.py: begin -->", f"<!-- bench/{name}.py: end -->"
+    """`text` with the section of bench/NAME.py replaced (or appended); the others untouched.
+    NAME#PART: one of several sections a benchmark writes (`bench/NAME.py PART`)."""
+    script, _, part = name.partition("#")
+    label = f"bench/{script}.py" + (f" {part}" if part else "")
+    begin, end = f"<!-- {label}: begin -->", f"<!-- {label}: end -->"
     block = f"{begin}\n{section.rstrip()}\n{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)

@@ -194,6 +194,9 @@ class SeederConfig:
     unchoke_slots: int = parsed(_count("slots"), 2)  # 0 = libtorrent's automatic choker
     unchoke_interval: float = parsed(_positive("number of seconds"), 1.0)
     webtorrent: bool = True
+    # Swarms offering WebRTC at once (each holds ~10 UDP sockets); 0 = as many as the nofile
+    # limit allows (seeder/webrtc.py: cap_for). A lower number only lowers that.
+    webrtc_swarms: int = parsed(_positive("number"), 0)
     stun_server: str = ""
     validate_https_trackers: bool = True
     outgoing_interface: str = ""

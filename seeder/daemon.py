@@ -1,8 +1,16 @@
 """The seeder daemon's lifecycle: start, ready, reload on SIGHUP, clean stop on SIGTERM.
 
-One asyncio loop in the main thread coordinates everything: the tracker's servers run
-on it, watchdog's thread hands changes to it, hashing runs in worker threads. Signal
-handlers only set flags; a second SIGTERM forces the exit.
+Which thread runs what:
+- the main thread runs one asyncio loop: the tracker's HTTP, UDP and WebSocket servers, the
+  daemon's ticks (settled paths, rescans, bundles, WebRTC demand in seeder/webrtc.py), signal
+  handlers (they only set flags; a second SIGTERM forces the exit). Nothing on it may block:
+  no libtorrent call that waits for libtorrent's network thread, no file writes of any size;
+- `hash-N` threads (`pool`): hashing and publishing files and bundles;
+- the loop's default executor: restoring the catalogue at start and reload;
+- `libtorrent` (one thread, `control`): the calls that put WebRTC offers in and out;
+- `status` (one thread): libtorrent's alerts and per-torrent status, the Prometheus
+  figures and status.json, every STATUS_EVERY seconds, one write at a time;
+- libtorrent's own threads, watchdog's observer thread, the metrics HTTP server's thread.
 """
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 
 from torrentweb import config as configuration
@@ -30,6 +39,7 @@ from .session import Seeder
 from .tracker.errors import BindError
 from .tracker.server import Tracker
 from .watcher import Change, Debouncer, Watcher
+from .webrtc import WebrtcOffers, cap_for, raise_nofile
 
 log = logging.getLogger("torrentweb.daemon")
 
@@ -38,6 +48,11 @@ STATUS_EVERY = 2.0     # status.json and the watchdog ping
 PROGRESS_EVERY = 5.0   # hashing progress in the log during long scans
 RETRY_APACHE = 5.0     # seconds before asking again when Apache could not be asked
 ACCESS_FILE = ".htaccess"
+WEBRTC_EVERY = 1.0     # browsers gone from an offered swarm are looked for
+LAG_EVERY = 0.1        # the loop's lag is sampled this often
+# A thread running Python keeps the GIL this long before the loop may have it; the loop gives
+# it up at every socket call, so an announce waited up to 5 ms (the default) several times.
+GIL_SWITCH = 0.001
 
 
 class StateDirBusy(TorrentwebError):
@@ -62,6 +77,13 @@ class Daemon:
         self.debouncer = Debouncer(config.watch.settle, config.watch.open_write_timeout)
         self.pool = concurrent.futures.ThreadPoolExecutor(config.torrents.hash_threads,
                                                           thread_name_prefix="hash")
+        self.control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="libtorrent")
+        self.status_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status")
+        self._status_write: concurrent.futures.Future | None = None
+        self.webrtc: WebrtcOffers | None = None
+        self.nofile = 0
+        self.loop_lag_max = 0.0        # seconds the loop was late at worst, since start
+        self._lag_task: asyncio.Task | None = None
         self.in_flight: set[str] = set()
         self.rescans: set[str] = set()
         self.started = time.time()
@@ -100,12 +122,16 @@ class Daemon:
         log.info("starting with %s", cfg.path)
         for line in configuration.describe(cfg).splitlines():
             log.info("  %s", line)
+        self._lag_task = asyncio.get_running_loop().create_task(self._watch_lag(), name="loop lag")
+        sys.setswitchinterval(GIL_SWITCH)
+        self.nofile = raise_nofile()
         self._prepare_state_dir()
         self._lock_state_dir()
         self.catalogue = Catalogue(cfg.catalogue_path)
-        self.seeder = Seeder(cfg.seeder)
+        self.seeder = Seeder(cfg.seeder, verbose=log.isEnabledFor(logging.DEBUG))
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
         await self._start_tracker()
+        self._start_webrtc(cfg)
         self._start_metrics(cfg)
         self.bundler = _make_bundler(cfg, self.catalogue, self.seeder, self.publisher)
         loop = asyncio.get_running_loop()
@@ -123,7 +149,6 @@ class Daemon:
         self._queue_hashing(work)
         if self.bundler:
             await loop.run_in_executor(None, self.bundler.restore)
-        self.seeder.reannounce()
         self.ready = True
         self.next_recheck = time.monotonic()       # ask Apache about everything, now, off the loop
         self._write_status()
@@ -206,7 +231,28 @@ class Daemon:
         await self.tracker.start()
 
     def publisher_known(self, info_hash: bytes) -> bool:
-        return info_hash in self.publisher.known
+        """The publisher adds a torrent to the seeder, then to `known`: libtorrent's first
+        announce can come in between, and a refusal makes it back off for a minute."""
+        return info_hash in self.publisher.known or self.seeder.is_seeding(info_hash.hex())
+
+    def _start_webrtc(self, cfg: Config):
+        """WebRTC offers follow the browsers the tracker sees, within the descriptors we have."""
+        if not cfg.seeder.webtorrent:
+            return
+        if self.tracker is None or not cfg.tracker.websocket:
+            log.warning("WebRTC offered in no swarm: browsers are seen only by this daemon's "
+                        "WebSocket tracker, and tracker.websocket is off")
+            return
+        cap = cap_for(self.nofile, cfg.seeder.connections_limit, cfg.seeder.webrtc_swarms)
+        log.info("WebRTC offered in at most %d swarms at once: nofile limit %d%s", cap, self.nofile,
+                 f", seeder.webrtc_swarms {cfg.seeder.webrtc_swarms}" if cfg.seeder.webrtc_swarms else "")
+        self.webrtc = WebrtcOffers(self.seeder, self.tracker.swarms.web_leechers,
+                                   self._run_control, cap, self.seeder.offer_timeout())
+        self.tracker.swarms.on_web_leecher = self.webrtc.wanted
+
+    def _run_control(self, fn, *args):
+        """A libtorrent call on the `libtorrent` thread; its failure is logged, never lost."""
+        self.control.submit(fn, *args).add_done_callback(_log_failure(f"libtorrent: {fn.__name__}"))
 
     async def stop(self):
         self.notifier.stopping()
@@ -214,6 +260,10 @@ class Daemon:
         if self.watcher:
             self.watcher.stop()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.control.shutdown(wait=True, cancel_futures=True)
+        self.status_pool.shutdown(wait=True, cancel_futures=True)
+        if self._lag_task:
+            self._lag_task.cancel()
         if self.bundler:
             self.bundler.stop()
         errors = []
@@ -253,7 +303,7 @@ class Daemon:
     # the loop ------------------------------------------------------------------------------
 
     async def _main_loop(self):
-        last_status = last_progress = time.monotonic()
+        last_status = last_progress = last_webrtc = time.monotonic()
         while not self.stopping.is_set():
             try:
                 await asyncio.wait_for(self.stopping.wait(), TICK)
@@ -268,9 +318,11 @@ class Daemon:
             self._recheck(now)
             if self.bundler:
                 self.bundler.tick(self.pool, self.stopping.is_set)
+            if self.webrtc and now - last_webrtc >= WEBRTC_EVERY:
+                last_webrtc = now
+                self.webrtc.tick()
             if now - last_status >= STATUS_EVERY:
                 last_status = now
-                self.seeder.log_alerts()
                 self._write_status()
                 self.notifier.watchdog()
             if self.in_flight and now - last_progress >= PROGRESS_EVERY:
@@ -387,6 +439,7 @@ class Daemon:
             self.bundler.configure(new)
         if new.tracker != old.tracker:
             await self._reload_tracker(new)
+        self._reload_webrtc(old, new)
         if new.metrics != old.metrics:
             self._reload_metrics(new)
         if new.docroot != old.docroot or new.watch != old.watch:
@@ -396,6 +449,18 @@ class Daemon:
             self.watcher.start()
         self._settle(await self._restore(self.publisher.restore))
         self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
+
+    def _reload_webrtc(self, old: Config, new: Config):
+        """After the tracker's reload. WebRTC turned off: every offer withdrawn, no more
+        demand taken; turned on, or a WebSocket tracker started: offers follow browsers again."""
+        if self.webrtc is not None and not new.seeder.webtorrent:
+            self.webrtc.withdraw_all()
+            self.tracker.swarms.on_web_leecher = None
+            self.webrtc = None
+        elif self.webrtc is not None:
+            self.webrtc.cap = cap_for(self.nofile, new.seeder.connections_limit, new.seeder.webrtc_swarms)
+        elif new.seeder.webtorrent and (not old.seeder.webtorrent or not old.tracker.websocket):
+            self._start_webrtc(new)
 
     async def _reload_tracker(self, new: Config):
         """Swarms and connections survive; a listener that cannot move keeps its old address."""
@@ -428,30 +493,75 @@ class Daemon:
             out.update({k: str(v) for k, v in self.tracker.addresses.items()})
         return out
 
-    def status(self) -> dict:
-        st = self.seeder.stats()
+    async def _watch_lag(self):
+        """The loop's own lateness: how long a callback waited behind whatever ran before it."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LAG_EVERY
+            await asyncio.sleep(LAG_EVERY)
+            self.loop_lag_max = max(self.loop_lag_max, loop.time() - due)
+
+    def _loop_status(self) -> dict:
+        """What only the loop may read (the tracker's swarms, the daemon's own state)."""
         out = {
-            "pid": os.getpid(), "started": self.started, "updated": time.time(),
+            "pid": os.getpid(), "started": self.started,
             "ready": self.ready, "config": str(self.config.path),
-            "addresses": self._addresses(),
-            "torrents": st.torrents, "peers": st.peers, "uploaded": st.uploaded,
-            "upload_rate": st.upload_rate, "hashing": sorted(self.in_flight)[:20],
-            "per_torrent": [t.__dict__ for t in self.seeder.torrent_stats()],
+            "addresses": self._addresses(), "hashing": sorted(self.in_flight)[:20],
+            "loop_lag_max": self.loop_lag_max, "nofile": self.nofile,
         }
+        if self.webrtc:
+            out["webrtc"] = self.webrtc.stats()
         if self.tracker:
-            ts = self.tracker.stats()
-            out["tracker"] = ts if isinstance(ts, dict) else _as_dict(ts)
+            out["tracker"] = self.tracker.swarms.snapshot()    # its stats() in the status thread
         return out
 
     def _write_status(self):
-        try:
-            status = self.status()
-            if self.metrics:
-                self.metrics.update(status)
-            data = json.dumps(status, default=str).encode()
-            write_atomically(self.config.state_dir / "status.json", data)
-        except Exception:
-            log.exception("cannot write status.json")
+        """Hand status.json to the `status` thread; skipped while the last one is being written."""
+        if self._status_write is not None and not self._status_write.done():
+            return
+        self._status_write = self.status_pool.submit(self._status_off_loop, self._loop_status())
+        self._status_write.add_done_callback(_log_failure("cannot write status.json"))
+
+    def _status_off_loop(self, status: dict):
+        """On the `status` thread: the tracker's figures (from a snapshot of its table),
+        libtorrent's alerts and figures (Seeder.refresh), then the metrics and the file."""
+        if "tracker" in status:
+            status["tracker"] = _tracker_dict(status["tracker"].stats())
+        per = self.seeder.refresh()
+        st = self.seeder.stats(per)
+        status.update({"updated": time.time(), "torrents": st.torrents, "peers": st.peers,
+                       "uploaded": st.uploaded, "upload_rate": st.upload_rate,
+                       "per_torrent": [t.__dict__ for t in per]})
+        if self.metrics:
+            self.metrics.update(status)
+        data = "".join(_json_pieces(status)).encode()
+        write_atomically(self.config.state_dir / "status.json", data)
+
+
+def _log_failure(what: str):
+    """A done-callback for work handed to a thread: its exception goes to the log as `what`."""
+    def done(fut: concurrent.futures.Future):
+        if not fut.cancelled() and fut.exception() is not None:
+            log.error("%s", what, exc_info=fut.exception())
+    return done
+
+
+def _json_pieces(value, chunk: int = 256):
+    """JSON text in pieces: the C encoder holds the GIL for a whole dumps() (15 ms for 10,000
+    torrents), and the loop would wait that long; long lists go `chunk` items at a time."""
+    if isinstance(value, dict):
+        yield "{"
+        for i, (key, item) in enumerate(value.items()):
+            yield ("," if i else "") + json.dumps(str(key)) + ":"
+            yield from _json_pieces(item, chunk)
+        yield "}"
+    elif isinstance(value, (list, tuple)) and len(value) > chunk:
+        yield "["
+        for i in range(0, len(value), chunk):
+            yield ("," if i else "") + json.dumps(value[i:i + chunk], default=str)[1:-1]
+        yield "]"
+    else:
+        yield json.dumps(value, default=str)
 
 
 def _umask() -> int:
@@ -460,8 +570,17 @@ def _umask() -> int:
     return mask
 
 
-def _as_dict(obj):
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+def _tracker_dict(stats) -> dict:
+    """TrackerStats as plain data, field by field: dataclasses.asdict's deep copies of
+    10,000 swarms took 54 ms, every status write."""
+    names = [f.name for f in dataclasses.fields(type(stats)) if f.name != "torrents"]
+    out = {name: getattr(stats, name) for name in names}
+    if stats.torrents:
+        fields = [f.name for f in dataclasses.fields(type(stats.torrents[0]))]
+        out["torrents"] = [{name: getattr(t, name) for name in fields} for t in stats.torrents]
+    else:
+        out["torrents"] = []
+    return out
 
 
 def _make_bundler(config, catalogue, seeder, publisher):

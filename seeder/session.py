@@ -1,8 +1,15 @@
-"""The libtorrent session that seeds every catalogued torrent, to native clients and browsers."""
+"""The libtorrent session that seeds every catalogued torrent, to native clients and browsers.
+
+WebRTC costs libtorrent ~10 UDP sockets and ~340 kB per torrent it announces over WebSocket
+(its offers), so torrents are added without their ws:// and wss:// trackers: `offer_webrtc`
+puts them back in the swarms browsers want data from, `withdraw_webrtc` takes them out again
+(seeder/webrtc.py decides which).
+"""
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +18,9 @@ import libtorrent as lt
 from torrentweb.config import SeederConfig
 
 log = logging.getLogger("torrentweb.session")
+
+QUERY_NAME = 64        # torrent_handle::query_name, which the Python bindings do not export
+WEB_SCHEMES = ("ws://", "wss://")
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,7 @@ class TorrentStats:
     uploaded: int           # bytes, all time (this session)
     state: str
     size: int = 0           # bytes of the torrent's content (offload = 1 - uploaded / delivered)
+    upload_rate: int = 0    # bytes/s
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,9 @@ class SessionStats:
     listen_port: int
 
 
-def settings_for(config: SeederConfig) -> dict:
-    """libtorrent settings: see shared/notes/webtorrent-interop.md for why each is there."""
+def settings_for(config: SeederConfig, verbose: bool = False) -> dict:
+    """libtorrent settings: see shared/notes/webtorrent-interop.md for why each is there.
+    `verbose`: state changes too (log_level debug); 10,000 torrents make 50,000 of them at start."""
     s = {
         "listen_interfaces": str(config.listen),
         "allow_multiple_connections_per_ip": True,   # visitors behind one NAT share an address
@@ -42,7 +54,7 @@ def settings_for(config: SeederConfig) -> dict:
         "connections_limit": config.connections_limit,
         "webtorrent_stun_server": config.stun_server,
         "validate_https_trackers": config.validate_https_trackers,
-        "alert_mask": lt.alert_category.error | lt.alert_category.status,
+        "alert_mask": lt.alert_category.error | (lt.alert_category.status if verbose else 0),
         "user_agent": "torrentweb/0.1 libtorrent/" + lt.__version__,
         "active_seeds": -1, "active_limit": -1, "active_tracker_limit": -1,
         "active_downloads": -1,
@@ -81,17 +93,23 @@ def _every_peer_global() -> "lt.ip_filter":
 class Seeder:
     """Adds and removes torrents in seed mode; never downloads, never writes the docroot."""
 
-    def __init__(self, config: SeederConfig):
-        self.config = config
-        self.session = lt.session(settings_for(config))
+    def __init__(self, config: SeederConfig, verbose: bool = False):
+        self.config, self.verbose = config, verbose
+        self.session = lt.session(settings_for(config, verbose))
         self.session.set_peer_class_filter(_every_peer_global())
         self._seeding: set[str] = set()
+        self._trackers: dict[str, tuple[list, list]] = {}   # info-hash -> (native, web) (url, tier)s
+        self._figures: dict[str, TorrentStats] = {}          # as of the last state_update_alert
+        self._sent: list[tuple[float, int]] = []             # the last two (time, payload bytes sent)
         self._lock = threading.Lock()
+        self._listen_port = self.session.listen_port()       # now: nothing keeps libtorrent busy yet
+        self._port_stale = False
 
     def apply(self, config: SeederConfig):
         """Reload: new limits and addresses take effect without dropping the swarms."""
         self.config = config
-        self.session.apply_settings(settings_for(config))
+        self.session.apply_settings(settings_for(config, self.verbose))
+        self._port_stale = True            # apply_settings is asynchronous: read it in refresh()
 
     def add(self, info_hash: str, torrent_data: bytes, save_path: Path):
         """Seed mode: the data was just hashed (or was catalogued), so no re-check.
@@ -102,12 +120,44 @@ class Seeder:
             if info_hash in self._seeding:
                 return
             self._seeding.add(info_hash)
-        atp = lt.add_torrent_params()
-        atp.ti = lt.torrent_info(torrent_data)
+        atp = lt.load_torrent_buffer(torrent_data)
         atp.save_path = str(save_path)
-        atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode) & ~(
+        native, web = _split_trackers(atp.trackers, atp.tracker_tiers)
+        with self._lock:
+            self._trackers[info_hash] = (native, web)
+        atp.trackers = [url for url, _ in native]
+        atp.tracker_tiers = [tier for _, tier in native]
+        atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode
+                     | lt.torrent_flags.override_trackers
+                     | lt.torrent_flags.update_subscribe) & ~(   # in refresh()'s state updates
             lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
         self.session.async_add_torrent(atp)
+
+    def web_trackers(self, info_hash: str) -> list:
+        """The torrent's ws:// and wss:// announce URLs (left out of libtorrent until offered)."""
+        with self._lock:
+            return [url for url, _ in self._trackers.get(info_hash, ((), ()))[1]]
+
+    def offer_webrtc(self, info_hash: str) -> bool:
+        """Announce the torrent to its WebSocket trackers now, with WebRTC offers; False when
+        there is nothing to offer (WebRTC off, no ws:// tracker, or the torrent is gone)."""
+        with self._lock:
+            native, web = self._trackers.get(info_hash, ((), ()))
+        h = self._handle(info_hash) if web and self.config.webtorrent else None
+        if h is None:
+            return False
+        for url, tier in web:
+            h.add_tracker({"url": url, "tier": tier})
+        h.force_reannounce()
+        return True
+
+    def withdraw_webrtc(self, info_hash: str):
+        """Back to native trackers only: no new offers (pending ones time out in libtorrent)."""
+        with self._lock:
+            native, _ = self._trackers.get(info_hash, ((), ()))
+        h = self._handle(info_hash)
+        if h is not None:
+            h.replace_trackers([_entry(url, tier) for url, tier in native])
 
     def _handle(self, info_hash: str):
         h = self.session.find_torrent(lt.sha1_hash(bytes.fromhex(info_hash)))
@@ -116,47 +166,101 @@ class Seeder:
     def remove(self, info_hash: str):
         with self._lock:
             self._seeding.discard(info_hash)
+            self._trackers.pop(info_hash, None)
+            self._figures.pop(info_hash, None)
         h = self._handle(info_hash)
         if h is not None:
             self.session.remove_torrent(h)
+
+    def is_seeding(self, info_hash: str) -> bool:
+        with self._lock:
+            return info_hash in self._seeding
 
     def info_hashes(self) -> set[str]:
         with self._lock:
             return set(self._seeding)
 
-    def reannounce(self):
-        """After the tracker binds: libtorrent backs off if its first announce failed."""
-        for h in self.session.get_torrents():
-            h.force_reannounce()
+    def offer_timeout(self) -> float:
+        """Seconds libtorrent keeps an unanswered WebRTC offer (and its socket)."""
+        return float(self.session.get_settings()["webtorrent_connection_timeout"])
 
-    def log_alerts(self):
+    def refresh(self, timeout: float = 1.0) -> list[TorrentStats]:
+        """Every torrent's figures, and libtorrent's alerts logged. Asks libtorrent for a
+        state_update_alert (post_torrent_updates: only the torrents that changed) and for its
+        session counters, and waits for them, so nothing here is a synchronous call into
+        libtorrent's network thread, which with 10,000 torrents is busy for seconds and which
+        the bindings wait for holding the GIL."""
+        self.session.post_torrent_updates(QUERY_NAME)
+        self.session.post_session_stats()
+        deadline, seen = time.monotonic() + timeout, set()
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen |= self._pop_alerts()
+            if len(seen) < 2:
+                self.session.wait_for_alert(max(1, int((deadline - time.monotonic()) * 1000)))
+        if self._port_stale:
+            self._port_stale, self._listen_port = False, self.session.listen_port()
+        with self._lock:
+            return list(self._figures.values())
+
+    def _pop_alerts(self) -> set:
+        """Log the alerts, take the figures of the state update and the session counters;
+        return which of those two came."""
+        seen = set()
         for a in self.session.pop_alerts():
-            if a.category() & lt.alert_category.error:
+            if isinstance(a, lt.state_update_alert):
+                self._take(a.status)
+                seen.add("torrents")
+            elif isinstance(a, lt.session_stats_alert):
+                self._sent = [*self._sent[-1:], (time.monotonic(), a.values["net.sent_payload_bytes"])]
+                seen.add("session")
+            elif a.category() & lt.alert_category.error:
                 log.warning("libtorrent: %s", a.message())
             else:
                 log.debug("libtorrent: %s", a.message())
+        return seen
+
+    def _take(self, statuses):
+        figures = [TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
+                                str(st.state), st.total_wanted, st.upload_payload_rate)
+                   for st in statuses]
+        with self._lock:
+            for t in figures:
+                if t.info_hash in self._seeding:
+                    self._figures[t.info_hash] = t
 
     def listen_port(self) -> int:
-        return self.session.listen_port()
+        return self._listen_port
 
-    def torrent_stats(self) -> list[TorrentStats]:
-        out = []
-        for h in self.session.get_torrents():
-            st = h.status()
-            out.append(TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers,
-                                    st.all_time_upload, str(st.state), st.total_wanted))
-        return out
-
-    def stats(self) -> SessionStats:
-        per = self.torrent_stats()
-        st = self.session.status()
-        return SessionStats(len(per), sum(t.peers for t in per), sum(t.uploaded for t in per),
-                            st.upload_rate, self.session.listen_port())
+    def stats(self, per: list[TorrentStats]) -> SessionStats:
+        """Session totals: payload sent and its rate from libtorrent's counters (as of the last
+        refresh), peers from refresh()'s figures."""
+        sent, rate = (self._sent[-1][1] if self._sent else 0), 0
+        if len(self._sent) == 2 and self._sent[1][0] > self._sent[0][0]:
+            (t0, sent0), (t1, sent1) = self._sent
+            rate = round((sent1 - sent0) / (t1 - t0))
+        return SessionStats(len(self.info_hashes()), sum(t.peers for t in per), sent, rate,
+                            self._listen_port)
 
     def close(self):
         with self._lock:
             self._seeding.clear()
+            self._trackers.clear()
+            self._figures.clear()
         self.session.pause()
         for h in self.session.get_torrents():
             self.session.remove_torrent(h)
         del self.session
+
+
+def _split_trackers(urls: list, tiers: list) -> tuple[list, list]:
+    """The torrent's (url, tier)s: native (http, udp) and web (ws, wss)."""
+    native, web = [], []
+    for url, tier in zip(urls, tiers):
+        (web if url.startswith(WEB_SCHEMES) else native).append((url, tier))
+    return native, web
+
+
+def _entry(url: str, tier: int) -> "lt.announce_entry":
+    e = lt.announce_entry(url)
+    e.tier = tier
+    return e

@@ -158,6 +158,9 @@ class Swarms:
         self._second = 0
         self._per_second = [0] * (RATE_WINDOW + 1)
         self._sweep: typing.List[bytes] = []      # swarms the incremental expiry has yet to visit
+        # The seeder's hook (seeder/webrtc.py): a WebTorrent peer that wants data announced;
+        # True when the seeder offers WebRTC there (its offers may still be on their way)
+        self.on_web_leecher: typing.Optional[typing.Callable[[bytes], bool]] = None
 
     def configure(self, config):
         """Take the settings of a (re)loaded TrackerConfig; the swarms stay."""
@@ -277,7 +280,10 @@ class Swarms:
         if a.event is Event.COMPLETED and not peer.counted:
             peer.counted = True
             swarm.completed += 1
-        return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete,
+        complete = swarm.complete
+        if not seeder and self.on_web_leecher is not None and self.on_web_leecher(a.info_hash):
+            complete = max(complete, 1)   # a browser seeing no seeder would give up on the swarm
+        return AnnounceReply(self.interval, self.min_interval, complete, swarm.incomplete,
                              web_peers=self._pick_web(swarm, a.peer_id, seeder, self.numwant(a.numwant)))
 
     @staticmethod
@@ -298,6 +304,19 @@ class Swarms:
         swarm = self.swarms.get(info_hash)
         if swarm is not None:
             swarm.leave_web(peer_id)
+
+    def web_leechers(self, info_hash: bytes) -> int:
+        """WebTorrent peers of this swarm that still want data (the seeder's WebRTC demand)."""
+        swarm = self.swarms.get(info_hash)
+        return 0 if swarm is None else len(swarm.web) - swarm.web_seeders
+
+    def snapshot(self) -> "Swarms":
+        """A copy of the table (not of each swarm) whose stats() another thread may take while
+        the loop goes on announcing: stats() of 10,000 swarms is too long for the loop."""
+        copy = object.__new__(Swarms)
+        copy.__dict__.update(self.__dict__)
+        copy.swarms, copy._per_second, copy._sweep = dict(self.swarms), list(self._per_second), []
+        return copy
 
     # --- scrapes -----------------------------------------------------------------------
 

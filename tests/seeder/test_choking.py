@@ -48,7 +48,7 @@ def test_a_choked_visitor_is_granted_no_pieces_outside_the_choker(tmp_path):
     try:
         seeder.add(built.info_hash, built.data, tmp_path)
         deadline = time.monotonic() + 10
-        while built.info_hash not in {t.info_hash for t in seeder.torrent_stats()}:
+        while built.info_hash not in {t.info_hash for t in seeder.refresh()}:
             assert time.monotonic() < deadline, "the torrent was never added"
             time.sleep(0.05)
         ids = wire_messages(seeder.listen_port(), bytes.fromhex(built.info_hash), 1.5)

@@ -142,7 +142,7 @@ def test_sighup_turns_the_metrics_endpoint_on(tmp_path):
         site.write_config(metrics={"listen": f"127.0.0.1:{port}"})
         os.kill(daemon.proc.pid, signal.SIGHUP)
         daemon.wait_log("reloaded ")
-        m = wait_for(lambda: (lambda m: m if m.get("torrentweb_torrents") == 1 else None)(
+        m = wait_for(lambda: (lambda m: m if m and m.get("torrentweb_torrents") == 1 else None)(
             _try_scrape(port)), 20, what="the metrics endpoint after the reload")
         assert m["torrentweb_torrents"] == 1
     finally:

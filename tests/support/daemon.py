@@ -99,7 +99,8 @@ def make_site(root: Path, base_url=None, **settings) -> Site:
 class Daemon:
     """`torrentweb seeder -c CONFIG` with $NOTIFY_SOCKET pointing at a socket of ours."""
 
-    def __init__(self, site: Site, log_path: Path):
+    def __init__(self, site: Site, log_path: Path, prefix=()):
+        """`prefix`: a command the daemon runs under, e.g. ("prlimit", "--nofile=1024")."""
         self.site = site
         self.sock_dir = tempfile.mkdtemp(prefix="tw-notify-")
         self.sock_path = os.path.join(self.sock_dir, "notify")
@@ -108,7 +109,7 @@ class Daemon:
         self.sock.settimeout(0.05)
         self.messages: list[str] = []
         env = dict(os.environ, NOTIFY_SOCKET=self.sock_path, PYTHONUNBUFFERED="1")
-        self.proc = Process([TORRENTWEB, "seeder", "-c", str(site.config_path)], log_path, env=env)
+        self.proc = Process([*prefix, TORRENTWEB, "seeder", "-c", str(site.config_path)], log_path, env=env)
 
     def notifications(self) -> list[str]:
         while self.sock.fileno() != -1:
