@@ -1,19 +1,48 @@
 """Per-address token buckets (`rate` requests per second, bursts up to `burst`), and a log limiter."""
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 
 
+def is_own_address(address) -> bool:
+    """Loopback, or an address a socket on this machine can bind to (one of its own)."""
+    try:
+        ip = ipaddress.ip_address(str(address))
+    except ValueError:
+        return False
+    if ip.is_loopback:
+        return True
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((str(ip), 0))
+        except OSError:
+            return False
+    return True
+
+
 class RateLimiter:
-    """`allow(address)` takes a token; False means the address is over its rate."""
+    """`allow(address)` takes a token; False means the address is over its rate.
+
+    This machine's own addresses are never limited: the seeder announces every torrent it
+    seeds to this tracker (directly from loopback, or through Apache, which forwards the
+    machine's own address), and a site with thousands of torrents would be throttled by its
+    own tracker at every start. The limit is for floods from elsewhere."""
+
+    LOCAL_CACHE = 4096
 
     def __init__(self, rate: float, burst: int, clock=time.monotonic):
         self.rate = float(rate)
         self.burst = max(1.0, float(burst))
         self.clock = clock
         self.buckets: dict = {}     # address -> [tokens, last refill time]
+        self._local: dict = {}      # address -> is it this machine's?
 
     def allow(self, address) -> bool:
+        if self._is_local(address):
+            return True
         now = self.clock()
         bucket = self.buckets.get(address)
         if bucket is None:
@@ -28,6 +57,14 @@ class RateLimiter:
             return False
         bucket[0] = tokens - 1.0
         return True
+
+    def _is_local(self, address) -> bool:
+        known = self._local.get(address)
+        if known is None:
+            if len(self._local) >= self.LOCAL_CACHE:
+                self._local.clear()
+            known = self._local[address] = is_own_address(address)
+        return known
 
     def sweep(self):
         """Forget addresses whose bucket has refilled: they are indistinguishable from new ones."""

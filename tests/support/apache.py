@@ -23,11 +23,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from torrentweb.apache.standalone import standalone_config
+from torrentweb.config import AccessConfig
 
 from .ports import free_port
 from .processes import Process, wait_for
 
 APACHE = "/usr/sbin/apache2"
+PROBE_VISITOR = AccessConfig().probe_visitor      # how Apache logs the daemon's access probes
 
 
 @dataclass
@@ -42,11 +44,14 @@ class ApacheServer:
         return self.root / "logs" / "access.log"
 
     def access_log_lines(self) -> list[str]:
-        """'%h "%r" %>s %O "%{Range}i" %{ms}T' per request (written when the response ends)."""
+        """'%h "%r" %>s %O "%{Range}i" %{ms}T' per request (written when the response ends),
+        visitors only: the daemon's access probes (client access.probe_visitor, through
+        mod_remoteip) are left out, they are not what any visitor fetched."""
         try:
-            return self.access_log.read_text(encoding="utf-8", errors="replace").splitlines()
+            lines = self.access_log.read_text(encoding="utf-8", errors="replace").splitlines()
         except FileNotFoundError:
             return []
+        return [line for line in lines if not line.startswith(PROBE_VISITOR + " ")]
 
     def error_log(self) -> str:
         try:
