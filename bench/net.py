@@ -43,6 +43,7 @@ CLONE_NEWNET = 0x40000000
 TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
 PR_SET_PDEATHSIG = 1
 QUEUE_S = 0.1          # tbf queue: this many seconds of the link's rate (about a BDP at 50 ms RTT x2)
+REALTIME_PRIORITY = 10  # SCHED_FIFO of the delay line
 TABLE_BASE = 1000      # policy routing table of host i: TABLE_BASE + i
 
 
@@ -186,6 +187,7 @@ class Network:
         self.procs: list[Proc] = []
         self.made: list[str] = []
         self.delayline: Proc | None = None
+        self.lateness: dict | None = None     # the delay line's report, after close()
 
     def __enter__(self) -> "Network":
         _live.append(self)
@@ -266,6 +268,8 @@ class Network:
         errors = []
         for proc in reversed(self.procs):
             proc.stop()
+        if self.delayline and self.delayline.popen.stdout:
+            self.lateness = json.loads(self.delayline.popen.stdout.read() or "null")
         for ns in reversed(self.made):
             errors += remove_netns(ns)
         self.made.clear()
@@ -347,8 +351,36 @@ def delay_of(packet: bytes, own: float, delays: dict[int, float]) -> float:
     return own
 
 
-def delayline(spec: list[dict]):
-    """Read every TUN; hold each packet until its due time in one heap; write it back when due."""
+class Lateness:
+    """How late the delay line wrote packets past their due time: a histogram of 0.1 ms bins."""
+    BIN, BINS = 1e-4, 1000
+
+    def __init__(self):
+        self.bins = [0] * (self.BINS + 1)
+        self.packets = self.dropped = 0
+
+    def add(self, late: float):
+        self.packets += 1
+        self.bins[min(int(late / self.BIN), self.BINS)] += 1
+
+    def quantile(self, q: float) -> float:
+        """Upper edge of the bin holding quantile q, in seconds (the last bin: >= 100 ms)."""
+        rank, seen = q * self.packets, 0
+        for i, count in enumerate(self.bins):
+            seen += count
+            if count and seen >= rank:
+                return (i + 1) * self.BIN
+        return 0.0
+
+    def report(self) -> dict:
+        return {"packets": self.packets, "dropped": self.dropped,
+                **{f"late_ms_p{q}": self.quantile(q / 100) * 1e3 for q in (50, 99)},
+                "late_ms_max": self.quantile(1.0) * 1e3}
+
+
+def delayline(spec: list[dict], lateness: Lateness, stop_fd: int):
+    """Read every TUN; hold each packet until its due time in one heap; write it back when due.
+    Returns when stop_fd becomes readable."""
     fds = {open_tun(link["tun"]): link["delay_s"] for link in spec}
     delays = {link["host"]: link["delay_s"] for link in spec}
     heap: list[tuple[float, int, int, bytes]] = []
@@ -356,10 +388,12 @@ def delayline(spec: list[dict]):
     print("ready", flush=True)
     while True:
         timeout = max(0.0, heap[0][0] - time.monotonic()) if heap else None
-        readable, _, _ = select.select(list(fds), [], [], timeout)
+        readable, _, _ = select.select([stop_fd, *fds], [], [], timeout)
+        if stop_fd in readable:
+            return
         now = time.monotonic()
         for fd in readable:
-            for _ in range(256):
+            for _ in range(32):
                 try:
                     packet = os.read(fd, 65536)
                 except BlockingIOError:
@@ -368,9 +402,26 @@ def delayline(spec: list[dict]):
                 heapq.heappush(heap, (now + delay_of(packet, fds[fd], delays), seq, fd, packet))
         now = time.monotonic()
         while heap and heap[0][0] <= now:
-            _, _, fd, packet = heapq.heappop(heap)
-            with contextlib.suppress(BlockingIOError):   # the kernel's queue is full: a loss
+            due, _, fd, packet = heapq.heappop(heap)
+            lateness.add(now - due)
+            try:
                 os.write(fd, packet)
+            except BlockingIOError:      # the kernel's queue is full: a loss, counted
+                lateness.dropped += 1
+
+
+def run_delayline(spec: list[dict]):
+    """`_delayline`: real-time priority (it is the network: busy hosts must not slow it down);
+    on SIGTERM, its lateness report as JSON on stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the group: the network stops us
+    stop_r, stop_w = os.pipe()
+    os.set_blocking(stop_w, False)
+    signal.set_wakeup_fd(stop_w)                   # SIGTERM wakes the select() through the pipe
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    lateness = Lateness()
+    delayline(spec, lateness, stop_r)
+    print(json.dumps(lateness.report()), flush=True)
 
 
 # ---- measuring the emulator ----
@@ -416,7 +467,7 @@ def measure_rtt(src: Host, dst: Host, count: int = 20, gap: float = 0.01) -> lis
     echo.settimeout(5)
 
     def reflect():
-        for _ in range(count):
+        for _ in range(count + 1):
             data, peer = echo.recvfrom(64)
             echo.sendto(data, peer)
     reflector = threading.Thread(target=reflect)
@@ -424,7 +475,7 @@ def measure_rtt(src: Host, dst: Host, count: int = 20, gap: float = 0.01) -> lis
     rtts = []
     with src.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.settimeout(5)
-        for i in range(count):
+        for i in range(count + 1):      # the first one also waits for ARP on both links: not kept
             t0 = time.monotonic()
             probe.sendto(struct.pack("!I", i), echo.getsockname())
             data, _ = probe.recvfrom(64)
@@ -434,7 +485,7 @@ def measure_rtt(src: Host, dst: Host, count: int = 20, gap: float = 0.01) -> lis
             time.sleep(gap)
     reflector.join(5)
     echo.close()
-    return rtts
+    return rtts[1:]
 
 
 def median(values):
@@ -449,9 +500,11 @@ def selftest(profile: Profile = PROFILES["home"], down_bytes: int = 4 << 20,
         rtts = measure_rtt(net["visitor"], net["server"])
         down = measure_rate(net["server"], net["visitor"], down_bytes)
         up = measure_rate(net["visitor"], net["server"], up_bytes)
+    shaped = net.lateness
     with Network([("a", PROFILES["lan"]), ("b", PROFILES["lan"])]) as net:
         idle = measure_rtt(net["a"], net["b"])
         ceiling = measure_rate(net["a"], net["b"], ceiling_bytes)
+    flat_out = net.lateness
     expected_rtt = 2 * profile.delay_ms / 1000
     return {"profile": profile.name,
             "down_mbit": down / 1e6, "down_expected_mbit": profile.down_mbit,
@@ -459,7 +512,7 @@ def selftest(profile: Profile = PROFILES["home"], down_bytes: int = 4 << 20,
             "rtt_ms_median": median(rtts) * 1e3, "rtt_ms_max": max(rtts) * 1e3,
             "rtt_ms_min": min(rtts) * 1e3, "rtt_expected_ms": expected_rtt * 1e3,
             "zero_delay_rtt_ms_median": median(idle) * 1e3,
-            "ceiling_mbit": ceiling / 1e6}
+            "ceiling_mbit": ceiling / 1e6, "lateness_profile": shaped, "lateness_ceiling": flat_out}
 
 
 def print_selftest(r: dict):
@@ -474,6 +527,11 @@ def print_selftest(r: dict):
     print("emulator alone (two unshaped hosts, zero delay):")
     print(f"  ceiling  {r['ceiling_mbit']:.0f} Mbit/s TCP through the delay line")
     print(f"  RTT      median {r['zero_delay_rtt_ms_median']:.3f} ms (the delay line's own)")
+    for run in ("profile", "ceiling"):
+        late = r[f"lateness_{run}"]
+        print(f"  packets written late, {run} run: p50 <= {late['late_ms_p50']:.1f} ms, "
+              f"p99 <= {late['late_ms_p99']:.1f} ms, max <= {late['late_ms_max']:.1f} ms "
+              f"({late['packets']} packets, {late['dropped']} dropped)")
 
 
 def hold(n: int):
@@ -497,8 +555,7 @@ def main(argv=None) -> int:
     d.add_argument("spec")
     args = p.parse_args(argv)
     if args.cmd == "_delayline":
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the group: the network stops us
-        delayline(json.loads(args.spec))
+        run_delayline(json.loads(args.spec))
         return 0
     if args.cmd == "selftest":
         r = selftest(PROFILES[args.profile])

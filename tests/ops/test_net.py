@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from support.processes import wait_for
 from support.scripts import script_module
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,9 @@ def test_home_link_gives_its_rates_and_delay(net):
     assert within(up, home.up_mbit * 1e6), f"uplink {up / 1e6:.1f} Mbit/s"
     rtt = net.median(rtts)
     assert within(rtt, 2 * home.delay_ms / 1000), f"round trip {rtt * 1e3:.1f} ms"
+    late = n.lateness                                # the delay line's own report, at teardown
+    assert late["packets"] > (3 << 20) // 1500 and late["dropped"] == 0, late
+    assert late["late_ms_p50"] <= 1.0, late
 
 
 def test_delay_adds_up_over_both_links(net):
@@ -104,6 +108,8 @@ def test_sigkill_leaves_namespaces_that_cleanup_removes(net):
     child.kill()
     child.wait(10)
     assert len(leftovers(prefix)) == 3               # nothing ran at the kill: this is what cleanup is for
+    router = f"{prefix}r"
+    wait_for(lambda: not net.netns_pids(router), timeout=5, what="the delay line to die with its parent")
     out = subprocess.run([sys.executable, str(NET), "cleanup"], capture_output=True, text=True,
                          check=True).stdout
     ours = [line for line in out.splitlines() if prefix in line]
