@@ -534,6 +534,36 @@ def print_selftest(r: dict):
               f"({late['packets']} packets, {late['dropped']} dropped)")
 
 
+def record(r: dict, command: str, path=None):
+    """The selftest's figures as bench/RESULTS.md's section for bench/net.py."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from results import RESULTS, write_section
+    lp, lc = r["lateness_profile"], r["lateness_ceiling"]
+    rows = [("downlink", f"{r['down_mbit']:.1f} Mbit/s", f"{r['down_expected_mbit']} Mbit/s"),
+            ("uplink", f"{r['up_mbit']:.1f} Mbit/s", f"{r['up_expected_mbit']} Mbit/s"),
+            ("UDP round trip, median (min-max)",
+             f"{r['rtt_ms_median']:.2f} ms ({r['rtt_ms_min']:.2f}-{r['rtt_ms_max']:.2f})",
+             f"{r['rtt_expected_ms']:.1f} ms"),
+            ("packets written late, p50 / p99 / max (shaped run)",
+             f"<= {lp['late_ms_p50']:.1f} / {lp['late_ms_p99']:.1f} / {lp['late_ms_max']:.1f} ms", "0"),
+            ("ceiling: TCP through the delay line, unshaped", f"{r['ceiling_mbit']:.0f} Mbit/s", ""),
+            ("round trip at zero delay (the delay line's own)",
+             f"{r['zero_delay_rtt_ms_median']:.3f} ms", "0"),
+            ("packets written late, p50 / p99 / max (ceiling run)",
+             f"<= {lc['late_ms_p50']:.1f} / {lc['late_ms_p99']:.1f} / {lc['late_ms_max']:.1f} ms", "0")]
+    table = "\n".join(["| measured | value | profile |", "| --- | --- | --- |",
+                       *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
+    write_section("net", f"""## The emulated network (`bench/net.py`)
+
+Command: `{command}` as root on this machine (2 vCPUs, shared); {time.strftime('%Y-%m-%d')}.
+One `{r['profile']}` link beside an unshaped server; rates are TCP goodput after the first quarter of
+the transfer (slow start left out); tbf counts Ethernet frames, so goodput is ~95.6% of the link rate
+(1448 payload bytes per 1514-byte frame). Delay line: Python, SCHED_FIFO, one heap for all links.
+
+{table}
+""", path or RESULTS)
+
+
 def hold(n: int):
     """`up`: a network of n home hosts until SIGINT/SIGTERM (manual experiments, the SIGKILL test)."""
     with Network([(f"h{i}", PROFILES["home"]) for i in range(1, n + 1)]) as net:
@@ -547,6 +577,7 @@ def main(argv=None) -> int:
     t = sub.add_parser("selftest", help="measure one link against its profile, and the ceiling")
     t.add_argument("--profile", choices=PROFILES, default="home")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--record", action="store_true", help="also write the figures to bench/RESULTS.md")
     u = sub.add_parser("up", help="build a network of home links and hold it until a signal")
     u.add_argument("--hosts", type=int, default=2)
     c = sub.add_parser("cleanup", help="remove namespaces of dead runs (twn<pid>-…)")
@@ -560,6 +591,9 @@ def main(argv=None) -> int:
     if args.cmd == "selftest":
         r = selftest(PROFILES[args.profile])
         print(json.dumps(r)) if args.json else print_selftest(r)
+        if args.record:
+            record(r, ".venv/bin/python bench/net.py selftest --record" + (
+                f" --profile {args.profile}" if args.profile != "home" else ""))
     elif args.cmd == "up":
         hold(args.hosts)
     else:

@@ -133,10 +133,14 @@ def test_crowd_mixes_profiles_by_share(net):
 
 
 @pytest.mark.slow
-def test_selftest_cli_reports_the_ceiling_above_every_profile(net, capsys):
+def test_selftest_cli_reports_the_ceiling_above_every_profile(net, capsys, tmp_path):
     assert net.main(["selftest", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     fastest = max(p.down_mbit for p in net.PROFILES.values() if p.down_mbit)
     assert report["ceiling_mbit"] > 4 * fastest
     assert within(report["down_mbit"], 50) and within(report["up_mbit"], 10)
     assert within(report["rtt_ms_median"], 40)
+    net.record(report, "the command", tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "Command: `the command`" in text
+    assert f"| ceiling: TCP through the delay line, unshaped | {report['ceiling_mbit']:.0f} Mbit/s |" in text
