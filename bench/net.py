@@ -118,17 +118,34 @@ class Proc:
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _in_netns(netns: str, fn, *args):
-    """fn(*args) on a fresh thread moved into `netns`: sockets made there stay in that namespace."""
-    def moved():
-        fd = os.open(os.path.join(NETNS_DIR, netns), os.O_RDONLY)
+def _setns(fd: int, what: str):
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns {what}: {os.strerror(err)}")
+
+
+@contextlib.contextmanager
+def entered(netns: str):
+    """The calling thread inside netns for the block: sockets it makes, threads and processes it
+    starts (libtorrent's network thread, Popen) belong there; back to its own namespace after."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(os.path.join(NETNS_DIR, netns), os.O_RDONLY)
+    try:
+        _setns(target, netns)
         try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns {netns}: {os.strerror(err)}")
+            yield
         finally:
-            os.close(fd)
-        return fn(*args)
+            _setns(home, "back")
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def _in_netns(netns: str, fn, *args):
+    """fn(*args) on a fresh thread inside netns (sockets made there stay in that namespace)."""
+    def moved():
+        with entered(netns):
+            return fn(*args)
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(moved).result()
 
@@ -148,6 +165,10 @@ class Host:
         proc = Proc(subprocess.Popen(["ip", "netns", "exec", self.netns, *argv], **popen), self.netns)
         self.net.procs.append(proc)
         return proc
+
+    def entered(self):
+        """`with host.entered():` the calling thread works inside this host (see `entered`)."""
+        return entered(self.netns)
 
     def socket(self, family=socket.AF_INET, kind=socket.SOCK_STREAM) -> socket.socket:
         """A socket of this host's namespace, usable from any thread of this process."""

@@ -144,3 +144,15 @@ def test_selftest_cli_reports_the_ceiling_above_every_profile(net, capsys, tmp_p
     text = (tmp_path / "RESULTS.md").read_text()
     assert "Command: `the command`" in text
     assert f"| ceiling: TCP through the delay line, unshaped | {report['ceiling_mbit']:.0f} Mbit/s |" in text
+
+
+def test_entered_moves_the_thread_in_and_back(net):
+    own = os.readlink("/proc/thread-self/ns/net")
+    with net.Network([("a", net.PROFILES["lan"])]) as n:
+        with n["a"].entered():
+            inside = os.readlink("/proc/thread-self/ns/net")
+            out = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True,
+                                 check=True).stdout
+        assert os.readlink("/proc/thread-self/ns/net") == own
+    assert inside != own
+    assert f"inet {n['a'].ip}/24" in out
