@@ -83,6 +83,8 @@ class Result:
     limit_s: float = math.nan   # --net: physical lower bound of the last visitor's completion
     p95_limit: float = math.nan        # p95_s / limit_s
     http_p95_limit: float = math.nan   # http_p95_s / limit_s
+    net_late_ms_p99: float = math.nan  # --net: the delay line's lateness (its own accuracy) ...
+    net_dropped: int = 0               # ... and packets it could not write on
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -359,8 +361,10 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
         places = {i: (net[f"v{i}"].netns, net[f"v{i}"].ip) for i in range(n)}
         r = measure_one(n, args, net_origin(args, site, work / f"n{n}", net["origin"]), work, places)
         limit = limit_s(r.asset_bytes, net["origin"].profile, [net[f"v{i}"].profile for i in range(n)])
+    late = net.lateness         # written at teardown
     return replace(r, net=args.net, limit_s=round(limit, 2), p95_limit=round(r.p95_s / limit, 2),
-                   http_p95_limit=round(r.http_p95_s / limit, 2))
+                   http_p95_limit=round(r.http_p95_s / limit, 2),
+                   net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
 
 
 def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Result:
@@ -562,7 +566,8 @@ def main(argv=None) -> int:
                   f"plain HTTP {r.http_server_copies:.2f} copies, p95 {r.http_p95_s:.1f} s", flush=True)
             if args.net:
                 print(f"  --net {r.net}: limit_s {r.limit_s:.2f} s; p95 = {r.p95_limit:.2f} x limit_s "
-                      f"(plain HTTP {r.http_p95_limit:.2f} x)", flush=True)
+                      f"(plain HTTP {r.http_p95_limit:.2f} x); delay line p99 late "
+                      f"<= {r.net_late_ms_p99:.1f} ms, {r.net_dropped} dropped", flush=True)
         for n in [args.browsers] if args.browsers else [] if args.clients else BROWSER_SERIES:
             b = run_browsers(n, args, site, work)
             browsers.append(b)

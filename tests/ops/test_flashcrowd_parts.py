@@ -115,4 +115,5 @@ def test_on_the_emulated_network_nobody_beats_the_links(flashcrowd, tmp_path, ca
     assert r["p50_s"] >= r["limit_s"] and r["p95_limit"] >= 1.0
     assert r["http_p95_s"] >= 2 * r["asset_bytes"] * 8 / 20e6
     assert r["http_server_copies"] == pytest.approx(2.0, abs=0.01)
+    assert r["net_dropped"] == 0 and r["net_late_ms_p99"] < 5, r    # the emulator kept up
     assert subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout == before
