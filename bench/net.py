@@ -248,6 +248,9 @@ class Network:
                "lookup", table, "priority", "100")
             sh("ip", "-n", self.router, "route", "add", "default", "dev", self._tun(host.index),
                "table", table)
+            # if the delay line dies its TUNs go, and packets must not bypass it: unreachable
+            sh("ip", "-n", self.router, "route", "add", "unreachable", "default", "metric", "1000",
+               "table", table)
 
     def _rveth(self, i: int) -> str:
         return f"{self.prefix[:-5]}v{i}"     # interface names: at most 15 characters
@@ -287,6 +290,8 @@ class Network:
         if self not in _live:
             return
         errors = []
+        if self.delayline and self.delayline.popen.poll() is not None:
+            errors.append(f"the delay line died during the run (exit {self.delayline.popen.returncode})")
         for proc in reversed(self.procs):
             proc.stop()
         if self.delayline and self.delayline.popen.stdout:
@@ -447,33 +452,49 @@ def run_delayline(spec: list[dict]):
 
 # ---- measuring the emulator ----
 
+class Worker(threading.Thread):
+    """A thread whose exception is raised again by join(): a measurement never fails silently."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.error = fn, None
+
+    def run(self):
+        try:
+            self.fn()
+        except BaseException as e:          # handed to join()
+            self.error = e
+
+    def join(self, timeout=None):
+        super().join(timeout)
+        if self.error:
+            raise self.error
+
+
 def measure_rate(src: Host, dst: Host, nbytes: int, skip: float = 0.25, timeout: float = 30.0) -> float:
     """TCP src -> dst of nbytes; bit/s over the part after the first `skip` share (slow start)."""
-    server = dst.socket()
-    server.bind((dst.ip, 0))
-    server.listen(1)
-    server.settimeout(timeout)
     marks = []
+    with dst.socket() as server:
+        server.bind((dst.ip, 0))
+        server.listen(1)
+        server.settimeout(timeout)
 
-    def receive():
-        conn, _ = server.accept()
-        conn.settimeout(timeout)
-        got = 0
-        with conn:
-            while got < nbytes:
-                chunk = conn.recv(1 << 20)
-                if not chunk:
-                    break
-                got += len(chunk)
-                marks.append((time.monotonic(), got))
-    receiver = threading.Thread(target=receive)
-    receiver.start()
-    with src.socket() as client:
-        client.settimeout(timeout)
-        client.connect((dst.ip, server.getsockname()[1]))
-        client.sendall(bytes(nbytes))
-        receiver.join(timeout)
-    server.close()
+        def receive():
+            conn, _ = server.accept()
+            conn.settimeout(timeout)
+            with conn:
+                while not marks or marks[-1][1] < nbytes:
+                    chunk = conn.recv(1 << 20)
+                    if not chunk:
+                        break
+                    marks.append((time.monotonic(), (marks[-1][1] if marks else 0) + len(chunk)))
+        receiver = Worker(receive)
+        receiver.start()
+        with src.socket() as client:
+            client.settimeout(timeout)
+            client.connect((dst.ip, server.getsockname()[1]))
+            client.sendall(bytes(nbytes))
+            receiver.join(timeout)
     if not marks or marks[-1][1] < nbytes:
         raise NetError(f"{src.name} -> {dst.name}: {marks[-1][1] if marks else 0} of {nbytes} bytes")
     start = next((t, n) for t, n in marks if n >= skip * nbytes)
@@ -483,29 +504,38 @@ def measure_rate(src: Host, dst: Host, nbytes: int, skip: float = 0.25, timeout:
 
 def measure_rtt(src: Host, dst: Host, count: int = 20, gap: float = 0.01) -> list[float]:
     """UDP echo round trips src -> dst -> src in seconds (an echo thread in dst)."""
-    echo = dst.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    echo.bind((dst.ip, 0))
-    echo.settimeout(5)
+    done = threading.Event()
+    with dst.socket(socket.AF_INET, socket.SOCK_DGRAM) as echo:
+        echo.bind((dst.ip, 0))
+        echo.settimeout(0.2)
 
-    def reflect():
-        for _ in range(count + 1):
-            data, peer = echo.recvfrom(64)
-            echo.sendto(data, peer)
-    reflector = threading.Thread(target=reflect)
-    reflector.start()
+        def reflect():
+            while not done.is_set():
+                with contextlib.suppress(TimeoutError):     # only to look at `done` again
+                    data, peer = echo.recvfrom(64)
+                    echo.sendto(data, peer)
+        reflector = Worker(reflect)
+        reflector.start()
+        try:
+            return probe(src, echo.getsockname(), count, gap)
+        finally:
+            done.set()
+            reflector.join(5)
+
+
+def probe(src: Host, to, count: int, gap: float) -> list[float]:
+    """count + 1 numbered datagrams, one at a time; the first also waits for ARP: not kept."""
     rtts = []
-    with src.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.settimeout(5)
-        for i in range(count + 1):      # the first one also waits for ARP on both links: not kept
+    with src.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        for i in range(count + 1):
             t0 = time.monotonic()
-            probe.sendto(struct.pack("!I", i), echo.getsockname())
-            data, _ = probe.recvfrom(64)
+            sock.sendto(struct.pack("!I", i), to)
+            data, _ = sock.recvfrom(64)
             rtts.append(time.monotonic() - t0)
             if struct.unpack("!I", data)[0] != i:
                 raise NetError(f"echo {i}: got {data!r}")
             time.sleep(gap)
-    reflector.join(5)
-    echo.close()
     return rtts[1:]
 
 
@@ -616,7 +646,10 @@ def main(argv=None) -> int:
             record(r, ".venv/bin/python bench/net.py selftest --record" + (
                 f" --profile {args.profile}" if args.profile != "home" else ""))
     elif args.cmd == "up":
-        hold(args.hosts)
+        try:
+            hold(args.hosts)
+        except KeyboardInterrupt:       # Ctrl-C: the network is down by now
+            return 128 + signal.SIGINT
     else:
         for ns in cleanup(args.all):
             print(f"removed {ns}")

@@ -95,12 +95,25 @@ def up(hosts: int = 2):
     return child, line.split()[1]
 
 
-def test_sigterm_tears_down(net):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_tear_down(net, sig):
     child, prefix = up()
     assert len(leftovers(prefix)) == 3
-    child.send_signal(signal.SIGTERM)
-    assert child.wait(10) == 128 + signal.SIGTERM
+    child.send_signal(sig)
+    assert child.wait(10) == 128 + sig
     assert leftovers(prefix) == []
+
+
+def test_a_dead_delay_line_stops_traffic_and_fails_the_run(net):
+    """Without it packets would cross the router undelayed: they must be refused instead."""
+    n = net.Network([("a", net.PROFILES["lan"]), ("b", net.PROFILES["home"])])
+    with pytest.raises(net.NetError, match="the delay line died during the run"):
+        with n:
+            os.kill(n.delayline.pid, signal.SIGKILL)
+            n.delayline.popen.wait(5)
+            with pytest.raises(OSError):
+                net.measure_rtt(n["a"], n["b"], count=1)
+    assert leftovers(n.prefix) == []
 
 
 def test_sigkill_leaves_namespaces_that_cleanup_removes(net):
