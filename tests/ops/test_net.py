@@ -151,6 +151,7 @@ def test_selftest_cli_reports_the_ceiling_above_every_profile(net, capsys, tmp_p
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     fastest = max(p.down_mbit for p in net.PROFILES.values() if p.down_mbit)
     assert report["ceiling_mbit"] > 4 * fastest
+    assert report["delayed_ceiling_mbit"] > 4 * fastest        # with a BDP held in the delay line
     assert within(report["down_mbit"], 50) and within(report["up_mbit"], 10)
     assert within(report["rtt_ms_median"], 40)
     net.record(report, "the command", tmp_path / "RESULTS.md")
