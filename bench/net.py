@@ -106,13 +106,17 @@ class Proc:
 
     def stop(self, timeout: float = 5.0) -> int:
         if self.popen.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
+                self._signal(signal.SIGKILL)
                 self.popen.wait()
         return self.popen.returncode
+
+    def _signal(self, sig):
+        with contextlib.suppress(ProcessLookupError):   # it ended between poll() and kill()
+            os.kill(self.pid, sig)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -196,6 +200,8 @@ class Network:
     """The origin, visitors and router as namespaces; use as a context manager (teardown always).
 
     hosts: (name, Profile) pairs; host i (from 1) gets 10.77.i.2, the router 10.77.i.1 on its side.
+    Enter it on a thread that outlives its use: the delay line dies with the thread that started
+    it (PR_SET_PDEATHSIG, so a SIGKILLed run leaves no delay line), and then traffic stops.
     """
 
     def __init__(self, hosts: list[tuple[str, Profile]], prefix: str | None = None):
