@@ -34,13 +34,15 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "demo"))
+sys.path.insert(0, str(HERE))              # options, net: also when loaded by path (tests)
 
+import net as netem  # noqa: E402
 from options import add_seeder_option  # noqa: E402
 from origin import Origin, OriginError  # noqa: E402
 
@@ -77,6 +79,12 @@ class Result:
     size: int
     backstop: str               # deadline | stall: when visitors add the web seed
     deadline: float
+    net: str = ""               # --net: the visitors' profile mix on bench/net.py's links
+    limit_s: float = math.nan   # --net: physical lower bound of the last visitor's completion
+    p95_limit: float = math.nan        # p95_s / limit_s
+    http_p95_limit: float = math.nan   # http_p95_s / limit_s
+    net_late_ms_p99: float = math.nan  # --net: the delay line's lateness (its own accuracy) ...
+    net_dropped: int = 0               # ... and packets it could not write on
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -123,11 +131,11 @@ def fetch(url: str, timeout=600) -> bytes:
 
 # --- visitors ---------------------------------------------------------------------------------
 
-def visitor_settings(port: int, utp: bool) -> dict:
+def visitor_settings(port: int, utp: bool, ip: str = "127.0.0.1") -> dict:
     """A native visitor. TCP only by default: on loopback here uTP did no better (N = 32, two runs
     each: 4.0 / 2.4 copies with uTP, 3.5 / 1.6 without) and costs more CPU on a shared machine."""
     return {
-        "listen_interfaces": f"127.0.0.1:{port}",
+        "listen_interfaces": f"{ip}:{port}",
         "allow_multiple_connections_per_ip": True,
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "max_webtorrent_offers": 0, "alert_mask": 0,
@@ -138,11 +146,12 @@ def visitor_settings(port: int, utp: bool) -> dict:
 
 
 def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, utp: bool,
-             root: str, results, stop):
+             root: str, results, stop, places: dict | None = None):
     """One worker process: start each visitor at its arrival time, report completion times.
 
     The web seed is the backstop: added `deadline` s after arrival (the loader's rule today), or,
-    with `stall`, once the swarm delivered nothing for `deadline` s."""
+    with `stall`, once the swarm delivered nothing for `deadline` s. places: visitor id ->
+    (namespace, address) on the emulated network; the session is made inside its namespace."""
     import libtorrent as lt
     sys.path.insert(0, str(ROOT / "tests"))
     from support.ports import free_port
@@ -153,7 +162,9 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, 
             now = time.time()
             while pending and now >= t0 + pending[0][1]:
                 vid, offset = pending.pop(0)
-                ses = lt.session(visitor_settings(free_port(), utp))
+                netns, ip = (places or {}).get(vid, (None, "127.0.0.1"))
+                with netem.entered(netns) if netns else contextlib.nullcontext():
+                    ses = lt.session(visitor_settings(free_port(), utp, ip))
                 ti = lt.torrent_info(torrent)
                 seeds = [w["url"] for w in ti.web_seeds()]
                 ti.set_web_seeds([])
@@ -192,14 +203,14 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, 
 
 
 def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, stall: bool, utp: bool,
-                processes: int, root: Path):
+                processes: int, root: Path, places: dict | None = None):
     ctx = mp.get_context("spawn")
     results, stop = ctx.Queue(), ctx.Event()
     per = max(1, math.ceil(n / processes))
     schedule = [(i, spread * i / n) for i in range(n)]
     t0 = time.time() + 3.0                        # time for the workers to import libtorrent
     workers = [ctx.Process(target=visitors, args=(torrent, schedule[i:i + per], t0, deadline, stall,
-                                                  utp, str(root), results, stop), daemon=True)
+                                                  utp, str(root), results, stop, places), daemon=True)
                for i in range(0, n, per)]
     for w in workers:
         w.start()
@@ -221,18 +232,20 @@ def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, stall: b
     return times, fallbacks
 
 
-def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int]):
+def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int],
+             places: dict | None = None):
+    """N threads fetch every asset; with places (visitor id -> (namespace, address)), each from
+    inside its visitor's namespace."""
     times, errors = [None] * n, []
     t0 = time.time() + 0.5
 
     def visitor(i):
         arrived = t0 + spread * i / n
         time.sleep(max(0.0, arrived - time.time()))
+        netns = (places or {}).get(i, (None,))[0]
         try:
-            for url in urls:
-                got = len(fetch(url))
-                if got != expected[url]:
-                    raise BenchError(f"{url}: {got} bytes, expected {expected[url]}")
+            with netem.entered(netns) if netns else contextlib.nullcontext():
+                fetch_all(urls, expected)
         except Exception as e:
             errors.append(f"visitor {i}: {e}")
             return
@@ -248,22 +261,43 @@ def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int]):
     return times
 
 
+def fetch_all(urls: list[str], expected: dict[str, int]):
+    for url in urls:
+        got = len(fetch(url))
+        if got != expected[url]:
+            raise BenchError(f"{url}: {got} bytes, expected {expected[url]}")
+
+
 # --- one N --------------------------------------------------------------------------------------
+
+def origin_settings(args, browsers: bool, seeder: dict) -> dict:
+    """The origin's YAML for this run; seeder: settings on top of --seeder's."""
+    return {"seeder": {**dict(args.seeder), **seeder},
+            "pages": {"loader": browsers, "swap": browsers},
+            "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}],
+            "loader": {"deadline": args.deadline}}       # the browsers' web-seed deadline
+
+
+def page_assets(base: str):
+    """(the page's torrent, {asset URL: length}) once the page carries its torrent link."""
+    import libtorrent as lt
+    from support.processes import wait_for
+    torrent = wait_for(lambda: page_torrent(base), 60, what="<link rel=\"torrent\"> in the page")
+    info = lt.bdecode(torrent)[b"info"]
+    rel = [("/".join(p.decode() for p in f[b"path"]), f[b"length"]) for f in info[b"files"]]
+    return torrent, {base + path: length for path, length in rel}
+
 
 @contextlib.contextmanager
 def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
     """The origin behind the throttle; yields (origin, base URL, torrent, {asset URL: length})."""
-    import libtorrent as lt
     sys.path.insert(0, str(ROOT / "tests"))
     from support.ports import free_port
     from support.processes import Process, wait_for
 
     apache_port, throttle_port = free_port(), free_port()
     base = f"http://127.0.0.1:{throttle_port}/"
-    settings = {"seeder": {**dict(args.seeder), "upload_limit": args.cap},
-                "pages": {"loader": browsers, "swap": browsers},
-                "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}],
-                "loader": {"deadline": args.deadline}}       # the browsers' web-seed deadline
+    settings = origin_settings(args, browsers, {"upload_limit": args.cap})
     workdir.mkdir(parents=True, exist_ok=True)
     throttle = Process([sys.executable, str(HERE / "throttle.py"), "--listen", f"127.0.0.1:{throttle_port}",
                         "--to", f"127.0.0.1:{apache_port}", "--rate", str(args.cap)],
@@ -276,22 +310,71 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
         throttle.stop()
         raise
     try:
-        torrent = wait_for(lambda: page_torrent(base), 60, what="<link rel=\"torrent\"> in the page")
-        info = lt.bdecode(torrent)[b"info"]
-        rel = [("/".join(p.decode() for p in f[b"path"]), f[b"length"]) for f in info[b"files"]]
-        yield origin, base, torrent, {base + path: length for path, length in rel}
+        yield (origin, base, *page_assets(base))
     finally:
         throttle.stop()
         origin.stop()
 
 
+@contextlib.contextmanager
+def net_origin(args, site: Path, workdir: Path, host):
+    """The origin inside its namespace on the emulated network: its link's uplink is the budget
+    (no throttle, no seeder upload_limit). Apache also listens on the host's address; the seeder
+    listens there; the tracker stays on the namespace's loopback behind Apache's proxy."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.ports import free_port
+    port = free_port()
+    base = f"http://{host.ip}:{port}/"
+    settings = origin_settings(args, False, {"upload_limit": 0, "listen": f"{host.ip}:{free_port()}"})
+    with host.entered():
+        origin = Origin.start(site, workdir / "origin", port=port, settings=settings, base_url=base,
+                              apache_extra=f"Listen {host.ip}:{port}")
+    try:
+        with host.entered():
+            if not origin.wait_published(timeout=60):      # mod_wsgi may answer 503 at first
+                raise BenchError(f"{base}: no <link rel=\"torrent\"> within 60 s")
+            assets = page_assets(base)
+        yield (origin, base, *assets)
+    finally:
+        origin.stop()
+
+
+def network(mix: str, n: int) -> netem.Network:
+    """The origin (profile `origin`) and n visitors v0..v{n-1} with profiles from the mix."""
+    return netem.Network([("origin", netem.PROFILES["origin"]),
+                          *((f"v{i}", p) for i, p in enumerate(netem.crowd(mix, n)))])
+
+
+def limit_s(asset_bytes: int, origin: netem.Profile, visitors: list[netem.Profile]) -> float:
+    """No visitor can finish sooner: one copy through the origin's uplink; N copies through all
+    uplinks together; one copy through the slowest visitor's downlink (link rates, bytes/s)."""
+    rate = lambda mbit: mbit * 1e6 / 8                                  # noqa: E731
+    uplinks = rate(origin.up_mbit) + sum(rate(p.up_mbit) for p in visitors)
+    return max(asset_bytes / rate(origin.up_mbit), len(visitors) * asset_bytes / uplinks,
+               asset_bytes / min(rate(p.down_mbit) for p in visitors))
+
+
 def run_one(n: int, args, site: Path, work: Path) -> Result:
-    with capped_origin(args, site, work / f"n{n}") as (origin, base, torrent, urls):
+    if not args.net:
+        return measure_one(n, args, capped_origin(args, site, work / f"n{n}"), work, None)
+    with network(args.net, n) as net:
+        places = {i: (net[f"v{i}"].netns, net[f"v{i}"].ip) for i in range(n)}
+        r = measure_one(n, args, net_origin(args, site, work / f"n{n}", net["origin"]), work, places)
+        limit = limit_s(r.asset_bytes, net["origin"].profile, [net[f"v{i}"].profile for i in range(n)])
+    late = net.lateness         # written at teardown
+    return replace(r, net=args.net, limit_s=round(limit, 2), p95_limit=round(r.p95_s / limit, 2),
+                   http_p95_limit=round(r.http_p95_s / limit, 2),
+                   net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
+
+
+def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Result:
+    """Plain HTTP, then BitTorrent, against the origin that origin_cm starts."""
+    with origin_cm as (origin, base, torrent, urls):
         asset_bytes = sum(urls.values())
         paths = {"/" + url[len(base):] for url in urls}
 
         mark = len(origin.apache.access_log_lines())
-        http_times = http_run(list(urls), n, args.spread, urls) if args.http else [math.nan]
+        http_times = http_run(list(urls), n, args.spread, urls, places) if args.http else [math.nan]
         time.sleep(0.5)
         lines = origin.apache.access_log_lines()
         http_bytes = asset_bytes_in_log(lines[mark:], paths)
@@ -301,7 +384,8 @@ def run_one(n: int, args, site: Path, work: Path) -> Result:
         vroot = Path(tempfile.mkdtemp(prefix="flashcrowd-", dir=work))
         try:
             times, fallbacks = torrent_run(torrent, n, args.spread, args.deadline,
-                                           args.backstop == "stall", args.utp, args.processes, vroot)
+                                           args.backstop == "stall", args.utp, args.processes, vroot,
+                                           places)
         finally:
             shutil.rmtree(vroot, ignore_errors=True)
         finished = time.time()
@@ -460,10 +544,15 @@ def main(argv=None) -> int:
                    help="skip the plain-HTTP baseline (for tuning runs; its figures become NaN)")
     add_seeder_option(p)
     p.add_argument("--processes", type=int, default=4, help="visitor processes")
+    p.add_argument("--net", metavar="MIX", help="on bench/net.py's emulated network (root): the "
+                   "visitors' profiles, e.g. home or home=0.5,mobile=0.5; the origin's link is the "
+                   "`origin` profile and replaces --cap")
     p.add_argument("--out", type=Path, default=HERE / "out", help="work dir (git-ignored)")
     args = p.parse_args(argv)
     if args.clients is not None and not 1 <= args.clients <= 256:
         p.error(f"--clients {args.clients}: expected 1 to 256")
+    if args.net and (args.browsers or not args.clients):
+        p.error("--net: native visitors only, one N (--clients)")
     args.out.mkdir(parents=True, exist_ok=True)
     site = make_site(args.size, args.out)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=args.out))
@@ -475,13 +564,17 @@ def main(argv=None) -> int:
             results.append(r)
             print(f"N={n}: torrentweb {r.server_copies:.2f} copies, p95 {r.p95_s:.1f} s; "
                   f"plain HTTP {r.http_server_copies:.2f} copies, p95 {r.http_p95_s:.1f} s", flush=True)
+            if args.net:
+                print(f"  --net {r.net}: limit_s {r.limit_s:.2f} s; p95 = {r.p95_limit:.2f} x limit_s "
+                      f"(plain HTTP {r.http_p95_limit:.2f} x); delay line p99 late "
+                      f"<= {r.net_late_ms_p99:.1f} ms, {r.net_dropped} dropped", flush=True)
         for n in [args.browsers] if args.browsers else [] if args.clients else BROWSER_SERIES:
             b = run_browsers(n, args, site, work)
             browsers.append(b)
             print(f"Chromium x{n}: torrentweb {b.server_copies:.2f} copies, p95 {b.p95_s:.1f} s "
                   f"({b.via}); plain HTTP {b.http_server_copies:.2f} copies, p95 {b.http_p95_s:.1f} s",
                   flush=True)
-    except (BenchError, OriginError) as e:
+    except (BenchError, OriginError, netem.NetError) as e:
         print(f"flashcrowd: {e}", file=sys.stderr)
         return 1
     finally:

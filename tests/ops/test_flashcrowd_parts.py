@@ -1,7 +1,9 @@
 """bench/flashcrowd.py's parts that decide its figures: which log lines count as the server's
 asset bytes, the quantile, and the throttle relaying bytes unchanged."""
 import hashlib
+import json
 import os
+import subprocess
 import sys
 import threading
 import urllib.request
@@ -84,3 +86,34 @@ def test_the_throttle_refuses_a_rate_that_is_not_positive(tmp_path):
     assert relay.proc.returncode == 2
     assert "--rate: expected a positive number of bytes per second" in relay.log()
     relay.stop()
+
+
+def test_limit_is_the_tightest_of_origin_uplinks_and_downlink(flashcrowd):
+    P = flashcrowd.netem.Profile
+    origin = P("o", down_mbit=20, up_mbit=20, delay_ms=5)
+    home = P("h", down_mbit=50, up_mbit=10, delay_ms=20)
+    mb = 10**6 // 8                                    # one Mbit in bytes
+    # one visitor: one copy through the origin's 20 Mbit/s (its downlink is faster)
+    assert flashcrowd.limit_s(20 * mb, origin, [home]) == pytest.approx(1.0)
+    # eight: eight copies through 20 + 8 x 10 Mbit/s of uplinks
+    assert flashcrowd.limit_s(20 * mb, origin, [home] * 8) == pytest.approx(8 * 20 / 100)
+    # a slow downlink: one copy through it
+    slow = P("s", down_mbit=4, up_mbit=100, delay_ms=1)
+    assert flashcrowd.limit_s(20 * mb, origin, [slow]) == pytest.approx(5.0)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_on_the_emulated_network_nobody_beats_the_links(flashcrowd, tmp_path, capsys):
+    """Two home visitors, a 2 MiB page: every completion respects the physical bound, plain HTTP
+    its own (two copies through the origin's uplink), and nothing of the network is left."""
+    before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert flashcrowd.main(["--clients", "2", "--size", "2MiB", "--net", "home", "--spread", "0",
+                            "--json", "--out", str(tmp_path)]) == 0
+    r = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert r["net"] == "home" and r["clients"] == 2
+    assert r["p50_s"] >= r["limit_s"] and r["p95_limit"] >= 1.0
+    assert r["http_p95_s"] >= 2 * r["asset_bytes"] * 8 / 20e6
+    assert r["http_server_copies"] == pytest.approx(2.0, abs=0.01)
+    assert r["net_dropped"] == 0 and r["net_late_ms_p99"] < 5, r    # the emulator kept up
+    assert subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout == before
