@@ -195,8 +195,10 @@ class Daemon:
 
     def _recheck(self, now: float):
         """Every access.recheck seconds (and soon after an .htaccess changed): ask Apache again
-        about every file, so a change to the server's config withdraws or publishes files."""
-        if self.rechecking is not None or now < self.next_recheck:
+        about every file, so a change to the server's config withdraws or publishes files.
+        Not while files are being hashed: each is asked about before it is hashed anyway, and
+        a re-check then would find them all again as new work."""
+        if self.rechecking is not None or now < self.next_recheck or self.in_flight:
             return
         self.next_recheck = float("inf")
 
@@ -212,7 +214,8 @@ class Daemon:
         still being written is not hashed before its writer is done."""
         now = time.monotonic()
         for rel in paths:
-            self.debouncer.touch(rel, Change.CHANGED, now)
+            if rel not in self.in_flight:
+                self.debouncer.touch(rel, Change.CHANGED, now)
 
     def _prepare_state_dir(self):
         """Create what is missing, group-shared (setgid) so the web server's group can read
