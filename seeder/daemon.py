@@ -181,9 +181,7 @@ class Daemon:
         try:
             work = await loop.run_in_executor(None, restore)
         except ApacheUnavailable as e:
-            if not self.apache_down_logged:
-                log.error("%s", e)
-                self.apache_down_logged = True
+            self._apache_down(e)
             self.next_recheck = time.monotonic() + RETRY_APACHE
             return []
         if self.apache_down_logged:
@@ -192,6 +190,12 @@ class Daemon:
         every = self.config.access.recheck
         self.next_recheck = time.monotonic() + every if every else float("inf")
         return work
+
+    def _apache_down(self, e: ApacheUnavailable):
+        """Say once that Apache cannot be asked (again only after it has answered since)."""
+        if not self.apache_down_logged:
+            log.error("%s", e)
+            self.apache_down_logged = True
 
     def _recheck(self, now: float):
         """Every access.recheck seconds (and soon after an .htaccess changed): ask Apache again
@@ -395,9 +399,7 @@ class Daemon:
             if isinstance(e, Cancelled):
                 return
             if isinstance(e, ApacheUnavailable):
-                if not self.apache_down_logged:
-                    log.error("%s", e)
-                    self.apache_down_logged = True
+                self._apache_down(e)
                 self.debouncer.touch(rel, Change.CHANGED, time.monotonic() + RETRY_APACHE)
             elif isinstance(e, BuildError):
                 log.warning("%s", e)

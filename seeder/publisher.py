@@ -29,6 +29,7 @@ from .rules import Candidate, Policy
 from .session import Seeder
 
 log = logging.getLogger("torrentweb.publisher")
+REFUSED = "Apache refuses it to an anonymous visitor"     # why a refused file is withdrawn
 
 
 @dataclass
@@ -86,9 +87,8 @@ class Publisher:
         Raises ApacheUnavailable when Apache cannot be asked: nothing changes then."""
         rows = self.catalogue.files()
         on_disk = {c.path: c for c in self.policy.walk()}
-        stale = [p for p in rows if p not in on_disk]
-        for row in self.catalogue.remove_files(stale):
-            self._unpublish(row, "gone while the daemon was stopped" if first else "gone")
+        self.withdraw([p for p in rows if p not in on_disk],
+                      "gone while the daemon was stopped" if first else "gone")
         if first:
             self._remove_orphans()
         unchanged = {p: rows[p] for p, c in on_disk.items()
@@ -98,8 +98,7 @@ class Publisher:
         denied = [p for p, v in verdicts.items() if not v.public]
         for p in denied:
             self._refuse(p, verdicts[p])
-        for row in self.catalogue.remove_files(denied):
-            self._unpublish(row, "Apache refuses it to an anonymous visitor")
+        self.withdraw(denied, REFUSED)
         work = []
         for path in on_disk:
             row = unchanged.get(path)
@@ -170,11 +169,11 @@ class Publisher:
         if not verdict.public:
             self._refuse(path, verdict)
             if row:
-                self.withdraw([path], "Apache refuses it to an anonymous visitor")
+                self.withdraw([path], REFUSED)
             return None
         self.refused.pop(path, None)
         if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns):
-            if bytes.fromhex(row.info_hash) in self.known or self._seed(row):
+            if self._seed(row, refresh=False):
                 return row
             # unchanged, but its torrent is missing or damaged: built again below
         return self._publish(cand, row, cancel)
