@@ -198,6 +198,9 @@ class SeederConfig:
     # limit allows (seeder/webrtc.py: cap_for). A lower number only lowers that.
     webrtc_swarms: int = parsed(_positive("number"), 0)
     stun_server: str = ""
+    # The address the daemon's own tracker hands out for this seeder (seeder/presence.py);
+    # "" = seeder.listen's host, or for a wildcard the address base_url's host has here.
+    announce_ip: str = parsed(lambda v: "" if v in (None, "") else _ip(v), "")
     validate_https_trackers: bool = True
     outgoing_interface: str = ""
 

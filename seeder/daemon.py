@@ -33,6 +33,7 @@ from torrentweb.errors import BuildError, Cancelled, ConfigError, TorrentwebErro
 from .access import ApacheUnavailable
 from .builder import write_atomically
 from .metrics import Metrics, MetricsError
+from .presence import Presence, own_tracker, seeder_ips
 from .publisher import Publisher
 from .sdnotify import Notifier
 from .session import Seeder
@@ -81,6 +82,7 @@ class Daemon:
         self.status_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status")
         self._status_write: concurrent.futures.Future | None = None
         self.webrtc: WebrtcOffers | None = None
+        self.presence: Presence | None = None
         self.nofile = 0
         self.loop_lag_max = 0.0        # seconds the loop was late at worst, since start
         self._lag_task: asyncio.Task | None = None
@@ -236,6 +238,23 @@ class Daemon:
             return
         self.tracker = Tracker(cfg.tracker, self.publisher_known)
         await self.tracker.start()
+        self._start_presence(cfg)
+
+    def _start_presence(self, cfg: Config):
+        """The seeder enters itself in its own tracker's swarms instead of announcing there."""
+        ips = seeder_ips(cfg)
+        bound = {p: a for p, a in self.tracker.addresses.items() if p in ("http", "udp")}
+        if not bound:
+            return
+        if not ips:
+            log.warning("the seeder announces to its own tracker over HTTP: neither seeder.listen "
+                        "nor base_url's host is an address of this machine (set seeder.announce_ip "
+                        "to the address visitors reach the seeder at)")
+            return
+        self.seeder.is_own_tracker = own_tracker(cfg, bound)
+        self.presence = Presence(self.tracker.swarms, self.seeder, ips)
+        log.info("the seeder is in its own tracker's swarms as %s (no announces to itself)",
+                 ", ".join(ips))
 
     def publisher_known(self, info_hash: bytes) -> bool:
         """The publisher adds a torrent to the seeder, then to `known`: libtorrent's first
@@ -325,6 +344,8 @@ class Daemon:
             self._recheck(now)
             if self.bundler:
                 self.bundler.tick(self.pool, self.stopping.is_set)
+            if self.presence:
+                self.presence.tick()
             if self.webrtc and now - last_webrtc >= WEBRTC_EVERY:
                 last_webrtc = now
                 self.webrtc.tick()
@@ -444,6 +465,8 @@ class Daemon:
             self.bundler.configure(new)
         if new.tracker != old.tracker:
             await self._reload_tracker(new)
+        if self.presence:
+            self.presence.relocate(seeder_ips(new) or self.presence.ips)
         self._reload_webrtc(old, new)
         if new.metrics != old.metrics:
             self._reload_metrics(new)

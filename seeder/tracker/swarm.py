@@ -11,6 +11,7 @@ adds it, a `stopped` from a stranger is ignored.
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 import typing
@@ -317,6 +318,20 @@ class Swarms:
         copy.__dict__.update(self.__dict__)
         copy.swarms, copy._per_second, copy._sweep = dict(self.swarms), list(self._per_second), []
         return copy
+
+    def pin(self, info_hash: bytes, peer_id: bytes, compact: bytes):
+        """The site's own seeder, entered by the daemon rather than announced (seeder/presence.py):
+        it never expires and is never refused for a full swarm."""
+        swarm = self.swarms.get(info_hash)
+        if swarm is None:
+            swarm = self.swarms[info_hash] = Swarm()
+        swarm.leave(peer_id)
+        swarm.add(peer_id, compact, True, math.inf, False)
+
+    def unpin(self, info_hash: bytes, peer_id: bytes):
+        swarm = self.swarms.get(info_hash)
+        if swarm is not None:
+            swarm.leave(peer_id)
 
     # --- scrapes -----------------------------------------------------------------------
 
