@@ -136,6 +136,12 @@ def _at_least_one(kind):
     return parse
 
 
+def _fraction(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"expected a fraction above 0 and at most 1, such as 0.5, got {value!r}")
+    return value
+
+
 def _one_of(*choices):
     def parse(value):
         if value not in choices:
@@ -153,13 +159,29 @@ def parsed(parse, default=dataclasses.MISSING, **kw):
     return field(default=default, metadata={"parse": parse})
 
 
+SWAPPED_BY_DEFAULT = ("image", "video", "audio")
+
+
+def _optional_bool(v):
+    if v is not None and not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
 @dataclass(frozen=True)
 class Rule:
     """A file is torrented when its mimetype matches and its size lies in [min_size, max_size]."""
     mimetype: str = parsed(_mimetype_pattern)
     min_size: int = parsed(_size, 0)
     max_size: typing.Optional[int] = parsed(lambda v: None if v is None else _size(v), None)
-    swap: bool = False          # the browser loader takes these assets from the swarm (loader issue)
+    # a hot page's loader takes these from the swarm; None = yes for image/*, video/*, audio/*
+    swap: typing.Optional[bool] = parsed(_optional_bool, None)
+
+    @property
+    def swaps(self) -> bool:
+        if self.swap is not None:
+            return self.swap
+        return self.mimetype.partition("/")[0] in SWAPPED_BY_DEFAULT
 
     def matches(self, mimetype: str, size: int) -> bool:
         major, _, minor = self.mimetype.partition("/")
@@ -243,13 +265,31 @@ def _url_prefix(text) -> str:
 
 
 @dataclass(frozen=True)
+class HotConfig:
+    """When a page turns hot (pages.p2p: auto) and back. Hot: `views` page views within `window`
+    seconds, or the origin's egress at `egress` x pages.uplink while the page has visitors.
+    Cold again once neither has held for `cool_down` seconds and fewer than `swarm` visitors
+    seed the page."""
+    views: int = parsed(_count("page views", 1), 3)
+    window: float = parsed(_at_least_one("number of seconds"), 10.0)
+    egress: float = parsed(_fraction, 0.5)
+    swarm: int = parsed(_count("seeders"), 4)
+    cool_down: float = parsed(_positive("number of seconds"), 300.0)
+
+
+@dataclass(frozen=True)
 class PagesConfig:
     """The Apache-side filter: which pages get a <link rel="torrent"> and what goes into it."""
     enabled: bool = True        # inject links into HTML pages and build page bundles
     large_file_size: int = parsed(_size, 32 * KIB * KIB)   # assets above: own single-file torrent
     max_page_size: int = parsed(_size, 8 * KIB * KIB)      # bigger pages pass through unchanged
-    loader: bool = False        # add the browser loader's <script> (browser issue)
-    swap: bool = False          # let the loader take assets from the swarm (browser issue)
+    # auto: the origin decides per page from its load (hot: swarm first; cold: plain HTTP, then
+    # the visitor seeds what it has); always: every page swarm first; off: no browser loader
+    p2p: str = parsed(_one_of("auto", "always", "off"), "auto")
+    # the origin's uplink, bytes/s, that HTTP and the seeder share; 0 = not known: pages turn
+    # hot from their own request rate alone
+    uplink: int = parsed(_size, 0)
+    hot: HotConfig = HotConfig()
     rendered_copies: bool = True   # the daemon writes injected copies Apache serves by itself
     # a bundle that no HTML file of the docroot links any more is withdrawn after this long
     # (pages the daemon cannot see, such as WSGI apps', ask for theirs again when it is gone)
@@ -271,8 +311,7 @@ class ApacheConfig:
 @dataclass(frozen=True)
 class LoaderConfig:
     """The browser loader's thresholds, passed to the page as data-* attributes (loader issue).
-    Whether the loader is injected at all is pages.loader; its files are under {apache.prefix}js/."""
-    p2p: bool = True            # false: the site disables peer-to-peer; swapped assets load by HTTP
+    Whether the loader is injected at all is pages.p2p; its files are under {apache.prefix}js/."""
     deadline: float = parsed(_positive("number of seconds"), 3.0)        # swarm's time before HTTP
     scrape: bool = True         # the tracker's reply says no seeders -> HTTP at once
     upload_limit: int = parsed(_size, 1024 * KIB)   # bytes/s per tab while seeding, 0 = unlimited
@@ -417,6 +456,15 @@ def _mimetypes(v) -> dict:
 
 # --- loading -----------------------------------------------------------------------------
 
+# Keys of earlier versions, and what replaces them: named in the error, never ignored.
+REMOVED = {
+    "pages.loader": "use pages.p2p (auto, the default, or always: the loader is on; off: it is not)",
+    "pages.swap": "use pages.p2p (auto: assets swapped while a page is hot; always: on every page) "
+                  "and rules[].swap to keep a rule's files out of the swap",
+    "loader.p2p": "use pages.p2p: off",
+}
+
+
 class _Loader:
     """Walks PyYAML nodes against the dataclasses, so every error carries a position."""
 
@@ -437,6 +485,8 @@ class _Loader:
         for key_node, value_node in node.value:
             key = key_node.value
             name = f"{prefix}.{key}" if prefix else str(key)
+            if name in REMOVED:
+                raise self.error(key_node, name, f"this key was removed: {REMOVED[name]}")
             if key not in fields:
                 raise self.error(key_node, name,
                                  f"unknown key; expected one of {', '.join(sorted(fields))}")
