@@ -96,7 +96,27 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
                     10, what="the cold copy again")
     assert b'<img src="img/one.jpg">' in body
     egress = status(site)["heat"]["egress"]
-    assert set(egress) >= {"http", "seeder", "uplink"}
+    assert set(egress) >= {"http", "seeder", "visitors", "uplink"}
+
+
+def test_the_status_page_shows_a_hot_page_and_the_egress_chart(quick, tmp_path):
+    from support.browser import chromium
+    site, server, daemon = quick
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
+    for _ in range(5):
+        get(server.port, "/index.html")
+    daemon.wait_log("page /index.html is hot")
+    with chromium() as browser, browser.context() as ctx:
+        page = ctx.new_page()
+        page.goto(server.url + ".torrentweb/status")
+        page.wait_for_function("() => [...document.querySelectorAll('#pages td.hot')].length > 0",
+                               timeout=20_000)
+        rows = page.eval_on_selector_all("#pages tbody tr", "rs => rs.map(r => r.innerText)")
+        assert any(r.startswith("/index.html\thot") for r in rows), rows
+        lines = page.eval_on_selector_all("#chart polyline", "ls => ls.map(l => l.getAttribute('points'))")
+        assert len(lines) == 3 and all(len(p.split()) == 61 for p in lines), lines
+        egress = page.inner_text("#egress")
+        assert "HTTP (Apache)" in egress and "Mbit/s" in egress
 
 
 def test_requests_for_images_are_not_page_views(quick):
