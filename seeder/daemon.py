@@ -291,6 +291,24 @@ class Daemon:
         self.request_log = RequestLog(cfg.state_dir, self.heat.take)
         await self.request_log.start()
 
+    async def _reload_heat(self, new: Config):
+        """New thresholds apply at the next decision; pages.p2p leaving auto forgets every
+        hot page (the copies follow), coming back to auto starts from cold."""
+        if self.heat and new.pages.p2p == "auto":
+            self.heat.configure(new)
+            return
+        if self.heat:
+            self.request_log.stop()
+            self.heat = self.request_log = None
+
+            def forget():
+                pages = list(self.catalogue.hot_pages())
+                self.catalogue.set_hot({}, pages)
+                self.bundler.reheat(pages)
+            await asyncio.get_running_loop().run_in_executor(self.pool, forget)
+            return
+        await self._start_heat(new)
+
     def _heat_tick(self):
         """Pages that turned hot or cold: the catalogue says so first (the filter reads it), then
         their copies are rendered again (the hot copy appears or goes). Off the loop: SQLite."""
@@ -516,6 +534,7 @@ class Daemon:
             await self._reload_tracker(new)
         if self.presence:
             self.presence.relocate(seeder_ips(new) or self.presence.ips)
+        await self._reload_heat(new)
         self._reload_webrtc(old, new)
         if new.metrics != old.metrics:
             self._reload_metrics(new)
