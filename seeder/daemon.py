@@ -16,6 +16,8 @@ Which thread runs what:
 - the loop's default executor: restoring the catalogue at start and reload; the parts' blocking
   stop steps (asyncio.to_thread);
 - `libtorrent` (one thread, `control`): the calls that put WebRTC offers in and out;
+- `bundles` (one thread, seeder/bundles.py): page bundles' catalogue rows, torrents and
+  .htaccess files, one step per tick; a directory's rescan runs in `pool`;
 - `status` (one thread): libtorrent's alerts and per-torrent status, the Prometheus
   figures and status.json, every STATUS_EVERY seconds, one write at a time;
 - libtorrent's own threads, watchdog's observer thread, the metrics HTTP server's thread.
@@ -469,15 +471,31 @@ class Daemon:
             self.bundler.noticed(rel)
 
     def _queue_rescans(self):
-        """A directory appeared or vanished: withdraw what is gone, queue what is new."""
+        """A directory appeared or vanished: withdraw what is gone, queue what is new. The walk
+        and the catalogue's writes run in the pool (a tree of 10,000 files is not for the loop);
+        what it finds comes back through the debouncer."""
         for rel in list(self.rescans):
             self.rescans.discard(rel)
-            path = self.config.docroot / rel
-            if not path.is_dir():
-                self.publisher.withdraw_below(rel, "its directory is gone")
-                continue
-            for cand in self.publisher.policy.walk(path):
-                self.debouncer.touch(cand.path, Change.CHANGED, time.monotonic())
+            fut = self.pool.submit(self._rescan, rel)
+            fut.add_done_callback(self._rescanned)
+
+    def _rescan(self, rel: str) -> list[str]:
+        path = self.config.docroot / rel
+        if not path.is_dir():
+            self.publisher.withdraw_below(rel, "its directory is gone")
+            return []
+        return [cand.path for cand in self.publisher.policy.walk(path)]
+
+    def _rescanned(self, fut: concurrent.futures.Future):
+        if fut.cancelled():
+            return
+        if fut.exception() is not None:
+            log.error("rescanning a directory failed", exc_info=fut.exception())
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._settle, fut.result())
+        except RuntimeError:
+            pass                           # the loop is closed: the daemon has stopped
 
     def _queue_hashing(self, paths):
         progress = self.publisher.progress
