@@ -51,14 +51,22 @@ def wait_state(page, *states, timeout=30):
                     timeout, what=f"the loader's state in {states}")
 
 
-def test_a_cold_tab_seeds_what_it_got_by_http_to_a_hot_tab(browser, loader_site):
-    data = own_copies(loader_site, "cold")
+@pytest.mark.parametrize("torrents", ["one per image", "one bundle, pieces across files"])
+def test_a_cold_tab_seeds_what_it_got_by_http_to_a_hot_tab(browser, loader_site, torrents):
+    folder = "cold" if torrents == "one per image" else "cold-bundle"
+    data = own_copies(loader_site, folder)
     rels = list(data)
-    cold = loader_site.write_page("cold.html", rels, cold=True, upload_limit=0)
-    hot = loader_site.write_page("hot.html", rels, deadline=SWARM_DEADLINE)
-    torrents = {rel: lt.torrent_info(lt.bdecode(loader_site.site.torrent(rel))) for rel in rels}
-    hashes = {rel: bytes.fromhex(loader_site.site.catalogue()[rel][3]) for rel in rels}
-    before = {rel: loader_site.scrape(h)[b"complete"] for rel, h in hashes.items()}
+    if torrents == "one per image":
+        metas = {rel: loader_site.site.torrent(rel) for rel in rels}
+        links = {}
+    else:
+        links = {"bundle": loader_site.bundle_torrent(rels, f"t/{folder}.torrent")}
+        metas = {"bundle": (loader_site.site.docroot / links["bundle"].lstrip("/")).read_bytes()}
+    cold = loader_site.write_page(f"{folder}.html", rels, cold=True, upload_limit=0, **links)
+    hot = loader_site.write_page(f"{folder}-hot.html", rels, deadline=SWARM_DEADLINE, **links)
+    infos = {k: lt.torrent_info(lt.bdecode(meta)) for k, meta in metas.items()}
+    hashes = {k: bytes(t.info_hash().to_bytes()) for k, t in infos.items()}
+    before = {k: loader_site.scrape(h)[b"complete"] for k, h in hashes.items()}
     mark = loader_site.log_mark()
     log1, log2 = [], []
     with browser.context() as first:
@@ -68,12 +76,12 @@ def test_a_cold_tab_seeds_what_it_got_by_http_to_a_hot_tab(browser, loader_site)
             (page1.evaluate("window.torrentweb"), log1)
         cached = page1.evaluate("window.torrentweb.cached")
         assert (cached["pieces"], cached["bytes"]) == \
-            (sum(t.num_pieces() for t in torrents.values()), sum(map(len, data.values()))), cached
+            (sum(t.num_pieces() for t in infos.values()), sum(map(len, data.values()))), cached
         fetched = page1.evaluate(LOADER_FETCHES)        # nothing of the loader's before `load`
-        assert len(fetched) == 1 + len(rels) and all(after for _, after in fetched), fetched
-        for rel in rels:                                # the tab joined each swarm as a seeder
-            wait_for(lambda: loader_site.scrape(hashes[rel])[b"complete"] > before[rel], 30,
-                     what=f"the cold tab counted as a seeder of {rel}")
+        assert len(fetched) == 1 + len(metas) and all(after for _, after in fetched), fetched
+        for k in metas:                                 # the tab joined each swarm as a seeder
+            wait_for(lambda: loader_site.scrape(hashes[k])[b"complete"] > before[k], 30,
+                     what=f"the cold tab counted as a seeder of {k}")
         for rel in rels:
             assert gets(loader_site, rel, mark) == [f"GET /{rel} HTTP/1.1"]
 
@@ -81,7 +89,7 @@ def test_a_cold_tab_seeds_what_it_got_by_http_to_a_hot_tab(browser, loader_site)
         blocked = []
         with browser.context() as second:
             # the assets and their web seed (a single-file torrent's url-list: the same URLs)
-            second.route("**/cold/*.jpg", lambda route: (blocked.append(route.request.url), route.abort()))
+            second.route(f"**/{folder}/*.jpg", lambda route: (blocked.append(route.request.url), route.abort()))
             page2 = open_page(second, hot, log2)
             shown = shown_images(page2, len(rels), timeout=60)
             assert {a: s["sha256"] for a, s in shown.items()} == \
