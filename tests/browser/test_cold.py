@@ -168,3 +168,32 @@ def test_a_cold_tab_stops_seeding_after_the_seed_time(browser, loader_site):
         assert wait_state(page, "seeding", "stopped", "off:not-cached", "off:error") in ("seeding", "stopped")
         wait_state(page, "stopped")
         assert page.evaluate("[window.torrentweb.seeding, window.torrentweb.client.destroyed]") == [False, True]
+
+
+@pytest.mark.parametrize("case", ["an image the page does not show", "an image changed since its torrent"])
+def test_a_cold_tab_seeds_only_the_whole_pieces_that_match_the_torrent(browser, loader_site, case):
+    folder = "partial" if case.startswith("an image the") else "changed"
+    data = own_copies(loader_site, folder)
+    rels = list(data)
+    piece = 32768
+    href = loader_site.bundle_torrent(rels, f"t/{folder}.torrent", piece_size=piece)
+    offsets = [sum(len(data[r]) for r in rels[:i]) for i in range(len(rels) + 1)]
+    pieces = [(start, min(start + piece, offsets[-1])) for start in range(0, offsets[-1], piece)]
+    if folder == "partial":                 # the third image's bytes are not in the cache
+        shown = rels[:2]
+        want = [p for p in pieces if p[1] <= offsets[2]]
+    else:                                   # one byte of the second image differs: its piece fails
+        shown = rels
+        at = offsets[1] + len(data[rels[1]]) // 2
+        path = loader_site.site.docroot / rels[1]
+        body = bytearray(path.read_bytes())
+        body[len(body) // 2] ^= 0xFF
+        path.write_bytes(bytes(body))
+        want = [p for p in pieces if not p[0] <= at < p[1]]
+    url = loader_site.write_page(f"{folder}.html", shown, bundle=href, cold=True)
+    with browser.context() as ctx:
+        page = open_page(ctx, url, [])
+        wait_for(lambda: page.evaluate(DECODED) == len(shown), 30, what="the images shown")
+        assert wait_state(page, "seeding", "off:not-cached", "off:error") == "seeding"
+        cached = page.evaluate("window.torrentweb.cached")
+    assert (cached["pieces"], cached["bytes"]) == (len(want), sum(b - a for a, b in want)), cached
