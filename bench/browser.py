@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The browser loader's cost and benefit: time until every image of a page is shown in headless
-Chromium, plain HTTP versus the torrentweb page (loader + swap + swarm), same origin, same run.
+Chromium, plain HTTP versus the torrentweb page (loader + swap + swarm, or the cold page: links +
+loader, plain <img>), same origin, same run.
 
-    .venv/bin/python bench/browser.py [--runs 5] [--tabs 8] [--cap 1MiB]
+    .venv/bin/python bench/browser.py [--runs 5] [--tabs 8] [--cap 1MiB] [--only cold]
 
 Origin: the real Apache (with the shipped loader fragment) and the seeder daemon (libtorrent +
 WebSocket tracker) on loopback, serving the demo images (demo/site/img, ~1 MB in 3 files); the
@@ -10,7 +11,10 @@ torrentweb page links the page bundle the daemon builds for them, as pages throu
 Scenarios, each a fresh Chromium context per tab and the median over --runs:
   uncapped: one tab, loopback speed;
   capped:   --tabs tabs arriving together, the origin's uplink ONE budget of --cap bytes/s
-            (Apache behind bench/throttle.py, the seeder's upload_limit = --cap as well).
+            (Apache behind bench/throttle.py, the seeder's upload_limit = --cap as well);
+  cold:     one tab, idle origin, the cold page (what a cold origin serves: the images by plain
+            HTTP, the loader after the load event) against the page with torrentweb off; and
+            whether the tab then seeds (its state, pieces verified from its HTTP cache).
 Also the loader's cost: bytes of script the tab loaded and its JS heap (CDP Runtime.getHeapUsage)
 once the images are shown. Prints a table and ratios (torrentweb / plain; < 1 is faster).
 """
@@ -25,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import libtorrent as lt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -55,6 +61,9 @@ SHOWN_PROBE = """
   }, 5)
 })()
 """
+# A cold tab, once its loader has settled: [state, pieces it seeds from its HTTP cache].
+COLD_SEEDS = """(() => { const tw = window.torrentweb
+  return tw.state === 'cold' ? null : [tw.state, tw.cached.pieces] })()"""
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
 {head}</head><body>
 {body}
@@ -126,7 +135,10 @@ class Origin:
         tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
         (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
-        for name in ("plain.html", "tw.html"):
+        (self.site.docroot / "cold.html").write_bytes(html)       # the same page, nothing swapped
+        self.bundle_pieces = lt.torrent_info(
+            (self.site.state / "bundles" / info_hash / f"{info_hash}.torrent").read_bytes()).num_pieces()
+        for name in ("plain.html", "tw.html", "cold.html"):
             (self.site.docroot / name).chmod(0o644)
 
     def page_bundle(self) -> str | None:
@@ -164,6 +176,9 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
             cdp.send("HeapProfiler.collectGarbage")
             heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
             timing = page.evaluate("window.torrentweb ? window.torrentweb.timing : {}")
+            if page.evaluate("window.torrentweb && window.torrentweb.mode") == "cold":
+                timing["seeding"] = wait_for(lambda: page.evaluate(COLD_SEEDS), timeout, interval=0.05,
+                                             what=f"the cold tab seeding at {url}")
             if "--debug" in sys.argv:
                 print(page.evaluate("window.torrentweb && [window.torrentweb.fallbacks, "
                                     "window.torrentweb.elements]"), file=sys.stderr)
@@ -174,12 +189,12 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
     return out
 
 
-def scenario(browser, origin: Origin, tabs: int, runs: int):
-    """{'plain': [...], 'tw': [...]}: per run, the median over tabs of (ms, script bytes, heap);
+def scenario(browser, origin: Origin, tabs: int, runs: int, page: str = "tw"):
+    """{'plain': [...], page: [...]}: per run, the median over tabs of (ms, script bytes, heap);
     and the loader's own timeline (ms since navigation), per tab."""
-    results, timelines = {"plain": [], "tw": []}, []
+    results, timelines = {"plain": [], page: []}, []
     for i in range(runs):
-        order = ("plain", "tw") if i % 2 == 0 else ("tw", "plain")   # no side always goes first
+        order = ("plain", page) if i % 2 == 0 else (page, "plain")   # no side always goes first
         for name in order:
             mark = len(origin.apache.access_log_lines())
             per_tab = visit(browser, origin.url + f"{name}.html", tabs)
@@ -204,7 +219,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", type=size, default=size("1MiB"), help="origin uplink, bytes/s")
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
-    ap.add_argument("--only", choices=("uncapped", "capped"), help="run one scenario")
+    ap.add_argument("--only", choices=("uncapped", "capped", "cold"), help="run one scenario")
     add_seeder_option(ap)
     ap.add_argument("--keep", action="store_true", help="keep the origins' work directories")
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
@@ -213,21 +228,27 @@ def main(argv=None) -> int:
     if args.deadline is not None:
         loader["deadline"] = str(args.deadline)
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-bench-browser-"))
-    rows = []
+    rows, cold_rows = [], []
     try:
         with chromium() as browser:
-            scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1),
-                         "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)}
-            for label, cap, tabs in (scenarios[name] for name in ([args.only] if args.only else scenarios)):
-                origin = Origin(tmp / ("capped" if cap else "uncapped"), cap, loader, dict(args.seeder))
+            scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1, "tw"),
+                         "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs, "tw"),
+                         "cold": ("cold page, idle origin, 1 tab", 0, 1, "cold")}
+            for name in ([args.only] if args.only else scenarios):
+                label, cap, tabs, page = scenarios[name]
+                origin = Origin(tmp / name, cap, loader, dict(args.seeder))
                 try:
-                    res, timelines = scenario(browser, origin, tabs, args.runs)
+                    res, timelines = scenario(browser, origin, tabs, args.runs, page)
+                    pieces = origin.bundle_pieces
                 finally:
                     origin.stop()
                 med = {k: tuple(statistics.median(v) for v in zip(*runs)) for k, runs in res.items()}
                 steps = ("start", "bundle", "torrents", "firstWire", "done")
-                rows.append((label, med["plain"], med["tw"], {k: statistics.median(
+                rows.append((label, med["plain"], med[page], {k: statistics.median(
                     t[k] for t in timelines if k in t) for k in steps if any(k in t for t in timelines)}))
+                seeded = [t["seeding"] for t in timelines if "seeding" in t]
+                if seeded:
+                    cold_rows.append((label, pieces, seeded))
     finally:
         if args.keep:
             print(f"kept {tmp} (daemon log, Apache logs, state)", file=sys.stderr)
@@ -245,6 +266,11 @@ def main(argv=None) -> int:
     print("loader timeline, median ms since navigation start:")
     for label, _, _, steps in rows:
         print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()))
+    for label, pieces, seeded in cold_rows:
+        states = sorted({state for state, _ in seeded})
+        print(f"{label}: afterwards the tab is {'/'.join(states)} in {len(seeded)} of {len(seeded)} runs, "
+              f"pieces seeded from its HTTP cache (median) {statistics.median(n for _, n in seeded):.0f}"
+              f" of the bundle's {pieces}")
     return 0
 
 
