@@ -86,9 +86,10 @@ Alias "{prefix}seed/{seed_name}/" "{docroot}/"
 class Origin:
     """Daemon + Apache (+ the shared-budget relay when capped) serving both pages."""
 
-    def __init__(self, tmp: Path, cap: int, loader: dict, seeder: dict):
+    def __init__(self, tmp: Path, cap: int, loader: dict, seeder: dict, cold_tag: str = "head"):
         self.tmp = tmp
         self.loader = loader            # overrides of the loader's settings (upload_limit=...)
+        self.cold_tag = cold_tag        # where the cold page has the loader's tag (COLD_TAGS)
         apache_port = free_port()
         self.relay = None
         front = free_port() if cap else apache_port
@@ -135,7 +136,11 @@ class Origin:
         tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
         (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
-        (self.site.docroot / "cold.html").write_bytes(html)       # the same page, nothing swapped
+        # the same page, nothing swapped; the loader's tag where --cold-tag says
+        cold = {"head": html.decode(),
+                "body": PAGE.format(head=links, body=imgs + "\n" + tag),
+                "async": html.decode().replace("<script defer ", "<script async ")}[self.cold_tag]
+        (self.site.docroot / "cold.html").write_text(cold)
         self.bundle_pieces = lt.torrent_info(
             (self.site.state / "bundles" / info_hash / f"{info_hash}.torrent").read_bytes()).num_pieces()
         for name in ("plain.html", "tw.html", "cold.html"):
@@ -220,6 +225,9 @@ def main(argv=None) -> int:
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
     ap.add_argument("--only", choices=("uncapped", "capped", "cold"), help="run one scenario")
+    ap.add_argument("--cold-tag", choices=("head", "body", "async"), default="head",
+                    help="the cold page's loader tag: in <head> as the filter injects it (default), "
+                         "at the end of <body>, or in <head> as <script async>")
     add_seeder_option(ap)
     ap.add_argument("--keep", action="store_true", help="keep the origins' work directories")
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
@@ -233,10 +241,10 @@ def main(argv=None) -> int:
         with chromium() as browser:
             scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1, "tw"),
                          "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs, "tw"),
-                         "cold": ("cold page, idle origin, 1 tab", 0, 1, "cold")}
+                         "cold": (f"cold page (tag: {args.cold_tag}), idle, 1 tab", 0, 1, "cold")}
             for name in ([args.only] if args.only else scenarios):
                 label, cap, tabs, page = scenarios[name]
-                origin = Origin(tmp / name, cap, loader, dict(args.seeder))
+                origin = Origin(tmp / name, cap, loader, dict(args.seeder), args.cold_tag)
                 try:
                     res, timelines = scenario(browser, origin, tabs, args.runs, page)
                     pieces = origin.bundle_pieces

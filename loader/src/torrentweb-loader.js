@@ -615,7 +615,12 @@
 
   addEventListener('pagehide', function () { if (client) { client.destroy(); client = null } })
 
-  start().catch(function (err) {
+  // A defer script runs once the document is parsed; an async one (a placement that keeps the
+  // loader's fetch out of a cold page's way) may run before: the elements are looked up after.
+  var parsed = document.readyState !== 'loading' ? Promise.resolve() : new Promise(function (resolve) {
+    document.addEventListener('DOMContentLoaded', resolve, { once: true })
+  })
+  parsed.then(start).catch(function (err) {
     api.error = String(err && err.message || err)
     stop('off:error')
   })
