@@ -21,7 +21,9 @@ once the images are shown. Prints a table and ratios (torrentweb / plain; < 1 is
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import re
 import shutil
 import sqlite3
 import statistics
@@ -50,20 +52,24 @@ from torrentweb.apache.templates import render  # noqa: E402
 IMAGES = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg")
 PREFIX = "/.torrentweb/"
 # Set in every page before its own scripts: the moment all images are decoded (the swapped
-# placeholders are 1x1, so they do not count as shown).
+# placeholders are 1x1, so they do not count as shown), taken in the last image's load event
+# (a capturing listener), so that script running after it (a cold page's loader) cannot delay
+# the reading; the poll is the backstop.
 SHOWN_PROBE = """
 (() => {
-  const t = setInterval(() => {
+  const check = () => {
     const imgs = [...document.querySelectorAll('body img')].filter(i => !i.closest('noscript'))
-    if (imgs.length && imgs.every(i => i.complete && i.naturalWidth > 1)) {
-      window.__shownAt = performance.now(); clearInterval(t)
+    if (!window.__shownAt && imgs.length && imgs.every(i => i.complete && i.naturalWidth > 1)) {
+      window.__shownAt = performance.now()
     }
-  }, 5)
+  }
+  document.addEventListener('load', check, true)
+  const t = setInterval(() => { check(); if (window.__shownAt) clearInterval(t) }, 5)
 })()
 """
 # A cold tab, once its loader has settled: [state, pieces it seeds from its HTTP cache].
 COLD_SEEDS = """(() => { const tw = window.torrentweb
-  return tw.state === 'cold' ? null : [tw.state, tw.cached.pieces] })()"""
+  return !tw || tw.state === 'cold' || tw.state === 'starting' ? null : [tw.state, tw.cached.pieces] })()"""
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
 {head}</head><body>
 {body}
@@ -139,7 +145,9 @@ class Origin:
         # the same page, nothing swapped; the loader's tag where --cold-tag says
         cold = {"head": html.decode(),
                 "body": PAGE.format(head=links, body=imgs + "\n" + tag),
-                "async": html.decode().replace("<script defer ", "<script async ")}[self.cold_tag]
+                "async": html.decode().replace("<script defer ", "<script async "),
+                "load": PAGE.format(head=links + after_load(tag), body=imgs),
+                "none": PAGE.format(head="", body=imgs)}[self.cold_tag]   # A/A: the noise floor
         (self.site.docroot / "cold.html").write_text(cold)
         self.bundle_pieces = lt.torrent_info(
             (self.site.state / "bundles" / info_hash / f"{info_hash}.torrent").read_bytes()).num_pieces()
@@ -161,8 +169,18 @@ class Origin:
         self.daemon.stop()
 
 
-def visit(browser, url: str, tabs: int, timeout: float = 120):
-    """Open `tabs` fresh contexts on url together; per tab: ms until shown, script bytes, heap."""
+def after_load(tag: str) -> str:
+    """An inline script that inserts the loader's <script> (same attributes) on the load event."""
+    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', tag))
+    return ("<script>addEventListener('load', function () { var s = document.createElement('script');"
+            f" var a = {json.dumps({k: html.unescape(v) for k, v in attrs.items()})};"
+            " Object.keys(a).forEach(function (k) { s.setAttribute(k, a[k]) });"
+            " document.head.appendChild(s) })</script>\n")
+
+
+def visit(browser, url: str, tabs: int, timeout: float = 120, cold: bool = False):
+    """Open `tabs` fresh contexts on url together; per tab: ms until shown, script bytes, heap;
+    cold: also wait for the cold page's loader to settle (timing['seeding'])."""
     contexts, pages, out = [], [], []
     try:
         for _ in range(tabs):
@@ -181,7 +199,7 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
             cdp.send("HeapProfiler.collectGarbage")
             heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
             timing = page.evaluate("window.torrentweb ? window.torrentweb.timing : {}")
-            if page.evaluate("window.torrentweb && window.torrentweb.mode") == "cold":
+            if cold:
                 timing["seeding"] = wait_for(lambda: page.evaluate(COLD_SEEDS), timeout, interval=0.05,
                                              what=f"the cold tab seeding at {url}")
             if "--debug" in sys.argv:
@@ -202,7 +220,8 @@ def scenario(browser, origin: Origin, tabs: int, runs: int, page: str = "tw"):
         order = ("plain", page) if i % 2 == 0 else (page, "plain")   # no side always goes first
         for name in order:
             mark = len(origin.apache.access_log_lines())
-            per_tab = visit(browser, origin.url + f"{name}.html", tabs)
+            per_tab = visit(browser, origin.url + f"{name}.html", tabs,
+                            cold=name == "cold" and origin.cold_tag != "none")
             time.sleep(0.3)      # the access log line is written when the response ends
             image_bytes = sum(int(line.split('"')[2].split()[1]) for line in
                               origin.apache.access_log_lines()[mark:] if '"GET /img/' in line)
@@ -225,9 +244,10 @@ def main(argv=None) -> int:
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
     ap.add_argument("--only", choices=("uncapped", "capped", "cold"), help="run one scenario")
-    ap.add_argument("--cold-tag", choices=("head", "body", "async"), default="head",
+    ap.add_argument("--cold-tag", choices=("head", "body", "async", "load", "none"), default="head",
                     help="the cold page's loader tag: in <head> as the filter injects it (default), "
-                         "at the end of <body>, or in <head> as <script async>")
+                         "at the end of <body>, in <head> as <script async>, or inserted on the load "
+                         "event by an inline script; none: the plain page itself (A/A, the noise floor)")
     add_seeder_option(ap)
     ap.add_argument("--keep", action="store_true", help="keep the origins' work directories")
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
@@ -236,7 +256,7 @@ def main(argv=None) -> int:
     if args.deadline is not None:
         loader["deadline"] = str(args.deadline)
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-bench-browser-"))
-    rows, cold_rows = [], []
+    rows, cold_rows, paired = [], [], []
     try:
         with chromium() as browser:
             scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1, "tw"),
@@ -254,6 +274,9 @@ def main(argv=None) -> int:
                 steps = ("start", "bundle", "torrents", "firstWire", "done")
                 rows.append((label, med["plain"], med[page], {k: statistics.median(
                     t[k] for t in timelines if k in t) for k in steps if any(k in t for t in timelines)}))
+                # each run visits both pages back to back: their ratio is less at the mercy of
+                # what else the machine is doing than the ratio of the two medians
+                paired.append((label, statistics.median(t[0] / p[0] for p, t in zip(res["plain"], res[page]))))
                 seeded = [t["seeding"] for t in timelines if "seeding" in t]
                 if seeded:
                     cold_rows.append((label, pieces, seeded))
@@ -271,6 +294,8 @@ def main(argv=None) -> int:
         print(f"{label:32} {plain[0]:9.0f} {tw[0]:9.0f} {tw[0] / plain[0]:6.2f} {plain[1]:11.0f} "
               f"{tw[1]:9.0f} {plain[2] / 1e6:9.2f}MB {tw[2] / 1e6:7.2f}MB {tw[2] / plain[2]:10.2f}"
               f" {plain[3]:23.0f} {tw[3]:9.0f}")
+    print("ratio per run (torrentweb / plain, the two visits of one run), median: " +
+          ", ".join(f"{label} {ratio:.2f}" for label, ratio in paired))
     print("loader timeline, median ms since navigation start:")
     for label, _, _, steps in rows:
         print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()))
