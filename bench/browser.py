@@ -146,6 +146,7 @@ class Origin:
         cold = {"head": html.decode(),
                 "body": PAGE.format(head=links, body=imgs + "\n" + tag),
                 "async": html.decode().replace("<script defer ", "<script async "),
+                "low": html.decode().replace("<script defer ", '<script defer fetchpriority="low" '),
                 "load": PAGE.format(head=links + after_load(tag), body=imgs),
                 "none": PAGE.format(head="", body=imgs)}[self.cold_tag]   # A/A: the noise floor
         (self.site.docroot / "cold.html").write_text(cold)
@@ -244,7 +245,7 @@ def main(argv=None) -> int:
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
     ap.add_argument("--only", choices=("uncapped", "capped", "cold"), help="run one scenario")
-    ap.add_argument("--cold-tag", choices=("head", "body", "async", "load", "none"), default="head",
+    ap.add_argument("--cold-tag", choices=("head", "low", "body", "async", "load", "none"), default="head",
                     help="the cold page's loader tag: in <head> as the filter injects it (default), "
                          "at the end of <body>, in <head> as <script async>, or inserted on the load "
                          "event by an inline script; none: the plain page itself (A/A, the noise floor)")
