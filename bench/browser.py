@@ -143,10 +143,10 @@ class Origin:
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
         (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
         # the same page, nothing swapped; the loader's tag where --cold-tag says
-        cold = {"head": html.decode(),
+        cold = {"head": PAGE.format(head=links + loadertag.cold(tag) + "\n", body=imgs),   # as the filter does
+                "normal": html.decode(),                       # the same tag at normal priority
                 "body": PAGE.format(head=links, body=imgs + "\n" + tag),
                 "async": html.decode().replace("<script defer ", "<script async "),
-                "low": html.decode().replace("<script defer ", '<script defer fetchpriority="low" '),
                 "load": PAGE.format(head=links + after_load(tag), body=imgs),
                 "none": PAGE.format(head="", body=imgs)}[self.cold_tag]   # A/A: the noise floor
         (self.site.docroot / "cold.html").write_text(cold)
@@ -245,9 +245,9 @@ def main(argv=None) -> int:
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
     ap.add_argument("--only", choices=("uncapped", "capped", "cold"), help="run one scenario")
-    ap.add_argument("--cold-tag", choices=("head", "low", "body", "async", "load", "none"), default="head",
-                    help="the cold page's loader tag: in <head> as the filter injects it (default), "
-                         "at the end of <body>, in <head> as <script async>, or inserted on the load "
+    ap.add_argument("--cold-tag", choices=("head", "normal", "body", "async", "load", "none"), default="head",
+                    help="the cold page's loader tag: in <head> as the filter injects it (default, "
+                         "fetchpriority=low), normal: the same at normal priority, at the end of <body>, in <head> as <script async>, or inserted on the load "
                          "event by an inline script; none: the plain page itself (A/A, the noise floor)")
     add_seeder_option(ap)
     ap.add_argument("--keep", action="store_true", help="keep the origins' work directories")

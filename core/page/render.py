@@ -176,11 +176,12 @@ class PageFilter:
                 self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
         unchanged = Rendered(html, False, "", 0.0, waiting, candidates, plan.key)
+        hot = hot and s.p2p != "off"
+        tag = s.loader_tag if s.p2p != "off" else None
         head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
-                         s.loader_tag if s.p2p != "off" else None)
+                         tag if hot or tag is None else loadertag.cold(tag))
         if not head:
             return unchanged
-        hot = hot and s.p2p != "off"
         if hot:          # only assets a torrent link now carries: the loader can fetch them
             linked = (plan.bundled if bundle else ()) + plan.large
             html = swap(html, page_path, [s.base_path + a.path for a in linked if a.swap],

@@ -16,7 +16,7 @@ from support.ports import free_port
 from support.processes import wait_for
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)/\w+\.torrent)">')
-LOADER = re.compile(rb'<script defer src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n')
+LOADER = re.compile(rb'<script defer (?:fetchpriority="low" )?src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n')
 PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
 <img src="img/one.jpg"><img src="img/two.jpg"></body></html>
 """

@@ -137,7 +137,7 @@ def test_page_gets_exactly_one_link_whose_torrent_lists_exactly_its_published_as
     (href,) = links(body)
     assert href.startswith("/.torrentweb/t/") and href.endswith(".torrent")
     # the only change is the insertion right after <head>: the link, the loader (a cold page)
-    loader = re.search(rb'<script defer src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n', body)
+    loader = re.search(rb'<script defer (?:fetchpriority="low" )?src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n', body)
     assert loader, body
     assert body.replace(LINK_RE.search(body).group(0) + b"\n", b"", 1).replace(loader.group(0), b"", 1) == \
         INDEX.replace(b"<head>\n", b"<head>\n\n", 1)

@@ -17,7 +17,7 @@ from support.processes import wait_for
 from torrentweb.config import load
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="/\.torrentweb/t/')
-LOADER = re.compile(rb'<script defer src="/\.torrentweb/js/torrentweb-loader\.js"')
+LOADER = re.compile(rb'<script defer (?:fetchpriority="low" )?src="/\.torrentweb/js/torrentweb-loader\.js"')
 PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
 <img src="img/one.jpg"><img src="img/two.jpg"></body></html>
 """
@@ -76,12 +76,14 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
                      30, what="the page with its link")
     assert state_of(first) == "cold"                       # an idle origin: plain HTTP at full speed
     assert b'<img src="img/one.jpg">' in first
+    assert b'<script defer fetchpriority="low" ' in first  # images are not held back for the loader
     for _ in range(5):                                     # a burst: over pages.hot.views in the window
         get(server.port, "/index.html")
     daemon.wait_log("page /index.html is hot")
     hot = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) == "hot" and b,
                    10, what="the hot copy")
     assert b'data-torrent-src="img/one.jpg"' in hot and b'data-torrent-src="img/two.jpg"' in hot
+    assert b'fetchpriority' not in hot                     # the loader shows a hot page's images
     page = wait_for(lambda: next((p for p in status(site).get("heat", {}).get("pages", ())
                                   if p["path"] == "/index.html" and p["state"] == "hot"), None),
                     10, what="the status naming the page hot")
