@@ -111,8 +111,9 @@ class Seeder:
         self.session.apply_settings(settings_for(config, self.verbose))
         self._port_stale = True            # apply_settings is asynchronous: read it in refresh()
 
-    def add(self, info_hash: str, torrent_data: bytes, save_path: Path):
+    def add(self, info_hash: str, torrent_data: bytes, save_path: Path, renamed: dict | None = None):
         """Seed mode: the data was just hashed (or was catalogued), so no re-check.
+        `renamed`: file index -> path under save_path, where it differs from the torrent's.
 
         Asynchronous: adding 10,000 torrents at start must not wait on each one.
         """
@@ -122,6 +123,8 @@ class Seeder:
             self._seeding.add(info_hash)
         atp = lt.load_torrent_buffer(torrent_data)
         atp.save_path = str(save_path)
+        if renamed:
+            atp.renamed_files = renamed
         native, web = _split_trackers(atp.trackers, atp.tracker_tiers)
         with self._lock:
             self._trackers[info_hash] = (native, web)
