@@ -43,6 +43,9 @@ class SessionStats:
     listen_port: int
 
 
+REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked again
+
+
 def settings_for(config: SeederConfig, verbose: bool = False) -> dict:
     """libtorrent settings: see shared/notes/webtorrent-interop.md for why each is there.
     `verbose`: state changes too (log_level debug); 10,000 torrents make 50,000 of them at start."""
@@ -218,6 +221,10 @@ class Seeder:
                 seen.add("session")
             elif a.category() & lt.alert_category.error:
                 log.warning("libtorrent: %s", a.message())
+                if isinstance(a, lt.tracker_error_alert) and a.failure_reason():
+                    # refused (a shared tracker's whitelist not fed yet): libtorrent would wait
+                    # an hour; ask again soon (README "Scaling past one machine")
+                    a.handle.force_reannounce(REFUSED_RETRY, a.tracker_url())
             else:
                 log.debug("libtorrent: %s", a.message())
         return seen
