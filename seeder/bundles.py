@@ -313,7 +313,8 @@ class Bundler:
         self._drop_stale_bundles()
         unreadable = [row.key for row in self.catalogue.bundles().values() if not self._seed(row)]
         for row in self.catalogue.remove_bundles(unreadable):      # missing or damaged: pages ask again
-            log.warning("bundle %s: its torrent is missing or damaged; it is built again", row.info_hash)
+            log.warning("bundle %s: its torrent is missing, damaged or named after this machine's "
+                        "document root (before %r); it is built again", row.info_hash, seed_name(self.config))
             remove_bundle(self.config, row.torrent)
         self._remove_orphans()
         # copies from before the restart may be stale (pages edited while the daemon was down)
@@ -331,8 +332,8 @@ class Bundler:
     def _seed(self, row: BundleRow) -> bool:
         path = self.config.state_dir / row.torrent
         data = read_torrent(path, row.info_hash)
-        if data is None:
-            return False
+        if data is None or lt.torrent_info(data).name() != seed_name(self.config):
+            return False                 # an older version's name: no web seed serves it, no other frontend has it
         want = outer_keys(self.config.announce_urls(), bundle_url_list(self.config))
         new = with_outer_keys(data, want)
         if new != data:          # torrents.web_seeds, base_url or the announce list changed

@@ -11,7 +11,11 @@ from support.daemon import make_site, start_daemon
 from support.lt_client import info_hash
 from support.ports import free_port
 from support.processes import wait_for
+from torrentweb.catalogue import Catalogue
+from torrentweb.config import load as load_config
 from torrentweb.naming import BUNDLE_NAME
+from torrentweb.seeder.builder import build, piece_size_for
+from torrentweb.seeder.bundles import store_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +110,36 @@ def test_each_torrent_lists_every_frontend_as_a_web_seed_outside_the_info_dict(t
     assert bundle[b"info"][b"name"] == BUNDLE_NAME.encode()
     assert [b"/".join(f[b"path"]).decode() for f in bundle[b"info"][b"files"]] == \
         ["gallery/small.png", "img/one.jpg"]
+
+
+def test_a_bundle_named_after_the_docroot_by_an_older_version_is_built_again(tmp_path):
+    """Before, bundles were named after the document root's directory: no other frontend has
+    that info-hash and no web seed URL serves that name. At start the daemon builds it again."""
+    site = make_site(tmp_path, pages={"large_file_size": "512KiB"})
+    for rel, data in {**FILES, **PAGES}.items():
+        site.add(rel, data)
+    d = start_daemon(site, tmp_path / "first.log")
+    try:
+        wait_for(lambda: published(site), 90, what="the files and bundles")
+    finally:
+        d.stop()
+    fresh = site.bundles()
+    cfg = load_config(site.config_path)
+    rows = Catalogue(cfg.catalogue_path)
+    try:
+        (key, row), = [(k, r) for k, r in rows.bundles().items() if "gallery/small.png" in r.files]
+        files = [rows.file(p) for p in row.files]
+        old = build(cfg.docroot.parent, [(f"www/{f.path}", f.size) for f in files],
+                    piece_size=piece_size_for(sum(f.size for f in files)), announce=cfg.announce_urls())
+        rows.remove_bundles([key])
+        store_bundle(cfg, rows, key, row.files, old)      # as an older version left it
+    finally:
+        rows.close()
+    assert lt.torrent_info(old.data).name() == "www" and old.info_hash not in fresh.values()
+    assert site.bundles() != fresh
+    d = start_daemon(site, tmp_path / "second.log")
+    try:
+        wait_for(lambda: site.bundles() == fresh, 60, what="the bundle built again under its new name")
+        d.wait_log("named after this machine's document root")
+    finally:
+        d.stop()
