@@ -11,7 +11,7 @@ import threading
 from torrentweb.errors import CatalogueUnavailable
 from torrentweb.page.render import PageFilter, Rendered, Settings
 
-from . import http
+from . import conditional
 
 log = logging.getLogger("torrentweb.apache")
 if not log.handlers:                     # mod_wsgi sends stderr to Apache's error log
@@ -22,8 +22,8 @@ if not log.handlers:                     # mod_wsgi sends stderr to Apache's err
     log.propagate = False
 
 _ENV_KEYS = ("TORRENTWEB_DOCROOT", "TORRENTWEB_STATE_DIR", "TORRENTWEB_PREFIX",
-             "TORRENTWEB_LARGE_FILE_SIZE", "TORRENTWEB_MAX_PAGE_SIZE", "TORRENTWEB_LOADER",
-             "TORRENTWEB_SWAP", "TORRENTWEB_LOADER_DIR", "TORRENTWEB_LOADER_SETTINGS")
+             "TORRENTWEB_LARGE_FILE_SIZE", "TORRENTWEB_MAX_PAGE_SIZE", "TORRENTWEB_P2P",
+             "TORRENTWEB_LOADER_DIR", "TORRENTWEB_LOADER_SETTINGS")
 _filters: dict[tuple, PageFilter] = {}
 _filters_lock = threading.Lock()
 _last_unavailable: list = [None]
@@ -87,10 +87,10 @@ def _send(environ, start_response, st, rendered: Rendered | None, stream=None):
     seed = rendered.etag_seed if rendered else ""
     size = len(rendered.body) if rendered else st.st_size
     last_modified = max(st.st_mtime, rendered.built if rendered else 0.0)
-    tag = http.etag(st.st_size, st.st_mtime_ns, seed)
+    tag = conditional.etag(st.st_size, st.st_mtime_ns, seed)
     headers = [("Content-Type", "text/html"), ("ETag", tag),
-               ("Last-Modified", http.http_date(last_modified))]
-    if http.not_modified(environ, tag, last_modified):
+               ("Last-Modified", conditional.http_date(last_modified))]
+    if conditional.not_modified(environ, tag, last_modified):
         _close(stream)
         start_response("304 Not Modified", headers)
         return []

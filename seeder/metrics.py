@@ -1,8 +1,9 @@
 """Prometheus metrics: the figures of `torrentweb status`, on a loopback-only endpoint.
 
-The daemon hands its `status()` dict to `Metrics.update()` every time it writes status.json;
-a scrape reads the last one. Nothing here touches libtorrent or the tracker: `figures()` is a
-pure function of that dict (tested without sockets), and the collector only formats it.
+The daemon hands its Status (seeder/status.py) to `Metrics.update()` every time it writes
+status.json; a scrape reads the last one. Nothing here touches libtorrent or the tracker:
+`figures()` is a pure function of that Status (tested without sockets), and the collector only
+formats it.
 
     metrics:
       listen: 127.0.0.1:9469      # off when absent or null; loopback addresses only
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import typing
 from dataclasses import dataclass
 
 from prometheus_client import start_http_server
@@ -18,6 +20,9 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 
 from torrentweb.config import MetricsConfig
 from torrentweb.errors import TorrentwebError
+
+if typing.TYPE_CHECKING:
+    from .status import Status
 
 log = logging.getLogger("torrentweb.metrics")
 
@@ -47,32 +52,40 @@ class Figures:
     seeders: int = 0
     leechers: int = 0
     completed: int = 0
+    egress_http: int = 0             # bytes/s Apache sent (its request log), last 10 s
+    egress_seeder: int = 0           # bytes/s the seeder sent, last 10 s
+    egress_visitors: int = 0         # bytes/s visitors reported sending each other (the saving)
+    hot_pages: tuple = ()            # URL paths of the pages that are hot now
+    cold_pages: tuple = ()           # pages with recent views that are cold
 
 
-def figures(status: dict) -> Figures:
-    """Numbers from the daemon's status dict; missing or malformed parts count as zero."""
-    tracker = status.get("tracker") or {}
-    swarms = [t for t in tracker.get("torrents") or () if isinstance(t, dict)]
-    sizes = {t.get("info_hash"): _int(t.get("size")) for t in status.get("per_torrent") or ()
-             if isinstance(t, dict)}
-    completed = sum(_int(t.get("completed")) for t in swarms)
-    delivered = sum(_int(t.get("completed")) * sizes.get(t.get("info_hash"), 0) for t in swarms)
-    uploaded = _int(status.get("uploaded"))
+def figures(status: "Status") -> Figures:
+    """Numbers from the daemon's Status (seeder/status.py); absent parts count as zero."""
+    tracker = status.tracker
+    swarms = tracker.torrents if tracker else ()
+    sizes = {t.info_hash: t.size for t in status.per_torrent}
+    delivered = sum(t.completed * sizes.get(t.info_hash, 0) for t in swarms)
+    heat = status.heat
     return Figures(
-        ready=bool(status.get("ready")),
-        torrents=_int(status.get("torrents")),
-        peers=_int(status.get("peers")),
-        uploaded=uploaded,
-        upload_rate=_int(status.get("upload_rate")),
+        ready=status.ready,
+        torrents=status.torrents,
+        peers=status.peers,
+        uploaded=status.uploaded,
+        upload_rate=status.upload_rate,
         delivered=delivered,
-        offload=offload(uploaded, delivered),
-        announces=_int(tracker.get("announces")),
-        announces_per_second=_float(tracker.get("announces_per_second")),
-        scrapes=_int(tracker.get("scrapes")),
-        refused=_int(tracker.get("refused")),
-        seeders=_int(tracker.get("seeders")),
-        leechers=_int(tracker.get("leechers")),
-        completed=completed,
+        offload=offload(status.uploaded, delivered),
+        announces=tracker.announces if tracker else 0,
+        announces_per_second=tracker.announces_per_second if tracker else 0.0,
+        scrapes=tracker.scrapes if tracker else 0,
+        refused=tracker.refused if tracker else 0,
+        seeders=tracker.seeders if tracker else 0,
+        leechers=tracker.leechers if tracker else 0,
+        completed=sum(t.completed for t in swarms),
+        egress_http=heat.egress.http if heat else 0,
+        egress_seeder=heat.egress.seeder if heat else 0,
+        egress_visitors=heat.egress.visitors if heat else 0,
+        hot_pages=tuple(p.path for p in heat.pages if p.state == "hot") if heat else (),
+        cold_pages=tuple(p.path for p in heat.pages if p.state != "hot") if heat else (),
     )
 
 
@@ -81,14 +94,6 @@ def offload(uploaded: int, delivered: int) -> float:
     if delivered <= 0:
         return 0.0
     return min(1.0, max(0.0, 1.0 - uploaded / delivered))
-
-
-def _int(v) -> int:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else 0
-
-
-def _float(v) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else 0.0
 
 
 # name, kind, help, attribute of Figures
@@ -125,6 +130,20 @@ class _Collector:
         for name, kind, help_text, attr in _METRICS:
             family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
             yield family(name, help_text, value=float(getattr(f, attr)))
+        egress = GaugeMetricFamily("torrentweb_egress_bytes_per_second",
+                                   "bytes/s over the last 10 s: the origin's (http, seeder) and what visitors sent each "
+                                   "other (visitors: the saving)", labels=["source"])
+        egress.add_metric(["http"], f.egress_http)
+        egress.add_metric(["seeder"], f.egress_seeder)
+        egress.add_metric(["visitors"], f.egress_visitors)
+        yield egress
+        hot = GaugeMetricFamily("torrentweb_page_hot", "1 while the page is hot (swarm first), 0 cold "
+                                "(pages with recent views)", labels=["page"])
+        for page in f.hot_pages:
+            hot.add_metric([page], 1)
+        for page in f.cold_pages:
+            hot.add_metric([page], 0)
+        yield hot
 
 
 class Metrics:
@@ -154,7 +173,7 @@ class Metrics:
                                        "choose a free port or set metrics.listen: null") from None
         log.info("metrics for Prometheus on http://%s/metrics", self.address)
 
-    def update(self, status: dict):
+    def update(self, status: "Status"):
         self.collector.figures = figures(status)
 
     def stop(self):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ WEB_SCHEMES = ("ws://", "wss://")
 
 
 @dataclass(frozen=True)
-class TorrentStats:
+class SeededTorrent:
     info_hash: str
     name: str
     peers: int
@@ -102,11 +103,16 @@ class Seeder:
         self.session.set_peer_class_filter(_every_peer_global())
         self._seeding: set[str] = set()
         self._trackers: dict[str, tuple[list, list]] = {}   # info-hash -> (native, web) (url, tier)s
-        self._figures: dict[str, TorrentStats] = {}          # as of the last state_update_alert
+        self._figures: dict[str, SeededTorrent] = {}          # as of the last state_update_alert
         self._sent: list[tuple[float, int]] = []             # the last two (time, payload bytes sent)
         self._lock = threading.Lock()
         self._listen_port = self.session.listen_port()       # now: nothing keeps libtorrent busy yet
         self._port_stale = False
+        # announce URLs of the daemon's own tracker: libtorrent is not given them, the daemon
+        # enters the seeder in those swarms itself (seeder/presence.py); set before any add()
+        self.is_own_tracker: typing.Callable[[str], bool] = lambda url: False
+        self._entered: set[str] = set()
+        self._joined: list[tuple[bytes, bool]] = []         # for presence, since its last look
 
     def apply(self, config: SeederConfig):
         """Reload: new limits and addresses take effect without dropping the swarms."""
@@ -129,8 +135,13 @@ class Seeder:
         if renamed:
             atp.renamed_files = renamed
         native, web = _split_trackers(atp.trackers, atp.tracker_tiers)
+        own = [t for t in native if self.is_own_tracker(t[0])]
+        native = [t for t in native if t not in own]
         with self._lock:
             self._trackers[info_hash] = (native, web)
+            if own:
+                self._entered.add(info_hash)
+                self._joined.append((bytes.fromhex(info_hash), True))
         atp.trackers = [url for url, _ in native]
         atp.tracker_tiers = [tier for _, tier in native]
         atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode
@@ -138,6 +149,13 @@ class Seeder:
                      | lt.torrent_flags.update_subscribe) & ~(   # in refresh()'s state updates
             lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
         self.session.async_add_torrent(atp)
+
+    def joined(self) -> list[tuple[bytes, bool]]:
+        """(20-byte info-hash, True when added / False when removed) for the torrents whose own
+        tracker the daemon announces to in-process, since the last call."""
+        with self._lock:
+            out, self._joined = self._joined, []
+        return out
 
     def web_trackers(self, info_hash: str) -> list:
         """The torrent's ws:// and wss:// announce URLs (left out of libtorrent until offered)."""
@@ -174,6 +192,9 @@ class Seeder:
             self._seeding.discard(info_hash)
             self._trackers.pop(info_hash, None)
             self._figures.pop(info_hash, None)
+            if info_hash in self._entered:
+                self._entered.discard(info_hash)
+                self._joined.append((bytes.fromhex(info_hash), False))
         h = self._handle(info_hash)
         if h is not None:
             self.session.remove_torrent(h)
@@ -190,7 +211,7 @@ class Seeder:
         """Seconds libtorrent keeps an unanswered WebRTC offer (and its socket)."""
         return float(self.session.get_settings()["webtorrent_connection_timeout"])
 
-    def refresh(self, timeout: float = 1.0) -> list[TorrentStats]:
+    def refresh(self, timeout: float = 1.0) -> list[SeededTorrent]:
         """Every torrent's figures, and libtorrent's alerts logged. Asks libtorrent for a
         state_update_alert (post_torrent_updates: only the torrents that changed) and for its
         session counters, and waits for them, so nothing here is a synchronous call into
@@ -230,7 +251,7 @@ class Seeder:
         return seen
 
     def _take(self, statuses):
-        figures = [TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
+        figures = [SeededTorrent(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
                                 str(st.state), st.total_wanted, st.upload_payload_rate)
                    for st in statuses]
         with self._lock:
@@ -241,7 +262,7 @@ class Seeder:
     def listen_port(self) -> int:
         return self._listen_port
 
-    def stats(self, per: list[TorrentStats]) -> SessionStats:
+    def stats(self, per: list[SeededTorrent]) -> SessionStats:
         """Session totals: payload sent and its rate from libtorrent's counters (as of the last
         refresh), peers from refresh()'s figures."""
         sent, rate = (self._sent[-1][1] if self._sent else 0), 0
@@ -256,6 +277,7 @@ class Seeder:
             self._seeding.clear()
             self._trackers.clear()
             self._figures.clear()
+            self._entered.clear()
         self.session.pause()
         for h in self.session.get_torrents():
             self.session.remove_torrent(h)
