@@ -245,7 +245,7 @@ def test_a_browser_on_frontend_a_gets_the_images_from_a_tab_that_loaded_them_fro
     from the other tab or a web seed. The tab on B takes the web seeds at once (deadline 1 s);
     the tab on A waits 60 s for the swarm, which is B's tab, met through a's WebSocket tracker."""
     content = {str(p.relative_to(DEMO)): p.read_bytes() for p in DEMO.rglob("*") if p.is_file()}
-    common = {"pages": {"loader": True, "swap": True}, "seeder": {"webtorrent": False},
+    common = {"pages": {"p2p": "always"}, "seeder": {"webtorrent": False},
               "rules": [{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}]}
     settings = {"a": {**common, "loader": {"deadline": 60, "scrape": False}},
                 "b": {**common, "loader": {"deadline": 1}}}
