@@ -64,6 +64,17 @@ def published(site):
             and set(site.bundles()) == BUNDLES)
 
 
+def publish_once(site, log_path):
+    """The site's files and pages written, a daemon run until it published them all."""
+    for rel, data in {**FILES, **PAGES}.items():
+        site.add(rel, data)
+    d = start_daemon(site, log_path)
+    try:
+        wait_for(lambda: published(site), 90, what="the files and bundles")
+    finally:
+        d.stop()
+
+
 def test_two_frontends_publish_the_same_info_hashes_whatever_their_paths_and_order(two_sites, tmp_path):
     a, b = two_sites
     for rel, data in {**FILES, **PAGES}.items():          # a: everything there at start (the scan)
@@ -90,14 +101,8 @@ def test_two_frontends_publish_the_same_info_hashes_whatever_their_paths_and_ord
 
 
 def test_each_torrent_lists_every_frontend_as_a_web_seed_outside_the_info_dict(two_sites, tmp_path):
-    a, b = two_sites
-    for rel, data in {**FILES, **PAGES}.items():
-        a.add(rel, data)
-    d = start_daemon(a, tmp_path / "a.log")
-    try:
-        wait_for(lambda: published(a), 90, what="the files and bundles")
-    finally:
-        d.stop()
+    a, _ = two_sites
+    publish_once(a, tmp_path / "a.log")
     meta = lt.bdecode(a.torrent("img/two with space.png"))
     assert meta[b"url-list"] == [b"http://127.0.0.11:8001/img/two%20with%20space.png",
                                  b"http://127.0.0.12:8002/site/img/two%20with%20space.png"]
@@ -116,13 +121,7 @@ def test_a_bundle_named_after_the_docroot_by_an_older_version_is_built_again(tmp
     """Before, bundles were named after the document root's directory: no other frontend has
     that info-hash and no web seed URL serves that name. At start the daemon builds it again."""
     site = make_site(tmp_path, pages={"large_file_size": "512KiB"})
-    for rel, data in {**FILES, **PAGES}.items():
-        site.add(rel, data)
-    d = start_daemon(site, tmp_path / "first.log")
-    try:
-        wait_for(lambda: published(site), 90, what="the files and bundles")
-    finally:
-        d.stop()
+    publish_once(site, tmp_path / "first.log")
     fresh = site.bundles()
     cfg = load_config(site.config_path)
     rows = Catalogue(cfg.catalogue_path)
