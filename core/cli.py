@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
 
 from . import __version__, config as configuration
 from .errors import ConfigError, TorrentwebError
@@ -125,6 +126,24 @@ def _alive(pid) -> bool:
         return False
 
 
+def cmd_info_hashes(args) -> int:
+    """The published info-hashes, one per line: the whitelist of a shared tracker (opentracker's
+    access.whitelist; README "Scaling past one machine"). Every frontend of a site has the same."""
+    from torrentweb.catalogue import CatalogueReader
+    cfg = configuration.load(args.config)
+    reader = CatalogueReader(cfg.catalogue_path)
+    try:
+        text = "".join(f"{ih}\n" for ih in reader.info_hashes())
+    finally:
+        reader.close_thread()
+    if args.output:
+        from torrentweb.seeder.builder import write_atomically
+        write_atomically(Path(args.output), text.encode("ascii"))
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_apache_config(args) -> int:
     cfg = configuration.load(args.config)
     from torrentweb.apache.snippet import apache_config
@@ -151,6 +170,8 @@ def parser() -> argparse.ArgumentParser:
     c = command("status", cmd_status, "what the running daemon seeds and tracks")
     c.add_argument("--json", action="store_true")
     command("apache-config", cmd_apache_config, "print the httpd Include snippet for this installation")
+    c = command("info-hashes", cmd_info_hashes, "print the published info-hashes (a shared tracker's whitelist)")
+    c.add_argument("-o", "--output", help="write them to this file instead (atomically: a tracker never reads half)")
     return p
 
 

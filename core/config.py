@@ -228,6 +228,9 @@ class WatchConfig:
 class TorrentsConfig:
     hybrid: bool = False        # BEP 52 v1+v2; WebTorrent and several native clients need v1-only
     web_seed: bool = True       # the origin's URL as BEP 19 url-list
+    # The document root's URL on every frontend serving this site (each an origin and a web
+    # seed, README "Scaling past one machine"); () = base_url alone.
+    web_seeds: typing.Tuple[str, ...] = parsed(lambda v: _unique(_base_url(u) for u in _list(v)), ())
     hash_threads: int = parsed(_count("threads", 1), 1)
 
 
@@ -442,6 +445,10 @@ class Config:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return f"{parts.scheme}://127.0.0.1:{port}{self.base_path}"
 
+    def web_seed_bases(self) -> typing.Tuple[str, ...]:
+        """The document root's URL on every frontend: torrents.web_seeds, or base_url alone."""
+        return self.torrents.web_seeds or (self.base_url,)
+
     def announce_urls(self) -> typing.Tuple[str, ...]:
         """The announce list put into new torrents: configured, or derived from base_url."""
         if self.tracker.announce:
@@ -466,6 +473,14 @@ def _str(v) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"expected a non-empty string, got {v!r}")
     return v
+
+
+def _unique(items) -> tuple:
+    out = tuple(items)
+    for i, item in enumerate(out):
+        if item in out[:i]:
+            raise ValueError(f"{item!r} is listed twice")
+    return out
 
 
 def _list(v) -> list:

@@ -22,13 +22,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import libtorrent as lt
+
 from torrentweb.catalogue import BundleRow, bundle_key, bundle_torrent_path
 from torrentweb.errors import BuildError, CatalogueUnavailable
-from torrentweb.naming import seed_name, seed_url
+from torrentweb.naming import bundle_seed_urls, seed_name
 from torrentweb.page import scan
 from torrentweb.page.render import PageFilter, Settings
 
-from .builder import Built, build, piece_size_for, read_torrent, write_atomically
+from .builder import (Built, build, outer_keys, piece_size_for, read_torrent, with_outer_keys,
+                      write_atomically)
 
 log = logging.getLogger("torrentweb.bundles")
 
@@ -69,22 +72,23 @@ def remove_bundle(config, torrent: str):
 def build_bundle(config, rows, cancel: Callable[[], bool] = lambda: False) -> Built:
     """A deterministic multi-file v1 torrent of rows (FileRow-like: path, size, mtime_ns).
 
-    Named after the document root's directory, paths relative to the document root, so the
-    daemon seeds it with save_path = config.docroot.parent and the web seed (url-list
-    <base>/.torrentweb/seed/) resolves name/path to the origin's files. v1-only and no pad
-    files: WebTorrent understands neither v2 nor pad files. Raises BuildError when a file
-    changed since it was catalogued (the daemon rebuilds after re-cataloguing it)."""
+    Named BUNDLE_NAME on every frontend (never after this machine's document root), paths
+    relative to the document root, so every frontend builds the same info-hash; the daemon
+    seeds it from the docroot (renamed_files) and each frontend's web seed (url-list
+    <base>/.torrentweb/seed/, torrents.web_seeds) resolves name/path to its files. v1-only and
+    no pad files: WebTorrent understands neither v2 nor pad files. Raises BuildError when a
+    file changed since it was catalogued (the daemon rebuilds after re-cataloguing it)."""
     rows = sorted(rows, key=lambda r: r.path)
     if not rows:
         raise BuildError(config.docroot, "a page bundle needs at least one file")
-    name = seed_name(config)
     for r in rows:
         _check_unchanged(config.docroot, r)
     total = sum(r.size for r in rows)
-    built = build(config.docroot.parent, [(f"{name}/{r.path}", r.size) for r in rows],
+    top = config.docroot.name
+    built = build(config.docroot.parent, [(f"{top}/{r.path}", r.size) for r in rows],
                   piece_size=piece_size_for(total), announce=config.announce_urls(),
-                  url_list=[seed_url(config)] if config.torrents.web_seed else [],
-                  hybrid=False, cancel=cancel)
+                  url_list=bundle_url_list(config), hybrid=False, name=seed_name(config),
+                  cancel=cancel)
     for r in rows:
         _check_unchanged(config.docroot, r)
     return built
@@ -99,9 +103,20 @@ def _check_unchanged(docroot: Path, row):
         raise BuildError(docroot / row.path, "changed since it was catalogued; not bundled")
 
 
+def bundle_url_list(config) -> list[str]:
+    return bundle_seed_urls(config) if config.torrents.web_seed else []
+
+
 def save_path(config) -> Path:
-    """Where libtorrent finds a bundle's files: <save_path>/<docroot name>/<path>."""
-    return config.docroot.parent
+    """Where libtorrent finds a bundle's files: the docroot, with renamed_files."""
+    return config.docroot
+
+
+def renamed_files(data: bytes) -> dict[int, str]:
+    """A bundle's files at their paths relative to the docroot: name/<path> -> <path>
+    (whatever the name, so bundles built before BUNDLE_NAME still seed)."""
+    ti = lt.torrent_info(data)
+    return {i: ti.layout().file_path(i).split("/", 1)[1] for i in range(ti.num_files())}
 
 
 def pages_wanted(config, html_path) -> list[str]:
@@ -340,7 +355,8 @@ class Bundler:
         self._drop_stale_bundles()
         unreadable = [row.key for row in self.catalogue.bundles().values() if not self._seed(row)]
         for row in self.catalogue.remove_bundles(unreadable):      # missing or damaged: pages ask again
-            log.warning("bundle %s: its torrent is missing or damaged; it is built again", row.info_hash)
+            log.warning("bundle %s: its torrent is missing, damaged or named after this machine's "
+                        "document root (before %r); it is built again", row.info_hash, seed_name(self.config))
             remove_bundle(self.config, row.torrent)
         self._remove_orphans()
         # copies from before the restart may be stale (pages edited while the daemon was down)
@@ -356,10 +372,16 @@ class Bundler:
         # the first tick's sweep renders them (queueing the bundles they lack)
 
     def _seed(self, row: BundleRow) -> bool:
-        data = read_torrent(self.config.state_dir / row.torrent, row.info_hash)
-        if data is None:
-            return False
-        self.seeder.add(row.info_hash, data, save_path(self.config))
+        path = self.config.state_dir / row.torrent
+        data = read_torrent(path, row.info_hash)
+        if data is None or lt.torrent_info(data).name() != seed_name(self.config):
+            return False                 # an older version's name: no web seed serves it, no other frontend has it
+        want = outer_keys(self.config.announce_urls(), bundle_url_list(self.config))
+        new = with_outer_keys(data, want)
+        if new != data:          # torrents.web_seeds, base_url or the announce list changed
+            write_atomically(path, new)
+            log.info("refreshed bundle %s: announce list or web seeds changed", row.info_hash)
+        self.seeder.add(row.info_hash, new, save_path(self.config), renamed_files(new))
         self.publisher.known.add(bytes.fromhex(row.info_hash))
         self.info_hashes[row.key] = bytes.fromhex(row.info_hash)
         return True

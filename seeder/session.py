@@ -44,6 +44,9 @@ class SessionStats:
     listen_port: int
 
 
+REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked again
+
+
 def settings_for(config: SeederConfig, verbose: bool = False) -> dict:
     """libtorrent settings: see shared/notes/webtorrent-interop.md for why each is there.
     `verbose`: state changes too (log_level debug); 10,000 torrents make 50,000 of them at start."""
@@ -117,8 +120,9 @@ class Seeder:
         self.session.apply_settings(settings_for(config, self.verbose))
         self._port_stale = True            # apply_settings is asynchronous: read it in refresh()
 
-    def add(self, info_hash: str, torrent_data: bytes, save_path: Path):
+    def add(self, info_hash: str, torrent_data: bytes, save_path: Path, renamed: dict | None = None):
         """Seed mode: the data was just hashed (or was catalogued), so no re-check.
+        `renamed`: file index -> path under save_path, where it differs from the torrent's.
 
         Asynchronous: adding 10,000 torrents at start must not wait on each one.
         """
@@ -128,6 +132,8 @@ class Seeder:
             self._seeding.add(info_hash)
         atp = lt.load_torrent_buffer(torrent_data)
         atp.save_path = str(save_path)
+        if renamed:
+            atp.renamed_files = renamed
         native, web = _split_trackers(atp.trackers, atp.tracker_tiers)
         own = [t for t in native if self.is_own_tracker(t[0])]
         native = [t for t in native if t not in own]
@@ -236,6 +242,10 @@ class Seeder:
                 seen.add("session")
             elif a.category() & lt.alert_category.error:
                 log.warning("libtorrent: %s", a.message())
+                if isinstance(a, lt.tracker_error_alert) and a.failure_reason():
+                    # refused (a shared tracker's whitelist not fed yet): libtorrent would wait
+                    # an hour; ask again soon (README "Scaling past one machine")
+                    a.handle.force_reannounce(REFUSED_RETRY, a.tracker_url())
             else:
                 log.debug("libtorrent: %s", a.message())
         return seen

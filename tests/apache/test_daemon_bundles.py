@@ -14,6 +14,7 @@ from support.daemon import daemon_behind_apache, make_site
 from support.lt_client import Client, sha256
 from support.ports import free_port
 from support.processes import wait_for
+from torrentweb.naming import BUNDLE_NAME
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)/\w+\.torrent)">')
 LOADER = re.compile(rb'<script defer (?:fetchpriority="low" )?src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n')
@@ -75,7 +76,7 @@ def test_first_visitor_gets_the_link_and_a_client_downloads_from_the_seeder(chai
     finally:
         client.close()
     for rel in ("img/one.jpg", "img/two.jpg"):
-        assert sha256(tmp_path / "dl" / "www" / rel) == sha256(site.docroot / rel)
+        assert sha256(tmp_path / "dl" / BUNDLE_NAME / rel) == sha256(site.docroot / rel)
     assert not any("/img/" in l for l in server.access_log_lines()[before:])   # none from Apache
 
 

@@ -26,7 +26,7 @@ def test_cli_prints_the_snippet(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out == apache_config(load(path))
     # the web seed maps onto the files' own URLs (their access rules apply), never the docroot
-    assert 'RewriteRule "^/\\.torrentweb/seed/www/(.+)$" "/$1" [PT,L,E=TORRENTWEB_SEED:1,E=no-gzip:1]' in out
+    assert 'RewriteRule "^/\\.torrentweb/seed/site/(.+)$" "/$1" [PT,L,E=TORRENTWEB_SEED:1,E=no-gzip:1]' in out
     assert f'"{tmp_path}/www/"' not in out and "SetHandler None\n    SetEnv no-gzip" not in out
     assert 'RewriteRule "^/announce$" "ws://127.0.0.1:6970/announce" [P,L]' in out
 

@@ -18,6 +18,7 @@ from support.daemon import daemon_behind_apache, make_site
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb import config as twconfig
+from torrentweb.naming import BUNDLE_NAME
 from torrentweb.page.loadertag import default_loader_dir
 
 pytestmark = pytest.mark.slow
@@ -98,5 +99,5 @@ def test_webtorrent_gets_the_page_bundle_from_the_web_seed_alone(browser, demo):
     assert got.sha256 == hashlib.sha256((site.docroot / first).read_bytes()).hexdigest()
     total = sum(f[b"length"] for f in meta[b"info"][b"files"])
     assert got.web_seed_bytes == total and got.log == ("log: wire webSeed ",)   # its only wire
-    seeded = [l for l in server.access_log_lines()[mark:] if "/.torrentweb/seed/www/" in l]
+    seeded = [l for l in server.access_log_lines()[mark:] if f"/.torrentweb/seed/{BUNDLE_NAME}/" in l]
     assert seeded and all(" 206 " in l or " 200 " in l for l in seeded), seeded

@@ -67,6 +67,10 @@ def test_the_documented_keys_load_into_typed_settings(tmp_path):
      "tw.yaml:4:19: tracker.header_timeout: expected a number of seconds of at least 1, got -1"),
     ("docroot: www\nbase_url: http://x/\ntracker:\n  max_peers_per_swarm: many\n",
      "tw.yaml:4:24: tracker.max_peers_per_swarm: expected a whole number of peers, got 'many'"),
+    ("docroot: www\nbase_url: http://x/\ntorrents:\n  web_seeds: [http://a/, ftp://b/]\n",
+     "tw.yaml:4:14: torrents.web_seeds: expected an absolute http:// or https:// URL, got 'ftp://b/'"),
+    ("docroot: www\nbase_url: http://x/\ntorrents:\n  web_seeds: [http://a/, http://a]\n",
+     "tw.yaml:4:14: torrents.web_seeds: 'http://a/' is listed twice"),
 ])
 def test_a_mistake_names_file_line_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
