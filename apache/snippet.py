@@ -50,10 +50,37 @@ def apache_config(config) -> str:
             "state_dir": config.state_dir, "prefix": apache.prefix})
             if pages.rendered_copies else "    # (pages.rendered_copies is off)\n",
         "tracker_proxy": _tracker_proxy(config),
+        "dynamic_pages": _dynamic_pages(config),
         "status_page": apache_file("status.html"),
         "loader_files": render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(config))
             if pages.loader else "# (pages.loader is off: no browser loader to serve)",
     })
+
+
+def _dynamic_pages(config) -> str:
+    dynamic = config.pages.dynamic
+    if not (config.pages.enabled and dynamic.enabled):
+        return "# (pages.dynamic is off: only static pages get torrent links)"
+    return render("httpd-torrentweb-dynamic.conf.in", {
+        "lua_filter": apache_file("dynamic.lua"),
+        "selector": dynamic_selector(config),
+        "state_dir": config.state_dir,
+        "max_page_size": config.pages.max_page_size,
+        "revalidate": int(dynamic.revalidate),
+    })
+
+
+def dynamic_selector(config) -> str:
+    """The ap_expr choosing the responses the Lua filter sees: 200, the configured content
+    types and URL paths; never torrentweb's own URLs, static pages (the WSGI handler) or their
+    rendered copies."""
+    dynamic = config.pages.dynamic
+    types = "|".join(re.escape(t) for t in dynamic.content_types)
+    paths = "|".join(re.escape(p) for p in dynamic.paths)
+    return (f"%{{REQUEST_STATUS}} == 200 && %{{CONTENT_TYPE}} =~ m#^({types})([ ;]|$)#i"
+            f" && %{{REQUEST_URI}} =~ m#^({paths})#"
+            f" && %{{REQUEST_URI}} !~ m#^{re.escape(config.apache.prefix)}#"
+            f" && %{{HANDLER}} != '{HANDLER_NAME}' && -z reqenv('REDIRECT_TORRENTWEB_COPY')")
 
 
 def _tracker_proxy(config) -> str:

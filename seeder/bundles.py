@@ -28,6 +28,7 @@ from torrentweb.page import scan
 from torrentweb.page.render import PageFilter, Settings
 
 from .builder import Built, build, piece_size_for, read_torrent, write_atomically
+from .dynamic import DynamicPages
 
 log = logging.getLogger("torrentweb.bundles")
 
@@ -279,6 +280,10 @@ class Bundler:
         (prefix, sizes, loader), keeping what is known of which page embeds which file."""
         old = getattr(self, "copies", None)
         self.config = config
+        if getattr(self, "dynamic", None) is None:
+            self.dynamic = DynamicPages(config)
+        else:
+            self.dynamic.configure(config)
         self.copies = RenderedCopies(config)
         if old is not None:
             self.copies.adopt(old)
@@ -291,6 +296,7 @@ class Bundler:
         a page edited on disk would keep being served from its old copy. Apache then sends
         every page through the filter until the next start renders them again."""
         shutil.rmtree(self.copies.root, ignore_errors=True)
+        self.dynamic.stop()
 
     def restore(self):
         """Seed the catalogued bundles that are still current, drop the rest, and render every
@@ -305,6 +311,7 @@ class Bundler:
         shutil.rmtree(self.copies.root, ignore_errors=True)
         if not self.config.pages.enabled:
             return
+        self.dynamic.start()
         for dirpath, dirnames, names in os.walk(self.config.docroot):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in names:
@@ -349,6 +356,7 @@ class Bundler:
         self._collect(stopping)
         self._submit_requests(pool, stopping)
         self._submit_sweep(pool)
+        self.dynamic.tick()
 
     def _collect(self, stopping):
         for key, future in list(self.building.items()):
@@ -424,7 +432,7 @@ class Bundler:
         older than pages.unused_bundle_grace: the swarm and the catalogue do not grow forever."""
         if self.copies.pending_pages():
             return                       # some page's bundle is not known yet
-        used = self.copies.bundle_keys()
+        used = self.copies.bundle_keys() | self.dynamic.bundle_keys()
         cutoff = time.time() - self.config.pages.unused_bundle_grace
         unused = [row.key for row in self.catalogue.bundles().values()
                   if row.key not in used and row.built < cutoff]

@@ -149,11 +149,18 @@ class PageFilter:
                 log.warning("cannot queue page bundles: %s (make the state directory group-writable "
                             "for the web server's group)", e)
 
-    def _render(self, html: bytes, page_path: str) -> Rendered:
+    def swaps(self, page_path: str, plan) -> bool:
+        """Whether this page's linked assets are swapped (moved into data-torrent-* for the
+        loader): the one place that decides it, for static and dynamic pages alike."""
+        return self.settings.swap
+
+    def prepare(self, html: bytes, page_path: str) -> "Prepared":
+        """What the page gets, without applying it: the <head> markup (b"" when nothing to
+        link) and the URL paths of the assets to swap. Queues a missing bundle."""
         s = self.settings
         candidates = tuple(scan.candidate_paths(html, page_path, s.base_path, s.origin))
         if not candidates:
-            return Rendered(html, False, "", 0.0)
+            return Prepared(b"", (), 0.0, False, (), None)
         plan = make_plan(self.reader.assets(candidates).values(), s.large_file_size)
         bundle = None
         if plan.key:
@@ -161,17 +168,39 @@ class PageFilter:
             if bundle is None:
                 self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
-        unchanged = Rendered(html, False, "", 0.0, waiting, candidates, plan.key)
         head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
-                               s.loader_tag if s.loader else None)
-        if not head:
-            return unchanged
-        if s.swap:       # only assets a torrent link now carries: the loader can fetch them
+                         s.loader_tag if s.loader else None)
+        swapped = ()
+        if head and self.swaps(page_path, plan):   # only assets a torrent link now carries
             linked = (plan.bundled if bundle else ()) + plan.large
-            html = swap(html, page_path, [s.base_path + a.path for a in linked], s.base_path, s.origin)
-        body = inject(html, head)
+            swapped = tuple(s.base_path + a.path for a in linked)
+        return Prepared(head, swapped, bundle.built if bundle else 0.0, waiting, candidates, plan.key)
+
+    def _render(self, html: bytes, page_path: str) -> Rendered:
+        s = self.settings
+        p = self.prepare(html, page_path)
+        unchanged = Rendered(html, False, "", 0.0, p.waiting, p.candidates, p.bundle_key)
+        if not p.head:
+            return unchanged
+        if p.swapped:
+            html = swap(html, page_path, p.swapped, s.base_path, s.origin)
+        body = inject(html, p.head)
         if body is None:
             log.info("%s: cannot tell where the <head> starts; served unchanged", page_path)
             return unchanged
-        return Rendered(body, True, hashlib.sha1(head).hexdigest()[:16],
-                        bundle.built if bundle else 0.0, waiting, candidates, plan.key)
+        return Rendered(body, True, p.etag_seed, p.built, p.waiting, p.candidates, p.bundle_key)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    head: bytes                  # the markup for <head> (b"": the page links nothing)
+    swapped: tuple               # URL paths of the assets to swap (empty: no swap)
+    built: float                 # when its bundle was built (0: none)
+    waiting: bool                # its bundle is not built yet (asked of the daemon)
+    candidates: tuple            # the candidate asset paths the page embeds
+    bundle_key: str | None
+
+    @property
+    def etag_seed(self) -> str:
+        """Changes whenever the injected markup does."""
+        return hashlib.sha1(self.head).hexdigest()[:16] if self.head else ""
