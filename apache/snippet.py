@@ -64,6 +64,7 @@ def _dynamic_pages(config) -> str:
     return render("httpd-torrentweb-dynamic.conf.in", {
         "lua_filter": apache_file("dynamic.lua"),
         "selector": dynamic_selector(config),
+        "probe_source": config.access.probe_source,
         "state_dir": config.state_dir,
         "max_page_size": config.pages.max_page_size,
         "revalidate": int(dynamic.revalidate),

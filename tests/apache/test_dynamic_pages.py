@@ -1,0 +1,273 @@
+"""Pages no file holds get their torrent links too: PHP through mod_php (prefork) and php-fpm
+(event), a CGI script, and an app behind ProxyPass answering gzip and chunked; real httpd with
+the snippet's mod_lua filter, the real daemon fetching each requested page as the anonymous
+visitor, aria2c taking the bundle from the web seed.
+
+Each page's bytes are known (the PHP, CGI and upstream pages send files of raw/ as they are),
+so what arrives is compared byte for byte: the page as the static filter would render those
+bytes (the same link, loader and swap), or exactly those bytes when it must pass unchanged.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import http.server
+import re
+import subprocess
+import threading
+import urllib.parse
+from pathlib import Path
+
+import libtorrent as lt
+import pytest
+
+from support.apache import grant_web_access
+from support.daemon import daemon_behind_apache, make_site
+from support.php import MOD_PHP, php_fpm
+from support.ports import free_port
+from support.processes import wait_for
+from torrentweb.config import load
+from torrentweb.page.loadertag import default_loader_dir
+from torrentweb.page.render import PageFilter, Settings
+
+MAX_PAGE = 64 * 1024
+ASSETS = {"img/a.png": 1, "img/a2x.png": 2, "img/pic.png": 3, "video/clip.webm": 4}
+PROTECTED = "priv/secret.png"
+
+
+def data(seed: int, size: int = 40_000) -> bytes:
+    return hashlib.sha256(b"%d" % seed).digest() * (size // 32)
+
+
+def page(title: str, extra: str = "") -> bytes:
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>\n'
+            f'<body><h1>{title}</h1>\n<img src="/img/a.png" srcset="/img/a2x.png 2x" alt="a">\n'
+            '<picture><source srcset="/img/pic.png" type="image/png"><img src="/img/pic.png" alt="p"></picture>\n'
+            '<video src="/video/clip.webm" controls></video>\n'
+            f'<img src="/{PROTECTED}" alt="secret">{extra}\n</body></html>\n').encode()
+
+
+RAW = {
+    "page": page("Dynamic"),
+    "split": page("Split"),                       # sent in two parts, cut inside "<head>"
+    "big": page("Big", "<p>" + "x" * MAX_PAGE + "</p>"),     # over pages.max_page_size
+    "binary": b"<!doctype html><html><head>" + bytes(range(256)) * 64,   # not HTML, sent as text/html
+    "personal": page("Hello"),                    # a cookie changes what a visitor gets
+}
+PHP = {
+    "page.php": '<?php readfile(__DIR__ . "/raw/page.txt");',
+    "split.php": '<?php $b = file_get_contents(__DIR__ . "/raw/split.txt"); $i = strpos($b, "<he") + 3;'
+                 ' echo substr($b, 0, $i); flush(); usleep(100000); echo substr($b, $i);',
+    "big.php": '<?php readfile(__DIR__ . "/raw/big.txt");',
+    "binary.php": '<?php header("Content-Type: text/html"); readfile(__DIR__ . "/raw/binary.txt");',
+    "personal.php": '<?php $b = file_get_contents(__DIR__ . "/raw/personal.txt");'
+                    ' if (isset($_COOKIE["who"])) { $b = str_replace("<html lang=\\"en\\">", '
+                    '"<html lang=\\"en\\" class=\\"member\\">", $b); }'
+                    ' if (isset($_COOKIE["extra"])) { $b = str_replace("</h1>", '
+                    '"</h1><img src=\\"/img/you.png\\">", $b); } echo $b;',
+}
+CGI = ("#!/bin/sh\nprintf 'Content-Type: text/html\\r\\n\\r\\n'\n"
+       "head -c 30 \"{raw}\"\nsleep 0.1\ntail -c +31 \"{raw}\"\n")
+
+
+class Upstream(http.server.BaseHTTPRequestHandler):
+    """A small app behind ProxyPass: /app/page gzip-compressed and chunked, /app/br "brotli"."""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path == "/app/page":
+            body, encoding = gzip.compress(RAW["page"]), "gzip"
+        elif self.path == "/app/br":
+            body, encoding = b"\x1b\x2f\x00\x00" + data(9, 3000), "br"   # bytes no filter can read
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Encoding", encoding)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(0, len(body), 700):
+            piece = body[i:i + 700]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *args):
+        pass
+
+
+def get(port, target, headers=None, source="127.0.0.1"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    try:
+        conn.request("GET", target, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module", params=["mod_php", "php-fpm"])
+def origin(request, tmp_path_factory):
+    """mod_php with mpm_prefork (and mod_cgi), or php-fpm with mpm_event (and mod_cgid); both
+    with the same site, a CGI script and a ProxyPass'd upstream."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    port = free_port()
+    site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/",
+                     rules=[{"mimetype": "image/*"}, {"mimetype": "video/*"}],
+                     pages={"loader": True, "swap": True, "max_page_size": f"{MAX_PAGE // 1024}KiB"})
+    for rel, seed in ASSETS.items():
+        site.add(rel, data(seed))
+    site.add(PROTECTED, data(99))
+    site.add("img/you.png", data(7))
+    site.add("priv/.htaccess", b"Require all denied\n")
+    for name, body in RAW.items():
+        site.add(f"raw/{name}.txt", body)
+    for name, code in PHP.items():
+        site.add(name, code.encode())
+    cgi = tmp / "cgi-bin"
+    cgi.mkdir()
+    (cgi / "page.cgi").write_text(CGI.format(raw=site.docroot / "raw" / "page.txt"))
+    (cgi / "page.cgi").chmod(0o755)
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    grant_web_access(load(site.config_path), default_loader_dir(), cgi)
+    common = (f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>\n'
+              f'ScriptAlias "/cgi-bin/" "{cgi}/"\n<Directory "{cgi}">\n    Require all granted\n</Directory>\n'
+              f'ProxyPass "/app/" "http://127.0.0.1:{upstream.server_port}/app/"\n')
+    try:
+        if request.param == "mod_php":
+            extra = MOD_PHP + "LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so\n" + common
+            with daemon_behind_apache(site, tmp, port=port, extra=extra, mpm="prefork") as (server, daemon):
+                yield site, server, daemon
+        else:
+            with php_fpm(tmp) as fpm:
+                extra = (fpm.apache_config + "LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\n"
+                         f'ScriptSock "{tmp}/cgid.sock"\n' + common)
+                with daemon_behind_apache(site, tmp, port=port, extra=extra) as (server, daemon):
+                    yield site, server, daemon
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def expected(site, raw: bytes, path: str) -> bytes:
+    """The page as the static pages' filter renders these bytes (the same catalogue)."""
+    rendered = PageFilter(Settings.from_config(load(site.config_path))).render(raw, path)
+    assert rendered.injected, "the static filter links nothing: the test's page is wrong"
+    return rendered.body
+
+
+def linked(server, target, headers=None):
+    """The page once the daemon has prepared it (the first requests pass unchanged)."""
+    def ready():
+        status, hdrs, body = get(server.port, target, headers)
+        return (status, hdrs, body) if b'rel="torrent"' in body else None
+    return wait_for(ready, 60, interval=0.3, what=f"{target} carrying its torrent link")
+
+
+@pytest.mark.parametrize("target", ["/page.php", "/cgi-bin/page.cgi", "/app/page"])
+def test_a_dynamic_page_gets_the_static_pages_link_loader_and_swap(origin, target):
+    site, server, daemon = origin
+    status, headers, body = linked(server, target)
+    assert status == 200
+    assert body == expected(site, RAW["page"], urllib.parse.urlsplit(target).path)
+    assert b"torrentweb-loader.js" in body and b'data-torrent-srcset="/img/a2x.png 2x"' in body
+    assert b'<source data-torrent-srcset="/img/pic.png"' in body
+    assert f'<img src="/{PROTECTED}" alt="secret">'.encode() in body      # not swapped: HTTP
+    assert "content-length" not in headers or int(headers["content-length"]) == len(body)
+
+
+def bundle_of(server, body):
+    href = re.search(rb'rel="torrent" href="([^"]+)"', body).group(1).decode()
+    status, _, torrent = get(server.port, href)
+    assert status == 200
+    return torrent
+
+
+def test_the_bundle_holds_the_pages_public_assets_and_aria2c_gets_it_from_the_web_seed(origin, tmp_path):
+    site, server, daemon = origin
+    torrent = bundle_of(server, linked(server, "/page.php")[2])
+    files = sorted("/".join(p.decode() for p in f[b"path"]) for f in lt.bdecode(torrent)[b"info"][b"files"])
+    assert files == sorted(ASSETS)                      # the protected image is not in it
+    (tmp_path / "page.torrent").write_bytes(torrent)
+    mark = len(server.access_log_lines())
+    aria = subprocess.run(
+        ["aria2c", "-d", str(tmp_path / "aria"), "--seed-time=0", "--bt-enable-lpd=false",
+         "--enable-dht=false", "--enable-dht6=false", "--enable-peer-exchange=false",
+         f"--listen-port={free_port()}", f"--dht-listen-port={free_port()}", "--file-allocation=none",
+         "--bt-stop-timeout=60", "--summary-interval=0", "--disable-ipv6=true", "--quiet=true",
+         "--bt-exclude-tracker=*", str(tmp_path / "page.torrent")],
+        timeout=120, capture_output=True, text=True)
+    assert aria.returncode == 0, aria.stdout + aria.stderr
+    for rel, seed in ASSETS.items():
+        assert (tmp_path / "aria" / "www" / rel).read_bytes() == data(seed)
+    seeded = [l for l in server.access_log_lines()[mark:] if "/.torrentweb/seed/www/" in l]
+    assert seeded and all('" 20' in l for l in seeded), seeded
+    assert "priv/secret.png" not in site.catalogue()
+
+
+def test_head_split_across_buckets_still_gets_the_link(origin):
+    site, server, daemon = origin
+    status, _, body = linked(server, "/split.php")
+    assert body == expected(site, RAW["split"], "/split.php")
+
+
+def unchanged(server, target, raw, headers=None, settle=("/page.php",)):
+    """Requested until the daemon has had its look (it fetched the page), then byte-identical."""
+    get(server.port, target, headers)
+    for ready in settle:
+        linked(server, ready)                   # the daemon works in request order
+    wait_for(lambda: any(target in l and l.startswith("203.0.113.9 ")
+                         for l in server.access_log.read_text().splitlines()), 60,
+             what=f"the daemon's anonymous fetch of {target}")
+    for _ in range(3):
+        status, headers_, body = get(server.port, target, headers)
+        assert status == 200 and body == raw, (target, body[:300])
+    return headers_
+
+
+@pytest.mark.parametrize("name", ["big", "binary"])
+def test_a_page_too_large_or_not_html_passes_byte_identical(origin, name):
+    site, server, daemon = origin
+    unchanged(server, f"/{name}.php", RAW[name])
+
+
+def test_brotli_from_the_upstream_passes_byte_identical(origin):
+    site, server, daemon = origin
+    status, headers, body = get(server.port, "/app/br", {"Accept-Encoding": "br"})
+    assert headers.get("content-encoding") == "br"
+    assert body == b"\x1b\x2f\x00\x00" + data(9, 3000)
+
+
+def test_gzip_from_the_upstream_is_read_and_the_client_gets_a_readable_page(origin):
+    site, server, daemon = origin
+    status, headers, body = linked(server, "/app/page", {"Accept-Encoding": "gzip"})
+    if headers.get("content-encoding") == "gzip":      # the site's DEFLATE compresses it again
+        body = gzip.decompress(body)
+    assert body == expected(site, RAW["page"], "/app/page")
+
+
+def test_a_visitor_whose_page_starts_otherwise_gets_it_unchanged(origin):
+    site, server, daemon = origin
+    linked(server, "/personal.php")
+    member = RAW["personal"].replace(b'<html lang="en">', b'<html lang="en" class="member">')
+    for _ in range(3):
+        assert get(server.port, "/personal.php", {"Cookie": "who=me"})[2] == member
+
+
+def test_a_personalised_page_keeps_the_anonymous_swaps_and_its_own_images_load_by_http(origin):
+    site, server, daemon = origin
+    anonymous = linked(server, "/personal.php")[2]
+    status, _, body = get(server.port, "/personal.php", {"Cookie": "extra=1"})
+    assert body == anonymous.replace(b"</h1>", b'</h1><img src="/img/you.png">')
+
+
+def test_torrentweb_never_sees_the_protected_image_or_the_php_source(origin):
+    site, server, daemon = origin
+    linked(server, "/page.php")
+    catalogue = site.catalogue()
+    assert PROTECTED not in catalogue and "page.php" not in catalogue
+    for url in ("/.torrentweb/seed/www/page.php", f"/.torrentweb/seed/www/{PROTECTED}",
+                f"/.torrentweb/files/{PROTECTED}.torrent"):
+        assert get(server.port, url)[0] in (403, 404), url
