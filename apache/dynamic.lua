@@ -52,7 +52,7 @@ local function page_for(r)
     local path = dir .. "/pages/" .. name .. ".lua"
     local st = r:stat(path)
     local revalidate = tonumber(r.subprocess_env["TORRENTWEB_DYNAMIC_REVALIDATE"]) or 300
-    if not st or os.time() - st.mtime > revalidate then
+    if not st or os.time() - st.mtime / 1000000 > revalidate then      -- r:stat() gives µs
         ask_daemon(r, dir, name, target)
     end
     if not st then

@@ -32,6 +32,7 @@ from torrentweb.page.loadertag import default_loader_dir
 from torrentweb.page.render import PageFilter, Settings
 
 MAX_PAGE = 64 * 1024
+REVALIDATE = 2
 ASSETS = {"img/a.png": 1, "img/a2x.png": 2, "img/pic.png": 3, "video/clip.webm": 4}
 PROTECTED = "priv/secret.png"
 
@@ -54,12 +55,15 @@ RAW = {
     "big": page("Big", "<p>" + "x" * MAX_PAGE + "</p>"),     # over pages.max_page_size
     "binary": b"<!doctype html><html><head>" + bytes(range(256)) * 64,   # not HTML, sent as text/html
     "personal": page("Hello"),                    # a cookie changes what a visitor gets
+    "changing": page("Changing"),                 # its assets change while it is served
 }
 PHP = {
     "page.php": '<?php readfile(__DIR__ . "/raw/page.txt");',
     "split.php": '<?php $b = file_get_contents(__DIR__ . "/raw/split.txt"); $i = strpos($b, "<he") + 3;'
                  ' echo substr($b, 0, $i); flush(); usleep(100000); echo substr($b, $i);',
     "big.php": '<?php readfile(__DIR__ . "/raw/big.txt");',
+    "changing.php": '<?php readfile(__DIR__ . "/raw/changing.txt");',
+    "etag.php": '<?php header("ETag: \\"v7\\""); readfile(__DIR__ . "/raw/page.txt");',
     "binary.php": '<?php header("Content-Type: text/html"); readfile(__DIR__ . "/raw/binary.txt");',
     "personal.php": '<?php $b = file_get_contents(__DIR__ . "/raw/personal.txt");'
                     ' if (isset($_COOKIE["who"])) { $b = str_replace("<html lang=\\"en\\">", '
@@ -115,7 +119,8 @@ def origin(request, tmp_path_factory):
     port = free_port()
     site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/",
                      rules=[{"mimetype": "image/*"}, {"mimetype": "video/*"}],
-                     pages={"loader": True, "swap": True, "max_page_size": f"{MAX_PAGE // 1024}KiB"})
+                     pages={"loader": True, "swap": True, "max_page_size": f"{MAX_PAGE // 1024}KiB",
+                            "dynamic": {"revalidate": REVALIDATE, "fetches_per_minute": 600}})
     for rel, seed in ASSETS.items():
         site.add(rel, data(seed))
     site.add(PROTECTED, data(99))
@@ -271,3 +276,29 @@ def test_torrentweb_never_sees_the_protected_image_or_the_php_source(origin):
     for url in ("/.torrentweb/seed/www/page.php", f"/.torrentweb/seed/www/{PROTECTED}",
                 f"/.torrentweb/files/{PROTECTED}.torrent"):
         assert get(server.port, url)[0] in (403, 404), url
+
+
+def test_the_pages_etag_changes_with_what_torrentweb_adds(origin):
+    site, server, daemon = origin
+    status, headers, body = linked(server, "/etag.php")
+    assert re.fullmatch(r'"v7-tw[0-9a-f]{8}"', headers["etag"]), headers
+    assert body == expected(site, RAW["page"], "/etag.php")
+
+
+def test_a_page_whose_assets_change_gets_a_new_bundle_once_fetched_again(origin):
+    site, server, daemon = origin
+    old = bundle_of(server, linked(server, "/changing.php")[2])
+    site.add("img/new.png", data(42))
+    wait_for(lambda: daemon.published("img/new.png"), 30, what="img/new.png published")
+    raw = RAW["changing"].replace(b"</h1>", b'</h1><img src="/img/new.png">')
+    site.add("raw/changing.txt", raw)
+
+    def rebuilt():
+        status, _, body = get(server.port, "/changing.php")
+        if b'rel="torrent"' in body and bundle_of(server, body) != old:
+            return body
+    body = wait_for(rebuilt, 60, interval=0.5, what="the page linking a new bundle")
+    files = {"/".join(p.decode() for p in f[b"path"])
+             for f in lt.bdecode(bundle_of(server, body))[b"info"][b"files"]}
+    assert files == set(ASSETS) | {"img/new.png"}
+    assert body == expected(site, raw, "/changing.php")
