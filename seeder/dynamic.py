@@ -106,7 +106,10 @@ class DynamicPages:
         if now >= self.next_scan:
             self.next_scan = now + SCAN_EVERY
             self._take_markers(now)
-        version = self.filter.reader.version() if self.pages else None
+        try:
+            version = self.filter.reader.version() if self.pages else None
+        except CatalogueUnavailable:
+            version = self.seen_version          # nothing to render against yet
         due = self._next_fetch(now)
         if due is not None:
             self.busy = self.worker.submit(self._fetch, due)
@@ -135,7 +138,7 @@ class DynamicPages:
                 continue
             page = self.pages.get(name)
             if page is None:
-                page = self.pages[name] = Page(target)
+                page = self.pages[name] = Page(target, requested=now)
                 self._evict()
             page.requested = now
             if page.body is None or now - page.fetched >= self.settings.revalidate:
