@@ -7,7 +7,8 @@
 -- buffer the body (at most TORRENTWEB_DYNAMIC_MAX_PAGE_SIZE), and if it starts with exactly that
 -- prefix insert the markup; apply each swap whose element occurs once. On any doubt (no file,
 -- another prefix, a compressed or too large body, an error) the body passes unchanged.
--- A page without a current file gets a marker in <dir>/requests/ for the daemon.
+-- A page without a current file gets a marker in <dir>/requests/ for the daemon. An empty file
+-- (nothing to add) keeps this filter from running at all (the snippet's FilterProvider).
 
 local cache = {}          -- file name -> {mtime, page}; one per Lua VM (LuaScope thread)
 
@@ -48,7 +49,8 @@ local function page_for(r)
     if not dir or not target or target:sub(1, 1) ~= "/" or #target > 2048 then
         return nil
     end
-    local name = r:sha1(target)
+    -- the snippet's FilterProvider names the same file: sha1(%{REQUEST_URI} . '?' . %{QUERY_STRING})
+    local name = r:sha1(r.uri .. "?" .. (r.args or ""))
     local path = dir .. "/pages/" .. name .. ".lua"
     local st = r:stat(path)
     local revalidate = tonumber(r.subprocess_env["TORRENTWEB_DYNAMIC_REVALIDATE"]) or 300

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from torrentweb.naming import seed_name
-from torrentweb.page import loadertag
+from torrentweb.page import dynamic as dynamic_format, loadertag
 from torrentweb.resources import apache_file
 
 from .templates import render
@@ -33,6 +33,7 @@ def apache_config(config) -> str:
         "seed_name_re": re.escape(seed_name(config)),
         "base_path": config.base_path,
         "probe_source": config.access.probe_source,
+        "page_file": dynamic_format.selector_file(config.state_dir),
         "probe_visitor": config.access.probe_visitor,
         "remoteip_header": config.access.remoteip_header,
         "user": apache.user,
@@ -65,6 +66,7 @@ def _dynamic_pages(config) -> str:
         "lua_filter": apache_file("dynamic.lua"),
         "selector": dynamic_selector(config),
         "probe_source": config.access.probe_source,
+        "page_file": dynamic_format.selector_file(config.state_dir),
         "state_dir": config.state_dir,
         "max_page_size": config.pages.max_page_size,
         "revalidate": int(dynamic.revalidate),

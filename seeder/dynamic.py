@@ -42,6 +42,7 @@ LINKED = b'type="application/x-bittorrent" rel="torrent"'   # a page already lin
 
 @dataclass
 class Page:
+    name: str                        # its file name (torrentweb.page.dynamic)
     target: str                      # path?query as requested
     body: bytes | None = None        # the anonymous view, zlib-compressed (None: not fetched)
     fetched: float = 0.0             # monotonic time of the last fetch
@@ -106,6 +107,7 @@ class DynamicPages:
         if now >= self.next_scan:
             self.next_scan = now + SCAN_EVERY
             self._take_markers(now)
+            self._expire_nothing(now)
         try:
             version = self.filter.reader.version() if self.pages else None
         except CatalogueUnavailable:
@@ -134,15 +136,24 @@ class DynamicPages:
             except OSError:
                 continue
             _unlink(entry.path)
-            if not fmt.valid_target(target) or fmt.file_name(target) != name:
+            if not fmt.valid_target(target) or not fmt.valid_name(name):
                 continue
             page = self.pages.get(name)
             if page is None:
-                page = self.pages[name] = Page(target, requested=now)
+                page = self.pages[name] = Page(name, target, requested=now)
                 self._evict()
             page.requested = now
             if page.body is None or now - page.fetched >= self.settings.revalidate:
                 self.queue[name] = None
+
+    def _expire_nothing(self, now: float):
+        """Pages with nothing to add have an empty file, which keeps the filter (and so its
+        marker) away: after revalidate it goes, and the next request asks again."""
+        for name, page in self.pages.items():
+            if page.bundle_key is None and page.fetched and now - page.fetched >= self.settings.revalidate \
+                    and name not in self.queue:
+                page.fetched = 0.0
+                _unlink(self.pages_dir / f"{name}.lua")
 
     def _evict(self):
         while len(self.pages) > self.settings.max_pages:
@@ -203,7 +214,7 @@ class DynamicPages:
             log.warning("%s; dynamic pages wait", e)
             return
         if p.waiting:                       # its bundle is being built: no stale link meanwhile
-            _unlink(self.pages_dir / f"{fmt.file_name(page.target)}.lua")
+            _unlink(self.pages_dir / f"{page.name}.lua")
             page.bundle_key = p.bundle_key
             return
         data = None
@@ -217,7 +228,7 @@ class DynamicPages:
         self._write(page, data or fmt.nothing_file(), p.bundle_key if data else None)
 
     def _write(self, page: Page, data: bytes, bundle_key: str | None):
-        path = self.pages_dir / f"{fmt.file_name(page.target)}.lua"
+        path = self.pages_dir / f"{page.name}.lua"
         page.bundle_key = bundle_key
         try:
             with open(path, "rb") as f:

@@ -7,10 +7,13 @@ work only: "if the body starts with exactly PREFIX, insert HEAD after it; replac
 element bytes, found once, by these". Any mismatch leaves the page (or the element) unchanged.
 
 Under <state_dir>/dynamic/:
-  pages/<sha1 of the request target>.lua     one per requested URL: `return {...}`, loaded by
-                                             the filter with an empty environment (text only)
-  requests/<sha1 of the request target>      dropped by the filter when a page has no current
-                                             file; holds the request target (path?query)
+  pages/<name>.lua       one per requested URL: `return {...}`, loaded by the filter with an
+                         empty environment (text only); empty: nothing to add, and the filter
+                         does not even run (the snippet's FilterProvider tests -s)
+  requests/<name>        dropped by the filter when a page has no current file; holds the
+                         request target as sent (path?query), which the daemon fetches
+<name> is the SHA-1 (hex) of Apache's decoded URL path, "?" and the query string: what both
+ap_expr (sha1(%{REQUEST_URI} . '?' . %{QUERY_STRING})) and the Lua filter compute.
 """
 from __future__ import annotations
 
@@ -34,9 +37,21 @@ def requests_dir(state_dir):
     return state_dir / "dynamic" / "requests"
 
 
-def file_name(target: str) -> str:
-    """The file name of a request target: mod_lua's r:sha1(), lowercase hex."""
-    return hashlib.sha1(target.encode("latin-1")).hexdigest()
+_NAME = re.compile(r"^[0-9a-f]{40}$")
+
+
+def file_name(path: str, query: str = "") -> str:
+    """The file name of a page: path as Apache decoded it, its query string."""
+    return hashlib.sha1(f"{path}?{query}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
+
+
+def selector_file(state_dir) -> str:
+    """The ap_expr word naming a page's file (the snippet's FilterProvider)."""
+    return (f"'{pages_dir(state_dir)}/' . sha1(%{{REQUEST_URI}} . '?' . %{{QUERY_STRING}}) . '.lua'")
 
 
 def valid_target(target: str) -> bool:
@@ -64,6 +79,7 @@ def page_file(body: bytes, head: bytes, edits, etag_seed: str) -> bytes | None:
 
 
 def nothing_file() -> bytes:
-    """A page with nothing to add (no published asset, not HTML, already linked elsewhere):
-    the filter passes it and asks again after pages.dynamic.revalidate."""
-    return f"return {{v={VERSION}}}\n".encode("ascii")
+    """A page with nothing to add (no published asset, not HTML, already linked elsewhere): an
+    empty file, so Apache does not run the filter for it; the daemon removes it after
+    pages.dynamic.revalidate, and the next request asks again."""
+    return b""

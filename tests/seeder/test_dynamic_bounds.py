@@ -12,7 +12,7 @@ from torrentweb.seeder.dynamic import DynamicPages
 
 
 def drop(state, target, name=None):
-    path = fmt.requests_dir(state) / (name or fmt.file_name(target))
+    path = fmt.requests_dir(state) / (name or fmt.file_name(*target.split("?", 1)))
     path.write_text(target, encoding="latin-1")
     return path
 
@@ -58,7 +58,7 @@ def test_max_pages_keeps_the_most_recently_requested(site):
 def test_markers_it_cannot_trust_are_dropped_unread(site):
     d = pages(site)
     try:
-        bad = [drop(site.state, "/ok", name="0" * 40),                 # not the target's name
+        bad = [drop(site.state, "/ok", name="not-a-sha1"),                 # not a page's name
                drop(site.state, "http://elsewhere.example/"),          # not origin-form
                drop(site.state, "/a b"),                               # not a request target
                drop(site.state, "/" + "x" * fmt.MAX_TARGET)]           # too long
