@@ -14,7 +14,6 @@ import hashlib
 import http.client
 import http.server
 import re
-import subprocess
 import threading
 import urllib.parse
 from pathlib import Path
@@ -23,6 +22,7 @@ import libtorrent as lt
 import pytest
 
 from support.apache import grant_web_access
+from support.clients import aria2c_download
 from support.daemon import daemon_behind_apache, make_site
 from support.php import MOD_PHP, php_fpm
 from support.ports import free_port
@@ -197,14 +197,7 @@ def test_the_bundle_holds_the_pages_public_assets_and_aria2c_gets_it_from_the_we
     assert files == sorted(ASSETS)                      # the protected image is not in it
     (tmp_path / "page.torrent").write_bytes(torrent)
     mark = len(server.access_log_lines())
-    aria = subprocess.run(
-        ["aria2c", "-d", str(tmp_path / "aria"), "--seed-time=0", "--bt-enable-lpd=false",
-         "--enable-dht=false", "--enable-dht6=false", "--enable-peer-exchange=false",
-         f"--listen-port={free_port()}", f"--dht-listen-port={free_port()}", "--file-allocation=none",
-         "--bt-stop-timeout=60", "--summary-interval=0", "--disable-ipv6=true", "--quiet=true",
-         "--bt-exclude-tracker=*", str(tmp_path / "page.torrent")],
-        timeout=120, capture_output=True, text=True)
-    assert aria.returncode == 0, aria.stdout + aria.stderr
+    aria2c_download(tmp_path / "page.torrent", tmp_path / "aria", extra=("--bt-exclude-tracker=*",))
     for rel, seed in ASSETS.items():
         assert (tmp_path / "aria" / "www" / rel).read_bytes() == data(seed)
     seeded = [l for l in server.access_log_lines()[mark:] if "/.torrentweb/seed/www/" in l]

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 
 from support.apache import grant_web_access
+from support.browser import open_swapped, shown_images
 from support.daemon import daemon_behind_apache, make_site
 from support.loadersite import DEMO
 from support.php import php_fpm
@@ -49,21 +50,8 @@ def test_a_php_page_shows_its_assets_from_the_swarm_with_no_image_get(browser, d
     mark = len(server.access_log_lines())
     log = []
     with browser.context() as ctx:
-        page = ctx.new_page()
-        page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
-        page.goto(server.url + "demo.php")
-        assert page.locator('link[rel="torrent"]').count() == 1, page.content()
-        wait_for(lambda: page.locator("[data-torrent-state]").count() == len(SWAPPED), 60,
-                 interval=0.2, what=f"the swapped elements shown; page log: {log}")
-        got = page.evaluate("""async () => {
-          const out = []
-          for (const img of document.querySelectorAll('main img')) {
-            const buf = await (await fetch(img.currentSrc)).arrayBuffer()
-            out.push([[...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))]
-              .map(b => b.toString(16).padStart(2, '0')).join(''), img.naturalWidth])
-          }
-          return out
-        }""")
+        page = open_swapped(ctx, server.url + "demo.php", len(SWAPPED), log)
+        got = shown_images(page)
         elements = page.evaluate("window.torrentweb.elements")
     assert sorted((e["url"].split("/", 3)[3], e["via"]) for e in elements) == \
         [(rel, "swarm") for rel in sorted(SWAPPED)], log
