@@ -70,6 +70,10 @@ class DynamicPages:
         self.pages_dir = fmt.pages_dir(config.state_dir)
         self.requests_dir = fmt.requests_dir(config.state_dir)
         self.seen_version = None                   # re-render every page with the new settings
+        if not (config.pages.enabled and self.settings.enabled):
+            self.pages.clear()
+            self.queue.clear()
+            self._clear()                          # switched off: nothing of it stays applied
 
     def start(self):
         """Instructions from before this start may be stale: they are made again on request."""

@@ -63,6 +63,7 @@ PHP = {
                  ' echo substr($b, 0, $i); flush(); usleep(100000); echo substr($b, $i);',
     "big.php": '<?php readfile(__DIR__ . "/raw/big.txt");',
     "changing.php": '<?php readfile(__DIR__ . "/raw/changing.txt");',
+    "staff/page.php": '<?php readfile(__DIR__ . "/../raw/page.txt");',
     "etag.php": '<?php header("ETag: \\"v7\\""); readfile(__DIR__ . "/raw/page.txt");',
     "binary.php": '<?php header("Content-Type: text/html"); readfile(__DIR__ . "/raw/binary.txt");',
     "personal.php": '<?php $b = file_get_contents(__DIR__ . "/raw/personal.txt");'
@@ -138,6 +139,7 @@ def origin(request, tmp_path_factory):
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     grant_web_access(load(site.config_path), default_loader_dir(), cgi)
     common = (f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>\n'
+              '<Location "/staff/">\n    Require ip 127.0.0.1\n</Location>\n'
               f'ScriptAlias "/cgi-bin/" "{cgi}/"\n<Directory "{cgi}">\n    Require all granted\n</Directory>\n'
               f'ProxyPass "/app/" "http://127.0.0.1:{upstream.server_port}/app/"\n')
     try:
@@ -295,3 +297,12 @@ def test_a_page_whose_assets_change_gets_a_new_bundle_once_fetched_again(origin)
              for f in lt.bdecode(bundle_of(server, body))[b"info"][b"files"]}
     assert files == set(ASSETS) | {"img/new.png"}
     assert body == expected(site, raw, "/changing.php")
+
+
+def test_a_page_only_some_visitors_may_see_is_never_fetched_for_them_and_passes_unchanged(origin):
+    """/staff/ is for this machine's visitors alone: the daemon, asking as a visitor from the
+    Internet, is refused, so nothing of the page is prepared and it passes byte-identical."""
+    site, server, daemon = origin
+    unchanged(server, "/staff/page.php", RAW["page"])
+    daemon.wait_log("dynamic page /staff/page.php: the anonymous visitor gets 403")
+    assert not any(b"/staff/" in p.read_bytes() for p in (site.state / "dynamic" / "pages").iterdir())
