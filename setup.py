@@ -26,6 +26,7 @@ setup(
         "libtorrent==2.1.1",
         "watchdog>=6",
         "PyYAML>=6",
+        "pydantic>=2.7,<3",        # validates the YAML against the config's dataclasses
         "websockets>=13",          # the WebSocket (WebTorrent) tracker
         "prometheus-client>=0.20",
     ],

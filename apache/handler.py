@@ -22,8 +22,8 @@ if not log.handlers:                     # mod_wsgi sends stderr to Apache's err
     log.propagate = False
 
 _ENV_KEYS = ("TORRENTWEB_DOCROOT", "TORRENTWEB_STATE_DIR", "TORRENTWEB_PREFIX",
-             "TORRENTWEB_LARGE_FILE_SIZE", "TORRENTWEB_MAX_PAGE_SIZE", "TORRENTWEB_LOADER",
-             "TORRENTWEB_SWAP", "TORRENTWEB_LOADER_DIR", "TORRENTWEB_LOADER_SETTINGS")
+             "TORRENTWEB_LARGE_FILE_SIZE", "TORRENTWEB_MAX_PAGE_SIZE", "TORRENTWEB_P2P",
+             "TORRENTWEB_LOADER_DIR", "TORRENTWEB_LOADER_SETTINGS")
 _filters: dict[tuple, PageFilter] = {}
 _filters_lock = threading.Lock()
 _last_unavailable: list = [None]

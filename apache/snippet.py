@@ -45,8 +45,9 @@ def apache_config(config) -> str:
         "handler": handler_path(),
         "large_file_size": pages.large_file_size,
         "max_page_size": pages.max_page_size,
-        "loader": "on" if pages.loader else "off",
-        "swap": "on" if pages.swap else "off",
+        "p2p": pages.p2p,
+        "state_dir_re": re.escape(str(config.state_dir)),
+        "python": _python(apache),
         "rendered_copies": render("httpd-torrentweb-rendered.conf.in", {
             "state_dir": config.state_dir, "prefix": apache.prefix})
             if pages.rendered_copies else "    # (pages.rendered_copies is off)\n",
@@ -54,7 +55,7 @@ def apache_config(config) -> str:
         "dynamic_pages": _dynamic_pages(config),
         "status_page": apache_file("status.html"),
         "loader_files": render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(config))
-            if pages.loader else "# (pages.loader is off: no browser loader to serve)",
+            if pages.p2p != "off" else "# (pages.p2p is off: no browser loader to serve)",
     })
 
 
@@ -84,6 +85,13 @@ def dynamic_selector(config) -> str:
             f" && %{{REQUEST_URI}} =~ m#^({paths})#"
             f" && %{{REQUEST_URI}} !~ m#^{re.escape(config.apache.prefix)}#"
             f" && %{{HANDLER}} != '{HANDLER_NAME}' && -z reqenv('REDIRECT_TORRENTWEB_COPY')")
+
+
+def _python(apache) -> str:
+    """The interpreter of the request log's pipe: the virtualenv's, like the filter's."""
+    if apache.python_home:
+        return str(Path(apache.python_home) / "bin" / "python3")
+    return sys.executable
 
 
 def _tracker_proxy(config) -> str:

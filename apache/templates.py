@@ -8,7 +8,7 @@ import re
 from torrentweb.errors import TorrentwebError
 from torrentweb.resources import conf_dir
 
-_PLACEHOLDER = re.compile(r"@([a-z_]+)@")
+_PLACEHOLDER = re.compile(r"@([a-z][a-z0-9_]*)@")
 
 
 class TemplateError(TorrentwebError):

@@ -273,7 +273,7 @@ def fetch_all(urls: list[str], expected: dict[str, int]):
 def origin_settings(args, browsers: bool, seeder: dict) -> dict:
     """The origin's YAML for this run; seeder: settings on top of --seeder's."""
     return {"seeder": {**dict(args.seeder), **seeder},
-            "pages": {"loader": browsers, "swap": browsers},
+            "pages": {"p2p": "always" if browsers else "off"},   # the swarm first, as before hot/cold
             "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}],
             "loader": {"deadline": args.deadline}}       # the browsers' web-seed deadline
 

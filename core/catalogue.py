@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS files(
     info_hash TEXT NOT NULL,        -- v1, 40 lowercase hex
     piece_size INTEGER NOT NULL,
     torrent TEXT NOT NULL,          -- relative to the state dir
-    built REAL NOT NULL
+    built REAL NOT NULL,
+    swap INTEGER NOT NULL DEFAULT 1 -- its rule lets a hot page's loader take it from the swarm
 );
 CREATE INDEX IF NOT EXISTS files_info_hash ON files(info_hash);
 CREATE TABLE IF NOT EXISTS bundles(
@@ -47,6 +48,10 @@ CREATE TABLE IF NOT EXISTS bundle_requests(
     key TEXT PRIMARY KEY,
     paths TEXT NOT NULL,            -- JSON list of paths
     requested REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hot_pages(
+    path TEXT PRIMARY KEY,          -- URL path of the page, as the filter sees it
+    since REAL NOT NULL             -- when it turned hot (pages.p2p: auto)
 );
 CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('version', '0');
@@ -63,6 +68,11 @@ class FileRow:
     piece_size: int
     torrent: str        # relative to the state directory (file_torrent_path)
     built: float
+    swap: bool = True   # a hot page's loader may take it from the swarm (rules[].swap)
+
+
+def _file_row(r) -> FileRow:
+    return FileRow(*r[:7], bool(r[7]))
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class BundleRow:
     built: float
 
 
-FILE_COLUMNS = "path, size, mtime_ns, info_hash, piece_size, torrent, built"
+FILE_COLUMNS = "path, size, mtime_ns, info_hash, piece_size, torrent, built, swap"
 BUNDLE_COLUMNS = "key, info_hash, torrent, files, built"
 REQUEST_BUNDLE = "INSERT OR IGNORE INTO bundle_requests VALUES (?,?,?)"
 
@@ -117,11 +127,18 @@ class Catalogue:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.execute("PRAGMA journal_size_limit=4194304")
         self.db.executescript(SCHEMA)
+        self._migrate()
         if group_writable:
             for suffix in ("", "-wal", "-shm"):
                 p = Path(str(self.path) + suffix)
                 if p.exists():      # the web server's group reads, and writes the -shm index
                     os.chmod(p, p.stat().st_mode & 0o777 | 0o660)
+
+    def _migrate(self):
+        """Catalogues of earlier versions: new columns get their defaults, nothing is re-hashed."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        if "swap" not in columns:
+            self.db.execute("ALTER TABLE files ADD COLUMN swap INTEGER NOT NULL DEFAULT 1")
 
     def close(self):
         with self._lock:
@@ -135,31 +152,31 @@ class Catalogue:
 
     def files(self) -> dict[str, FileRow]:
         with self._lock:
-            return {r[0]: FileRow(*r) for r in self.db.execute(f"SELECT {FILE_COLUMNS} FROM files")}
+            return {r[0]: _file_row(r) for r in self.db.execute(f"SELECT {FILE_COLUMNS} FROM files")}
 
     def file(self, path: str) -> FileRow | None:
         with self._lock:
             r = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
-        return FileRow(*r) if r else None
+        return _file_row(r) if r else None
 
     def files_with(self, info_hash: str) -> list[FileRow]:
         """Rows sharing an info-hash: the same bytes under the same name in other directories."""
         with self._lock:
             rows = self.db.execute(f"SELECT {FILE_COLUMNS} FROM files WHERE info_hash = ?",
                                    (info_hash,)).fetchall()
-        return [FileRow(*r) for r in rows]
+        return [_file_row(r) for r in rows]
 
     def put_file(self, row: FileRow):
         with self._lock, self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+            self.db.execute(f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
                             (row.path, row.size, row.mtime_ns, row.info_hash, row.piece_size,
-                             row.torrent, row.built))
+                             row.torrent, row.built, int(row.swap)))
             self._bump()
 
     def remove_files(self, paths) -> list[FileRow]:
         """Delete rows; return what they were (the caller drops torrents and files)."""
-        return self._take("files", "path", FILE_COLUMNS, paths, lambda r: FileRow(*r))
+        return self._take("files", "path", FILE_COLUMNS, paths, lambda r: _file_row(r))
 
     def _take(self, table, key_column, columns, keys, make) -> list:
         """Delete rows by key in one transaction and return them as they were."""
@@ -208,6 +225,23 @@ class Catalogue:
     def drop_bundle_request(self, key: str):
         with self._lock, self.db:
             self.db.execute("DELETE FROM bundle_requests WHERE key = ?", (key,))
+
+    # hot pages -----------------------------------------------------------------------------
+
+    def hot_pages(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.db.execute("SELECT path, since FROM hot_pages"))
+
+    def set_hot(self, hot: dict[str, float], cold) -> None:
+        """Pages turned hot (path -> since) and cold, in one commit: the filter and Apache's
+        rewrite read them at the next request."""
+        if not hot and not cold:
+            return
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO hot_pages VALUES (?,?)", hot.items())
+            self.db.executemany("DELETE FROM hot_pages WHERE path = ?", [(p,) for p in cold])
+            self._bump()
 
     def version(self) -> int:
         with self._lock:
@@ -283,12 +317,15 @@ class CatalogueReader:
             chunk = paths[i:i + 500]
             marks = ",".join("?" * len(chunk))
             for row in self._query(f"SELECT {FILE_COLUMNS} FROM files WHERE path IN ({marks})", chunk):
-                out[row[0]] = FileRow(*row)
+                out[row[0]] = _file_row(row)
         return out
 
     def bundle(self, key: str) -> BundleRow | None:
         rows = self._query(f"SELECT {BUNDLE_COLUMNS} FROM bundles WHERE key = ?", (key,))
         return _bundle_row(rows[0]) if rows else None
+
+    def is_hot(self, page_path: str) -> bool:
+        return bool(self._query("SELECT 1 FROM hot_pages WHERE path = ?", (page_path,)))
 
     def request_bundle(self, key: str, paths):
         """Ask the daemon for a bundle (it builds and seeds it; the next request links it)."""

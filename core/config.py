@@ -1,20 +1,25 @@
 """Typed configuration, loaded from YAML and validated once, at the edge.
 
-Every component gets a frozen dataclass; inside the program the values are trusted.
-A mistake raises ConfigError naming file, line, column and key (PyYAML's node marks
-give the position), unknown keys are rejected, and nothing silently falls back.
+Every component gets a frozen dataclass (`@section`); inside the program the values are
+trusted. pydantic validates the YAML against those dataclasses, each field's parser being its
+validator, so the dataclass is the one definition of every key, type and default. A mistake
+raises ConfigError naming file, line, column and key (PyYAML's node marks give the position),
+unknown keys are rejected, and nothing silently falls back.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
 import typing
 from dataclasses import dataclass, field
+from typing import Annotated
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pydantic
 import yaml
 
 from .errors import ConfigError
@@ -136,6 +141,12 @@ def _at_least_one(kind):
     return parse
 
 
+def _fraction(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"expected a fraction above 0 and at most 1, such as 0.5, got {value!r}")
+    return value
+
+
 def _one_of(*choices):
     def parse(value):
         if value not in choices:
@@ -153,13 +164,49 @@ def parsed(parse, default=dataclasses.MISSING, **kw):
     return field(default=default, metadata={"parse": parse})
 
 
-@dataclass(frozen=True)
+def section(cls):
+    """A frozen dataclass of the config, validated by pydantic when loaded from YAML.
+
+    The dataclass is the one definition: each `parsed` field's parser becomes its pydantic
+    BeforeValidator (our messages, our units), bools and strings are strict (1 is not true, 3 is
+    not "3"), unknown keys are refused. Built in code, the dataclass is not re-validated."""
+    cls = dataclass(frozen=True)(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if "parse" in f.metadata:
+            hint = Annotated[hint, pydantic.BeforeValidator(f.metadata["parse"])]
+        elif hint is bool:
+            hint = pydantic.StrictBool
+        elif hint is str:
+            hint = pydantic.StrictStr
+        f.type = cls.__annotations__[f.name] = hint
+    return pydantic.with_config(pydantic.ConfigDict(extra="forbid"))(cls)
+
+
+SWAPPED_BY_DEFAULT = ("image", "video", "audio")
+
+
+def _optional_bool(v):
+    if v is not None and not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
+@section
 class Rule:
     """A file is torrented when its mimetype matches and its size lies in [min_size, max_size]."""
     mimetype: str = parsed(_mimetype_pattern)
     min_size: int = parsed(_size, 0)
     max_size: typing.Optional[int] = parsed(lambda v: None if v is None else _size(v), None)
-    swap: bool = False          # the browser loader takes these assets from the swarm (loader issue)
+    # a hot page's loader takes these from the swarm; None = yes for image/*, video/*, audio/*
+    swap: typing.Optional[bool] = parsed(_optional_bool, None)
+
+    @property
+    def swaps(self) -> bool:
+        if self.swap is not None:
+            return self.swap
+        return self.mimetype.partition("/")[0] in SWAPPED_BY_DEFAULT
 
     def matches(self, mimetype: str, size: int) -> bool:
         major, _, minor = self.mimetype.partition("/")
@@ -169,7 +216,7 @@ class Rule:
         return size >= self.min_size and (self.max_size is None or size <= self.max_size)
 
 
-@dataclass(frozen=True)
+@section
 class WatchConfig:
     method: str = parsed(_one_of("inotify", "polling"), "inotify")
     settle: float = parsed(_positive("number of seconds"), 0.5)
@@ -177,14 +224,14 @@ class WatchConfig:
     poll_interval: float = parsed(_positive("number of seconds"), 1.0)
 
 
-@dataclass(frozen=True)
+@section
 class TorrentsConfig:
     hybrid: bool = False        # BEP 52 v1+v2; WebTorrent and several native clients need v1-only
     web_seed: bool = True       # the origin's URL as BEP 19 url-list
     hash_threads: int = parsed(_count("threads", 1), 1)
 
 
-@dataclass(frozen=True)
+@section
 class SeederConfig:
     listen: Address = parsed(_address, Address("0.0.0.0", 6881))
     upload_limit: int = parsed(_size, 0)            # bytes/s for the whole session, 0 = unlimited
@@ -198,11 +245,14 @@ class SeederConfig:
     # limit allows (seeder/webrtc.py: cap_for). A lower number only lowers that.
     webrtc_swarms: int = parsed(_positive("number"), 0)
     stun_server: str = ""
+    # The address the daemon's own tracker hands out for this seeder (seeder/presence.py);
+    # "" = seeder.listen's host, or for a wildcard the address base_url's host has here.
+    announce_ip: str = parsed(lambda v: "" if v in (None, "") else _ip(v), "")
     validate_https_trackers: bool = True
     outgoing_interface: str = ""
 
 
-@dataclass(frozen=True)
+@section
 class TrackerConfig:
     http: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6969))
     udp: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6969))
@@ -260,7 +310,7 @@ def _content_types(v) -> typing.Tuple[str, ...]:
     return types
 
 
-@dataclass(frozen=True)
+@section
 class DynamicConfig:
     """Pages that no file holds (PHP, CGI, proxied apps): a mod_lua output filter in Apache adds
     what the daemon prepared from the page's anonymous view, fetched through Apache."""
@@ -272,14 +322,32 @@ class DynamicConfig:
     revalidate: float = parsed(_positive("number of seconds"), 300.0)   # a requested page is fetched again after
 
 
-@dataclass(frozen=True)
+@section
+class HotConfig:
+    """When a page turns hot (pages.p2p: auto) and back. Hot: `views` page views within `window`
+    seconds, or the origin's egress at `egress` x pages.uplink while the page has visitors.
+    Cold again once neither has held for `cool_down` seconds and fewer than `swarm` visitors
+    seed the page."""
+    views: int = parsed(_count("page views", 1), 3)
+    window: float = parsed(_at_least_one("number of seconds"), 10.0)
+    egress: float = parsed(_fraction, 0.5)
+    swarm: int = parsed(_count("seeders"), 4)
+    cool_down: float = parsed(_positive("number of seconds"), 300.0)
+
+
+@section
 class PagesConfig:
     """The Apache-side filter: which pages get a <link rel="torrent"> and what goes into it."""
     enabled: bool = True        # inject links into HTML pages and build page bundles
     large_file_size: int = parsed(_size, 32 * KIB * KIB)   # assets above: own single-file torrent
     max_page_size: int = parsed(_size, 8 * KIB * KIB)      # bigger pages pass through unchanged
-    loader: bool = False        # add the browser loader's <script> (browser issue)
-    swap: bool = False          # let the loader take assets from the swarm (browser issue)
+    # auto: the origin decides per page from its load (hot: swarm first; cold: plain HTTP, then
+    # the visitor seeds what it has); always: every page swarm first; off: no browser loader
+    p2p: str = parsed(_one_of("auto", "always", "off"), "auto")
+    # the origin's uplink, bytes/s, that HTTP and the seeder share; 0 = not known: pages turn
+    # hot from their own request rate alone
+    uplink: int = parsed(_size, 0)
+    hot: HotConfig = HotConfig()
     rendered_copies: bool = True   # the daemon writes injected copies Apache serves by itself
     # a bundle that no HTML file of the docroot links any more is withdrawn after this long
     # (pages the daemon cannot see, such as WSGI apps', ask for theirs again when it is gone)
@@ -287,7 +355,7 @@ class PagesConfig:
     dynamic: DynamicConfig = DynamicConfig()
 
 
-@dataclass(frozen=True)
+@section
 class ApacheConfig:
     """What `torrentweb apache-config` renders into the httpd snippet."""
     prefix: str = parsed(_url_prefix, "/.torrentweb/")     # URL space of torrents and the web seed
@@ -299,11 +367,10 @@ class ApacheConfig:
     mode: str = parsed(_one_of("daemon", "embedded"), "daemon")   # where the filter's Python runs
 
 
-@dataclass(frozen=True)
+@section
 class LoaderConfig:
     """The browser loader's thresholds, passed to the page as data-* attributes (loader issue).
-    Whether the loader is injected at all is pages.loader; its files are under {apache.prefix}js/."""
-    p2p: bool = True            # false: the site disables peer-to-peer; swapped assets load by HTTP
+    Whether the loader is injected at all is pages.p2p; its files are under {apache.prefix}js/."""
     deadline: float = parsed(_positive("number of seconds"), 3.0)        # swarm's time before HTTP
     scrape: bool = True         # the tracker's reply says no seeders -> HTTP at once
     upload_limit: int = parsed(_size, 1024 * KIB)   # bytes/s per tab while seeding, 0 = unlimited
@@ -329,7 +396,7 @@ def _header_name(text) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@section
 class AccessConfig:
     """Asking Apache, as an anonymous visitor from the Internet, before anything is published.
 
@@ -360,13 +427,13 @@ def _loopback_address(text):
     return address
 
 
-@dataclass(frozen=True)
+@section
 class MetricsConfig:
     """Prometheus metrics of the daemon (torrents, peers, bytes up, offload, announces/s)."""
     listen: typing.Optional[Address] = parsed(_loopback_address, None)   # None = off
 
 
-@dataclass(frozen=True)
+@section
 class Config:
     docroot: Path = parsed(lambda v: Path(_str(v)))
     base_url: str = parsed(_base_url)
@@ -423,6 +490,12 @@ class Config:
         return tuple(urls)
 
 
+@functools.cache
+def _adapter() -> pydantic.TypeAdapter:
+    """pydantic's validator of Config, built at the first load (not at every import)."""
+    return pydantic.TypeAdapter(Config)
+
+
 def _str(v) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"expected a non-empty string, got {v!r}")
@@ -448,8 +521,19 @@ def _mimetypes(v) -> dict:
 
 # --- loading -----------------------------------------------------------------------------
 
+# Keys of earlier versions, and what replaces them: named in the error, never ignored.
+REMOVED = {
+    "pages.loader": "use pages.p2p (auto, the default, or always: the loader is on; off: it is not)",
+    "pages.swap": "use pages.p2p (auto: assets swapped while a page is hot; always: on every page) "
+                  "and rules[].swap to keep a rule's files out of the swap",
+    "loader.p2p": "use pages.p2p: off",
+}
+
+
 class _Loader:
-    """Walks PyYAML nodes against the dataclasses, so every error carries a position."""
+    """The YAML's node tree beside pydantic's validation: PyYAML's marks give every error its
+    file:line:col. What pydantic cannot see in plain data (a key given twice, a removed or an
+    internal key) is checked on the nodes first."""
 
     def __init__(self, filename: str):
         self.filename = filename
@@ -459,57 +543,126 @@ class _Loader:
         return ConfigError(self.filename, mark.line + 1 if mark else 0,
                            mark.column + 1 if mark else 0, key, reason)
 
-    def dataclass(self, cls, node, prefix):
+    def check_keys(self, cls, node, prefix=""):
+        """Duplicates, removed and internal keys, down the dataclasses the nodes map onto."""
         if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, prefix or "(top level)", "expected a mapping of keys")
-        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-        hints = typing.get_type_hints(cls)
-        values, seen = {}, set()
+            return
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls, include_extras=False)
+        seen = set()
         for key_node, value_node in node.value:
             key = key_node.value
             name = f"{prefix}.{key}" if prefix else str(key)
-            if key not in fields:
-                raise self.error(key_node, name,
-                                 f"unknown key; expected one of {', '.join(sorted(fields))}")
+            if name in REMOVED:
+                raise self.error(key_node, name, f"this key was removed: {REMOVED[name]}")
             if key in seen:
                 raise self.error(key_node, name, "key given twice")
             seen.add(key)
-            values[key] = self.field(fields[key], hints[key], value_node, name)
-        for name, f in fields.items():
-            if name not in values and f.default is dataclasses.MISSING \
-                    and f.default_factory is dataclasses.MISSING:
-                full = f"{prefix}.{name}" if prefix else name
-                raise self.error(node, full, "required key is missing")
-        return cls(**values)
+            f = fields.get(key)
+            if f is None or f.metadata.get("internal"):
+                raise self.error(key_node, name, _unknown(cls))
+            hint = _unwrap(hints[key])
+            if dataclasses.is_dataclass(hint):
+                self.check_keys(hint, value_node, name)
+            elif typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]) \
+                    and isinstance(value_node, yaml.SequenceNode):
+                for i, item in enumerate(value_node.value):
+                    self.check_keys(typing.get_args(hint)[0], item, f"{name}[{i}]")
 
-    def field(self, f, hint, node, name):
-        if "parse" in f.metadata:
-            try:
-                return f.metadata["parse"](_plain(node))
-            except ValueError as e:
-                raise self.error(node, name, str(e)) from None
-        if dataclasses.is_dataclass(hint):
-            return self.dataclass(hint, node, name)
-        if hint is bool:
-            v = _plain(node)
-            if not isinstance(v, bool):
-                raise self.error(node, name, f"expected true or false, got {v!r}")
-            return v
-        if hint is str:
-            v = _plain(node)
-            if not isinstance(v, str):
-                raise self.error(node, name, f"expected a string, got {v!r}")
-            return v
+    def validate(self, node) -> "Config":
+        try:
+            return _adapter().validate_python(_plain(node))
+        except pydantic.ValidationError as e:
+            raise self._first(e, node) from None
+
+    def _first(self, e: pydantic.ValidationError, root) -> ConfigError:
+        """The error that comes first in the file, in our words."""
+        found = []
+        for err in e.errors(include_url=False):
+            loc = err["loc"]
+            node, key_node = _locate(root, loc)
+            at = key_node if err["type"] in ("unexpected_keyword_argument", "extra_forbidden") else node
+            mark = at.start_mark if at is not None else None
+            found.append(((mark.line, mark.column) if mark else (0, 0), at, loc, err))
+        _, at, loc, err = min(found, key=lambda x: x[0])
+        return self.error(at, _key_name(loc), _reason(err, loc))
+
+
+def _unwrap(hint):
+    """Annotated[X, ...] and Optional[X] -> X, to see which fields are sections."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 else hint
+    return hint
+
+
+def _unknown(cls) -> str:
+    names = sorted(f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal"))
+    return f"unknown key; expected one of {', '.join(names)}"
+
+
+def _locate(root, loc):
+    """(the value node at pydantic's `loc`, its key node); the nearest existing parent when
+    the key is missing."""
+    node, key_node = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == part]
+            if not match:
+                break
+            key_node, node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            break
+    return node, key_node
+
+
+def _key_name(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _section_at(loc):
+    """The dataclass that the last key of `loc` belongs to."""
+    cls = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        hint = _unwrap(typing.get_type_hints(cls)[part])
         if typing.get_origin(hint) is tuple:
-            item = typing.get_args(hint)[0]
-            if not isinstance(node, yaml.SequenceNode):
-                raise self.error(node, name, "expected a list")
-            return tuple(self.dataclass(item, n, f"{name}[{i}]") for i, n in enumerate(node.value))
-        raise TypeError(f"no loader for {name}: {hint}")   # a programming error, not the user's
+            hint = typing.get_args(hint)[0]
+        if not dataclasses.is_dataclass(hint):
+            break
+        cls = hint
+    return cls
+
+
+def _reason(err, loc) -> str:
+    kind, given = err["type"], err.get("input")
+    if kind == "value_error":
+        return str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return _unknown(_section_at(loc))
+    if kind in ("missing", "missing_argument"):
+        return "required key is missing"
+    if kind == "bool_type":
+        return f"expected true or false, got {given!r}"
+    if kind == "string_type":
+        return f"expected a string, got {given!r}"
+    if kind in ("tuple_type", "list_type"):
+        return "expected a list"
+    if kind in ("dataclass_type", "dataclass_exact_type", "dict_type"):
+        return "expected a mapping of keys"
+    return err["msg"]
 
 
 def _plain(node):
-    """A scalar or a list/mapping of scalars as plain Python (for fields with a parser)."""
+    """The YAML as plain Python (what pydantic validates)."""
     if isinstance(node, yaml.ScalarNode):
         return yaml.SafeLoader("").construct_object(node, deep=True)
     if isinstance(node, yaml.SequenceNode):
@@ -537,8 +690,10 @@ def loads(text: str, path: Path = Path("<string>")) -> Config:
                           None, f"not valid YAML: {getattr(e, 'problem', e)}") from None
     if node is None:
         raise ConfigError(str(path), 1, 1, "docroot", "the file is empty; docroot and base_url are required")
-    config = loader.dataclass(Config, node, "")
-    return _resolve(config, path, node, loader)
+    if not isinstance(node, yaml.MappingNode):
+        raise loader.error(node, "(top level)", "expected a mapping of keys")
+    loader.check_keys(Config, node)
+    return _resolve(loader.validate(node), path, node, loader)
 
 
 def _resolve(config: Config, path: Path, node, loader: _Loader) -> Config:

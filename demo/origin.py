@@ -105,7 +105,7 @@ class Origin:
             "seeder": {"listen": f"127.0.0.1:{free_port()}"},
             "tracker": {"http": f"127.0.0.1:{free_port()}", "udp": None,
                         "websocket": f"127.0.0.1:{free_port()}"},
-            "pages": {"loader": True, "swap": False},
+            "pages": {"p2p": "auto"},
         }
         for key, value in (settings or {}).items():
             if isinstance(value, dict) and isinstance(site.settings.get(key), dict):

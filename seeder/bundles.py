@@ -133,6 +133,7 @@ class RenderedCopies:
     def __init__(self, config):
         self.config = config
         self.root = Path(config.state_dir) / "pages"
+        self.hot_root = Path(config.state_dir) / "hot"     # hot pages' copies (pages.p2p: auto)
         self.filter = PageFilter(Settings.from_config(config))
         self.pending: set[str] = set()
         self._embeds: dict[str, tuple] = {}          # page -> asset paths it embeds
@@ -183,6 +184,10 @@ class RenderedCopies:
             self._keys.pop(rel, None)
             self.pending.discard(rel)
 
+    def bundle_key_of(self, rel: str) -> str | None:
+        with self._lock:
+            return self._keys.get(rel)
+
     def bundle_keys(self) -> set[str]:
         """The bundles that the docroot's HTML files link (as last rendered)."""
         with self._lock:
@@ -223,7 +228,11 @@ class RenderedCopies:
         if html is None:
             self.forget(rel)
             return False
-        rendered = self.filter.render(html, self.filter.page_path_for(str(path)))
+        page_path = self.filter.page_path_for(str(path))
+        auto = self.config.pages.p2p == "auto"
+        rendered = self.filter.render(html, page_path, hot=False if auto else None)
+        hot = self.filter.render(html, page_path, hot=True) if auto and self.filter.is_hot(page_path) \
+            else None
         settled = not rendered.waiting and self._assets_current(rendered.assets)
         write = rendered.injected and settled and self.config.pages.rendered_copies
         with self._lock:
@@ -235,6 +244,10 @@ class RenderedCopies:
             else:
                 self._keys.pop(rel, None)
             if write and _read_page(path, self.config.pages.max_page_size) == html:
+                if hot is not None and hot.injected:     # the hot copy first: a cold one never wins
+                    write_atomically(self.hot_root / rel, hot.body)
+                else:
+                    _unlink(self.hot_root / rel)
                 write_atomically(self.root / rel, rendered.body)
             else:
                 write = False
@@ -254,10 +267,19 @@ class RenderedCopies:
         return True
 
     def _remove(self, rel: str):
-        try:
-            os.unlink(self.root / rel)
-        except FileNotFoundError:
-            pass
+        _unlink(self.hot_root / rel)
+        _unlink(self.root / rel)
+
+    def remove_all(self):
+        shutil.rmtree(self.hot_root, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _unlink(path: Path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class Bundler:
@@ -273,6 +295,7 @@ class Bundler:
         self.next_render = 0.0
         self._snapshot: dict = {}           # path -> (size, mtime_ns, info_hash) at the last sweep
         self.seen_version = None
+        self.info_hashes: dict[str, bytes] = {}    # bundle key -> info-hash, of those seeded
         self.configure(config)
 
     def configure(self, config):
@@ -295,7 +318,7 @@ class Bundler:
         """Rendered copies are current only while the daemon watches the pages: without it,
         a page edited on disk would keep being served from its old copy. Apache then sends
         every page through the filter until the next start renders them again."""
-        shutil.rmtree(self.copies.root, ignore_errors=True)
+        self.copies.remove_all()
         self.dynamic.stop()
 
     def restore(self):
@@ -308,7 +331,7 @@ class Bundler:
             remove_bundle(self.config, row.torrent)
         self._remove_orphans()
         # copies from before the restart may be stale (pages edited while the daemon was down)
-        shutil.rmtree(self.copies.root, ignore_errors=True)
+        self.copies.remove_all()
         if not self.config.pages.enabled:
             return
         self.dynamic.start()
@@ -326,6 +349,7 @@ class Bundler:
             return False
         self.seeder.add(row.info_hash, data, save_path(self.config))
         self.publisher.known.add(bytes.fromhex(row.info_hash))
+        self.info_hashes[row.key] = bytes.fromhex(row.info_hash)
         return True
 
     def _remove_orphans(self):
@@ -342,6 +366,22 @@ class Bundler:
                 p.unlink(missing_ok=True)
 
     # the loop --------------------------------------------------------------------------------
+
+    def page_info_hash(self, page_path: str) -> bytes | None:
+        """The info-hash of the bundle a docroot page links, as last rendered."""
+        base = self.config.base_path
+        if not page_path.startswith(base):
+            return None
+        key = self.copies.bundle_key_of(page_path[len(base):])
+        return self.info_hashes.get(key) if key else None
+
+    def reheat(self, page_paths):
+        """Pages turned hot or cold (URL paths): their copies are rendered again at the next
+        tick, after the catalogue says so (the hot copy then appears, or goes)."""
+        base = self.config.base_path
+        for p in page_paths:
+            if p.startswith(base):
+                self.copies.note_page(p[len(base):])
 
     def noticed(self, rel: str):
         """A raw change event: stale rendered copies go at once; pages wait until it settles."""
@@ -443,6 +483,7 @@ class Bundler:
         """Take bundles out of the catalogue, the session, the tracker and the state directory."""
         gone = self.catalogue.remove_bundles(keys)
         for row in gone:
+            self.info_hashes.pop(row.key, None)
             self.seeder.remove(row.info_hash)
             self.publisher.known.discard(bytes.fromhex(row.info_hash))
             remove_bundle(self.config, row.torrent)

@@ -33,7 +33,10 @@ from torrentweb.errors import BuildError, Cancelled, ConfigError, TorrentwebErro
 from .access import ApacheUnavailable
 from .builder import write_atomically
 from .metrics import Metrics, MetricsError
+from .heat import Heat
+from .presence import Presence, own_tracker, seeder_ips
 from .publisher import Publisher
+from .requestlog import RequestLog
 from .sdnotify import Notifier
 from .session import Seeder
 from .tracker.errors import BindError
@@ -81,6 +84,10 @@ class Daemon:
         self.status_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status")
         self._status_write: concurrent.futures.Future | None = None
         self.webrtc: WebrtcOffers | None = None
+        self.presence: Presence | None = None
+        self.heat: Heat | None = None                 # pages.p2p: auto
+        self.request_log: RequestLog | None = None
+        self._heating = None                          # Future of the last hot/cold commit
         self.nofile = 0
         self.loop_lag_max = 0.0        # seconds the loop was late at worst, since start
         self._lag_task: asyncio.Task | None = None
@@ -134,6 +141,7 @@ class Daemon:
         self._start_webrtc(cfg)
         self._start_metrics(cfg)
         self.bundler = _make_bundler(cfg, self.catalogue, self.seeder, self.publisher)
+        await self._start_heat(cfg)
         loop = asyncio.get_running_loop()
         self.watcher = Watcher(cfg.docroot, cfg.watch, self._report_threadsafe(loop))
         self.watcher.start()          # before the scan: nothing written meanwhile is missed
@@ -236,6 +244,23 @@ class Daemon:
             return
         self.tracker = Tracker(cfg.tracker, self.publisher_known)
         await self.tracker.start()
+        self._start_presence(cfg)
+
+    def _start_presence(self, cfg: Config):
+        """The seeder enters itself in its own tracker's swarms instead of announcing there."""
+        ips = seeder_ips(cfg)
+        bound = {p: a for p, a in self.tracker.addresses.items() if p in ("http", "udp")}
+        if not bound:
+            return
+        if not ips:
+            log.warning("the seeder announces to its own tracker over HTTP: neither seeder.listen "
+                        "nor base_url's host is an address of this machine (set seeder.announce_ip "
+                        "to the address visitors reach the seeder at)")
+            return
+        self.seeder.is_own_tracker = own_tracker(cfg, bound)
+        self.presence = Presence(self.tracker.swarms, self.seeder, ips)
+        log.info("the seeder is in its own tracker's swarms as %s (no announces to itself)",
+                 ", ".join(ips))
 
     def publisher_known(self, info_hash: bytes) -> bool:
         """The publisher adds a torrent to the seeder, then to `known`: libtorrent's first
@@ -257,6 +282,45 @@ class Daemon:
                                    self._run_control, cap, self.seeder.offer_timeout())
         self.tracker.swarms.on_web_leecher = self.webrtc.wanted
 
+    async def _start_heat(self, cfg: Config):
+        """Hot or cold per page, from Apache's request log and the seeder's upload."""
+        if not (self.bundler and cfg.pages.p2p == "auto"):
+            return
+        self.heat = Heat(cfg)
+        self.heat.restore(self.catalogue.hot_pages())
+        self.request_log = RequestLog(cfg.state_dir, self.heat.take)
+        await self.request_log.start()
+
+    def _heat_tick(self):
+        """Pages that turned hot or cold: the catalogue says so first (the filter reads it), then
+        their copies are rendered again (the hot copy appears or goes). Off the loop: SQLite."""
+        if self.tracker:
+            self.heat.visitors_sent(time.time(), self.tracker.swarms.uploaded)
+        if self._heating is not None and not self._heating.done():
+            return
+        hot, cold = self.heat.decide(self._page_seeders)
+        if not hot and not cold:
+            return
+        for path in hot:
+            log.info("page %s is hot: the swarm first", path)
+        for path in cold:
+            log.info("page %s is cold: plain HTTP", path)
+
+        def commit():
+            self.catalogue.set_hot(hot, cold)
+            self.bundler.reheat([*hot, *cold])
+        self._heating = self.pool.submit(commit)
+        self._heating.add_done_callback(_log_failure("cannot record hot and cold pages"))
+
+    def _page_seeders(self, page_path: str) -> int:
+        """Visitors seeding the page's bundle (the site's own seeder not counted)."""
+        ih = self.bundler.page_info_hash(page_path)
+        swarm = self.tracker.swarms.swarms.get(ih) if (ih and self.tracker) else None
+        if swarm is None:
+            return 0
+        own = len(self.presence.peer_ids) if self.presence and ih in self.presence.entered else 0
+        return swarm.complete - own
+
     def _run_control(self, fn, *args):
         """A libtorrent call on the `libtorrent` thread; its failure is logged, never lost."""
         self.control.submit(fn, *args).add_done_callback(_log_failure(f"libtorrent: {fn.__name__}"))
@@ -273,6 +337,8 @@ class Daemon:
             self._lag_task.cancel()
         if self.bundler:
             self.bundler.stop()
+        if self.request_log:
+            self.request_log.stop()
         errors = []
         for name, step in (("metrics", self._stop_metrics), ("tracker", self._stop_tracker),
                            ("session", self._stop_session)):
@@ -325,6 +391,10 @@ class Daemon:
             self._recheck(now)
             if self.bundler:
                 self.bundler.tick(self.pool, self.stopping.is_set)
+            if self.presence:
+                self.presence.tick()
+            if self.heat:
+                self._heat_tick()
             if self.webrtc and now - last_webrtc >= WEBRTC_EVERY:
                 last_webrtc = now
                 self.webrtc.tick()
@@ -444,6 +514,8 @@ class Daemon:
             self.bundler.configure(new)
         if new.tracker != old.tracker:
             await self._reload_tracker(new)
+        if self.presence:
+            self.presence.relocate(seeder_ips(new) or self.presence.ips)
         self._reload_webrtc(old, new)
         if new.metrics != old.metrics:
             self._reload_metrics(new)
@@ -516,6 +588,8 @@ class Daemon:
         }
         if self.webrtc:
             out["webrtc"] = self.webrtc.stats()
+        if self.heat:
+            out["heat"] = self.heat.status()
         if self.tracker:
             out["tracker"] = self.tracker.swarms.snapshot()    # its stats() in the status thread
         return out
@@ -534,6 +608,8 @@ class Daemon:
             status["tracker"] = _tracker_dict(status["tracker"].stats())
         per = self.seeder.refresh()
         st = self.seeder.stats(per)
+        if self.heat:
+            self.loop.call_soon_threadsafe(self.heat.seeder_sent, time.time(), st.upload_rate)
         status.update({"updated": time.time(), "torrents": st.torrents, "peers": st.peers,
                        "uploaded": st.uploaded, "upload_rate": st.upload_rate,
                        "per_torrent": [t.__dict__ for t in per]})

@@ -213,7 +213,7 @@ class DynamicPages:
             self._write(page, fmt.nothing_file(), None)
             return
         try:
-            p = self.filter.prepare(body, path)
+            p = self.filter.prepare(body, path, self.filter.is_hot(path))
         except CatalogueUnavailable as e:
             log.warning("%s; dynamic pages wait", e)
             return

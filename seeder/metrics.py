@@ -47,6 +47,11 @@ class Figures:
     seeders: int = 0
     leechers: int = 0
     completed: int = 0
+    egress_http: int = 0             # bytes/s Apache sent (its request log), last 10 s
+    egress_seeder: int = 0           # bytes/s the seeder sent, last 10 s
+    egress_visitors: int = 0         # bytes/s visitors reported sending each other (the saving)
+    hot_pages: tuple = ()            # URL paths of the pages that are hot now
+    cold_pages: tuple = ()           # pages with recent views that are cold
 
 
 def figures(status: dict) -> Figures:
@@ -73,7 +78,17 @@ def figures(status: dict) -> Figures:
         seeders=_int(tracker.get("seeders")),
         leechers=_int(tracker.get("leechers")),
         completed=completed,
+        **_heat(status.get("heat") or {}),
     )
+
+
+def _heat(heat: dict) -> dict:
+    egress = heat.get("egress") or {}
+    pages = [p for p in heat.get("pages") or () if isinstance(p, dict) and isinstance(p.get("path"), str)]
+    return {"egress_http": _int(egress.get("http")), "egress_seeder": _int(egress.get("seeder")),
+            "egress_visitors": _int(egress.get("visitors")),
+            "hot_pages": tuple(p["path"] for p in pages if p.get("state") == "hot"),
+            "cold_pages": tuple(p["path"] for p in pages if p.get("state") != "hot")}
 
 
 def offload(uploaded: int, delivered: int) -> float:
@@ -125,6 +140,20 @@ class _Collector:
         for name, kind, help_text, attr in _METRICS:
             family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
             yield family(name, help_text, value=float(getattr(f, attr)))
+        egress = GaugeMetricFamily("torrentweb_egress_bytes_per_second",
+                                   "bytes/s over the last 10 s: the origin's (http, seeder) and what visitors sent each "
+                                   "other (visitors: the saving)", labels=["source"])
+        egress.add_metric(["http"], f.egress_http)
+        egress.add_metric(["seeder"], f.egress_seeder)
+        egress.add_metric(["visitors"], f.egress_visitors)
+        yield egress
+        hot = GaugeMetricFamily("torrentweb_page_hot", "1 while the page is hot (swarm first), 0 cold "
+                                "(pages with recent views)", labels=["page"])
+        for page in f.hot_pages:
+            hot.add_metric([page], 1)
+        for page in f.cold_pages:
+            hot.add_metric([page], 0)
+        yield hot
 
 
 class Metrics:

@@ -11,6 +11,8 @@ last verdict and nothing new is published.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 import threading
@@ -54,7 +56,7 @@ def store_file(config: Config, catalogue: Catalogue, cand: Candidate, built) -> 
     torrent = file_torrent_path(cand.path)
     builder.write_atomically(config.state_dir / torrent, built.data)
     row = FileRow(cand.path, cand.size, cand.mtime_ns, built.info_hash, built.piece_size,
-                  torrent, time.time())
+                  torrent, time.time(), cand.rule.swaps)
     catalogue.put_file(row)
     return row
 
@@ -105,6 +107,9 @@ class Publisher:
             if row is None:
                 work.append(path)             # new or changed (or refused before): update() asks
             elif verdicts[path].public:
+                if row.swap != on_disk[path].rule.swaps:     # rules[].swap changed: no re-hash
+                    row = dataclasses.replace(row, swap=on_disk[path].rule.swaps)
+                    self.catalogue.put_file(row)
                 if self._seed(row, refresh=refresh):
                     self.refused.pop(path, None)
                 else:

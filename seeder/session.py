@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,11 @@ class Seeder:
         self._lock = threading.Lock()
         self._listen_port = self.session.listen_port()       # now: nothing keeps libtorrent busy yet
         self._port_stale = False
+        # announce URLs of the daemon's own tracker: libtorrent is not given them, the daemon
+        # enters the seeder in those swarms itself (seeder/presence.py); set before any add()
+        self.is_own_tracker: typing.Callable[[str], bool] = lambda url: False
+        self._entered: set[str] = set()
+        self._joined: list[tuple[bytes, bool]] = []         # for presence, since its last look
 
     def apply(self, config: SeederConfig):
         """Reload: new limits and addresses take effect without dropping the swarms."""
@@ -123,8 +129,13 @@ class Seeder:
         atp = lt.load_torrent_buffer(torrent_data)
         atp.save_path = str(save_path)
         native, web = _split_trackers(atp.trackers, atp.tracker_tiers)
+        own = [t for t in native if self.is_own_tracker(t[0])]
+        native = [t for t in native if t not in own]
         with self._lock:
             self._trackers[info_hash] = (native, web)
+            if own:
+                self._entered.add(info_hash)
+                self._joined.append((bytes.fromhex(info_hash), True))
         atp.trackers = [url for url, _ in native]
         atp.tracker_tiers = [tier for _, tier in native]
         atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode
@@ -132,6 +143,13 @@ class Seeder:
                      | lt.torrent_flags.update_subscribe) & ~(   # in refresh()'s state updates
             lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
         self.session.async_add_torrent(atp)
+
+    def joined(self) -> list[tuple[bytes, bool]]:
+        """(20-byte info-hash, True when added / False when removed) for the torrents whose own
+        tracker the daemon announces to in-process, since the last call."""
+        with self._lock:
+            out, self._joined = self._joined, []
+        return out
 
     def web_trackers(self, info_hash: str) -> list:
         """The torrent's ws:// and wss:// announce URLs (left out of libtorrent until offered)."""
@@ -168,6 +186,9 @@ class Seeder:
             self._seeding.discard(info_hash)
             self._trackers.pop(info_hash, None)
             self._figures.pop(info_hash, None)
+            if info_hash in self._entered:
+                self._entered.discard(info_hash)
+                self._joined.append((bytes.fromhex(info_hash), False))
         h = self._handle(info_hash)
         if h is not None:
             self.session.remove_torrent(h)
@@ -246,6 +267,7 @@ class Seeder:
             self._seeding.clear()
             self._trackers.clear()
             self._figures.clear()
+            self._entered.clear()
         self.session.pause()
         for h in self.session.get_torrents():
             self.session.remove_torrent(h)

@@ -43,15 +43,17 @@ def default_loader_dir() -> Path:
 
 def snippet_values(config) -> Dict[str, str]:
     """Values for conf/httpd-torrentweb-loader.conf.in (rendered into `torrentweb apache-config`
-    when pages.loader is on)."""
+    unless pages.p2p is off)."""
     return {"prefix": config.apache.prefix, "docroot": str(config.docroot),
             "loader_dir": str(default_loader_dir()), "loader_settings": settings_env(config.loader)}
 
 
 def settings_env(loader) -> str:
-    """A LoaderConfig as one SetEnv value: `deadline=3 scrape=1 ...` (no quotes needed)."""
+    """A LoaderConfig as one SetEnv value: `deadline=3 scrape=1 ...` (no quotes needed).
+    p2p=1: the tag is there only when pages.p2p is not off (the loader keeps data-p2p="0" as
+    a site's own way to switch a page off)."""
     values = {
-        "p2p": int(loader.p2p), "deadline": loader.deadline, "scrape": int(loader.scrape),
+        "p2p": 1, "deadline": loader.deadline, "scrape": int(loader.scrape),
         "upload-limit": loader.upload_limit,
         "seed-time": loader.seed_time, "metered-upload": int(loader.metered_upload),
         "max-file-size": loader.max_file_size,
@@ -109,8 +111,8 @@ def loader_tag(prefix: str, loader_dir: Path, settings: Mapping[str, str]) -> st
 
 def tag_from_environ(environ: Mapping[str, str]) -> Optional[str]:
     """The tag for a request, from the SetEnv values of the snippet; None when the loader is
-    off (TORRENTWEB_LOADER != on) or its file is missing (the page is then served untouched)."""
-    if environ.get("TORRENTWEB_LOADER", "off") != "on":
+    off (TORRENTWEB_P2P off or not set) or its file is missing (the page is then served untouched)."""
+    if environ.get("TORRENTWEB_P2P", "off") not in ("auto", "always"):
         return None
     loader_dir = Path(environ.get("TORRENTWEB_LOADER_DIR") or default_loader_dir())
     settings = parse_settings(environ.get("TORRENTWEB_LOADER_SETTINGS", ""))

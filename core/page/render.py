@@ -24,9 +24,6 @@ from .swap import swap
 
 log = logging.getLogger("torrentweb.apache")
 
-_ON = {"on", "1", "true", "yes"}
-
-
 @dataclass(frozen=True)
 class Settings:
     """What the filter needs; from SetEnv lines in the httpd snippet or from the YAML config."""
@@ -35,9 +32,8 @@ class Settings:
     prefix: str
     large_file_size: int
     max_page_size: int
-    loader: bool
-    swap: bool
-    loader_tag: str | None               # the loader's <script> (loadertag.py), when loader is on
+    p2p: str                             # pages.p2p: auto (hot pages swapped), always, off
+    loader_tag: str | None               # the loader's <script> (loadertag.py), unless p2p is off
     base_path: str = "/"                 # URL path the document root is served under
     origin: str | None = None            # scheme://host[:port] of base_url (None: relative URLs only)
     # No other defaults: every value comes from the YAML (from_config) or from the SetEnv lines
@@ -55,8 +51,7 @@ class Settings:
                    origin=f"{parts.scheme}://{parts.netloc}",
                    large_file_size=config.pages.large_file_size,
                    max_page_size=config.pages.max_page_size,
-                   loader=config.pages.loader, swap=config.pages.swap,
-                   loader_tag=_config_loader_tag(config))
+                   p2p=config.pages.p2p, loader_tag=_config_loader_tag(config))
 
     @classmethod
     def from_environ(cls, environ) -> "Settings":
@@ -70,18 +65,17 @@ class Settings:
         return cls(docroot=Path(get("DOCROOT")), state_dir=Path(get("STATE_DIR")),
                    prefix=get("PREFIX"), large_file_size=int(get("LARGE_FILE_SIZE")),
                    max_page_size=int(get("MAX_PAGE_SIZE")),
-                   loader=get("LOADER").lower() in _ON, swap=get("SWAP").lower() in _ON,
-                   loader_tag=loadertag.tag_from_environ(environ))
+                   p2p=get("P2P"), loader_tag=loadertag.tag_from_environ(environ))
 
 
 def _config_loader_tag(config) -> str | None:
-    if not config.pages.loader:
+    if config.pages.p2p == "off":
         return None
     try:
         return loadertag.loader_tag(config.apache.prefix, loadertag.default_loader_dir(),
                                     loadertag.parse_settings(loadertag.settings_env(config.loader)))
     except FileNotFoundError:
-        log.warning("pages.loader is on but the loader is not installed in %s",
+        log.warning("pages.p2p is %s but the loader is not installed in %s", config.pages.p2p,
                     loadertag.default_loader_dir())
         return None
 
@@ -95,6 +89,7 @@ class Rendered:
     waiting: bool = False   # its bundle is not built yet (asked of the daemon)
     assets: tuple = ()      # the candidate asset paths the page embeds
     bundle_key: str | None = None   # the page bundle it links (or waits for)
+    hot: bool = False       # rendered for a hot page: its assets swapped for the swarm
 
 
 class PageFilter:
@@ -109,6 +104,7 @@ class PageFilter:
         self._request_error = None
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._hot_version, self._hot = None, {}       # is_hot() per page, at one catalogue version
 
     def page_path_for(self, filename: str) -> str | None:
         """URL path of a file in the document root (None if outside)."""
@@ -117,20 +113,22 @@ class PageFilter:
             return None
         return self.settings.base_path + filename[len(root):]
 
-    def render(self, html: bytes, page_path: str, identity=None) -> Rendered:
+    def render(self, html: bytes, page_path: str, identity=None, hot: bool | None = None) -> Rendered:
         """The page with its links. Raises CatalogueUnavailable if the catalogue is unreadable.
 
         identity: a hashable that changes whenever the page's bytes do (e.g. (path, size,
-        mtime_ns)); with it, results are cached until the catalogue version changes."""
+        mtime_ns)); with it, results are cached until the catalogue version changes.
+        hot: render it as a hot (True) or cold (False) page; None = as the daemon decided."""
+        hot = self.is_hot(page_path) if hot is None else hot
         key = None
         if identity is not None:
-            key = (identity, page_path, self.reader.version())
+            key = (identity, page_path, self.reader.version(), hot)
             with self._lock:
                 hit = self._cache.get(key)
                 if hit is not None:
                     self._cache.move_to_end(key)
                     return hit
-        result = self._render(html, page_path)
+        result = self._render(html, page_path, hot)
         if key is not None:
             with self._lock:
                 self._cache[key] = result
@@ -149,18 +147,30 @@ class PageFilter:
                 log.warning("cannot queue page bundles: %s (make the state directory group-writable "
                             "for the web server's group)", e)
 
-    def swaps(self, page_path: str, plan) -> bool:
-        """Whether this page's linked assets are swapped (moved into data-torrent-* for the
-        loader): the one place that decides it, for static and dynamic pages alike."""
-        return self.settings.swap
+    def is_hot(self, page_path: str) -> bool:
+        """Swarm first? pages.p2p always: yes; off: no; auto: as the daemon decided."""
+        p2p = self.settings.p2p
+        if p2p != "auto":
+            return p2p == "always"
+        version = self.reader.version()          # a stat: the query only after a change
+        with self._lock:
+            if self._hot_version != version:
+                self._hot_version, self._hot = version, {}
+            hot = self._hot.get(page_path)
+        if hot is None:
+            hot = self.reader.is_hot(page_path)
+            with self._lock:
+                self._hot[page_path] = hot
+        return hot
 
-    def prepare(self, html: bytes, page_path: str) -> "Prepared":
+    def prepare(self, html: bytes, page_path: str, hot: bool) -> "Prepared":
         """What the page gets, without applying it: the <head> markup (b"" when nothing to
-        link) and the URL paths of the assets to swap. Queues a missing bundle."""
+        link) and the URL paths of the assets to swap (only when hot). Queues a missing bundle.
+        Static pages (_render) and dynamic pages (the daemon's instructions) both come from here."""
         s = self.settings
         candidates = tuple(scan.candidate_paths(html, page_path, s.base_path, s.origin))
         if not candidates:
-            return Prepared(b"", (), 0.0, False, (), None)
+            return Prepared(b"", (), False, 0.0, False, (), None)
         plan = make_plan(self.reader.assets(candidates).values(), s.large_file_size)
         bundle = None
         if plan.key:
@@ -169,32 +179,35 @@ class PageFilter:
                 self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
         head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
-                         s.loader_tag if s.loader else None)
+                         s.loader_tag if s.p2p != "off" else None)
+        hot = bool(head) and hot and s.p2p != "off"
         swapped = ()
-        if head and self.swaps(page_path, plan):   # only assets a torrent link now carries
+        if hot:          # only assets a torrent link now carries: the loader can fetch them
             linked = (plan.bundled if bundle else ()) + plan.large
-            swapped = tuple(s.base_path + a.path for a in linked)
-        return Prepared(head, swapped, bundle.built if bundle else 0.0, waiting, candidates, plan.key)
+            swapped = tuple(s.base_path + a.path for a in linked if a.swap)
+        return Prepared(head, swapped, hot, bundle.built if bundle else 0.0, waiting, candidates,
+                        plan.key)
 
-    def _render(self, html: bytes, page_path: str) -> Rendered:
+    def _render(self, html: bytes, page_path: str, hot: bool) -> Rendered:
         s = self.settings
-        p = self.prepare(html, page_path)
+        p = self.prepare(html, page_path, hot)
         unchanged = Rendered(html, False, "", 0.0, p.waiting, p.candidates, p.bundle_key)
         if not p.head:
             return unchanged
-        if p.swapped:
+        if p.hot:
             html = swap(html, page_path, p.swapped, s.base_path, s.origin)
         body = inject(html, p.head)
         if body is None:
             log.info("%s: cannot tell where the <head> starts; served unchanged", page_path)
             return unchanged
-        return Rendered(body, True, p.etag_seed, p.built, p.waiting, p.candidates, p.bundle_key)
+        return Rendered(body, True, p.etag_seed, p.built, p.waiting, p.candidates, p.bundle_key, p.hot)
 
 
 @dataclass(frozen=True)
 class Prepared:
     head: bytes                  # the markup for <head> (b"": the page links nothing)
-    swapped: tuple               # URL paths of the assets to swap (empty: no swap)
+    swapped: tuple               # URL paths of the assets to swap (hot pages only)
+    hot: bool                    # swarm first: its swappable assets are swapped
     built: float                 # when its bundle was built (0: none)
     waiting: bool                # its bundle is not built yet (asked of the daemon)
     candidates: tuple            # the candidate asset paths the page embeds
@@ -203,4 +216,6 @@ class Prepared:
     @property
     def etag_seed(self) -> str:
         """Changes whenever the injected markup does."""
-        return hashlib.sha1(self.head).hexdigest()[:16] if self.head else ""
+        if not self.head:
+            return ""
+        return hashlib.sha1(self.head).hexdigest()[:16] + ("h" if self.hot else "")

@@ -42,6 +42,7 @@ class Announce:
     left: int
     event: Event = Event.NONE
     numwant: int = -1
+    uploaded: int = 0          # bytes the peer says it sent to other peers (its total so far)
 
     @property
     def seeder(self) -> bool:

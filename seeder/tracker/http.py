@@ -57,7 +57,7 @@ def _number(name: str, value: bytes) -> int:
 
 def parse_announce(query: bytes, client_ip: str, allow_ip_param: bool = False) -> Announce:
     """The query string of GET /announce -> Announce, or ClientError saying what is wrong."""
-    info_hash = peer_id = port = left = event = numwant = ip = None
+    info_hash = peer_id = port = left = event = numwant = ip = uploaded = None
     for part in query.split(b"&"):
         key, _, value = part.partition(b"=")
         if key == b"info_hash":
@@ -74,6 +74,8 @@ def parse_announce(query: bytes, client_ip: str, allow_ip_param: bool = False) -
             numwant = value
         elif key == b"ip":
             ip = value
+        elif key == b"uploaded":
+            uploaded = value
     info_hash = _twenty("info_hash", info_hash)
     peer_id = _twenty("peer_id", peer_id)
     if port is None:
@@ -95,7 +97,8 @@ def parse_announce(query: bytes, client_ip: str, allow_ip_param: bool = False) -
         address = pack_ip(unquote_to_bytes(ip).decode("latin-1"))
     else:
         address = pack_ip(client_ip)
-    return Announce(info_hash, peer_id, address, port_n, left_n, ev, numwant_n)
+    uploaded_n = 0 if uploaded is None else _number("uploaded", uploaded)
+    return Announce(info_hash, peer_id, address, port_n, left_n, ev, numwant_n, uploaded_n)
 
 
 def parse_scrape(query: bytes) -> Scrape:

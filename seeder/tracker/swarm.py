@@ -11,6 +11,7 @@ adds it, a `stopped` from a stranger is ignored.
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 import typing
@@ -56,15 +57,15 @@ class _Pool:
 
 
 class _WebPeer:
-    __slots__ = ("seeder", "expires", "counted")
+    __slots__ = ("seeder", "expires", "counted", "uploaded")
 
     def __init__(self, seeder, expires):
-        self.seeder, self.expires, self.counted = seeder, expires, False
+        self.seeder, self.expires, self.counted, self.uploaded = seeder, expires, False, 0
 
 
 # A native peer is a tuple of plain values, which the garbage collector stops tracking:
 # a million peers then cost no time in Python's full collections.
-_COMPACT, _POOL, _INDEX, _EXPIRES, _COUNTED = range(5)
+_COMPACT, _POOL, _INDEX, _EXPIRES, _COUNTED, _UPLOADED = range(6)
 SEED4, LEECH4, SEED6, LEECH6 = range(4)
 
 
@@ -73,7 +74,7 @@ class Swarm:
     __slots__ = ("peers", "pools", "web", "web_seeders", "completed")
 
     def __init__(self):
-        self.peers: typing.Dict[bytes, tuple] = {}     # peer id -> (compact, pool, index, expires, counted)
+        self.peers: typing.Dict[bytes, tuple] = {}     # peer id -> (compact, pool, index, expires, counted, uploaded)
         self.pools = (_Pool(), _Pool(), _Pool(), _Pool())
         self.web: typing.Dict[bytes, _WebPeer] = {}
         self.web_seeders = 0
@@ -90,10 +91,11 @@ class Swarm:
     def __len__(self):
         return len(self.peers) + len(self.web)
 
-    def add(self, peer_id: bytes, compact: bytes, seeder: bool, expires: float, counted: bool):
+    def add(self, peer_id: bytes, compact: bytes, seeder: bool, expires: float, counted: bool,
+            uploaded: int = 0):
         number = (SEED4 if seeder else LEECH4) if len(compact) == 6 else (SEED6 if seeder else LEECH6)
         pool = self.pools[number]
-        self.peers[peer_id] = (compact, number, len(pool.ids), expires, counted)
+        self.peers[peer_id] = (compact, number, len(pool.ids), expires, counted, uploaded)
         pool.ids.append(peer_id)
         pool.compacts.append(compact)
 
@@ -108,7 +110,7 @@ class Swarm:
         if i < len(pool.ids):          # it was not the last: the last takes its place
             pool.ids[i], pool.compacts[i] = last_id, last_compact
             moved = self.peers[last_id]
-            self.peers[last_id] = (moved[0], moved[1], i, moved[3], moved[4])
+            self.peers[last_id] = (moved[0], moved[1], i, moved[3], moved[4], moved[5])
 
     def leave_web(self, peer_id: bytes):
         peer = self.web.pop(peer_id, None)
@@ -155,6 +157,9 @@ class Swarms:
         self.clock = clock
         self.swarms: typing.Dict[bytes, Swarm] = {}
         self.announces = self.scrapes = self.refused = 0
+        # bytes visitors reported sending to each other (announces' `uploaded`, as deltas): what
+        # the swarm spared the origin (the site's own seeder never announces here)
+        self.uploaded = 0
         self._second = 0
         self._per_second = [0] * (RATE_WINDOW + 1)
         self._sweep: typing.List[bytes] = []      # swarms the incremental expiry has yet to visit
@@ -223,13 +228,16 @@ class Swarms:
         if a.event is Event.COMPLETED and not counted:
             counted = True
             swarm.completed += 1
+        if a.uploaded > (peer[_UPLOADED] if peer is not None else 0):
+            self.uploaded += a.uploaded - (peer[_UPLOADED] if peer is not None else 0)
+        uploaded = max(a.uploaded, peer[_UPLOADED]) if peer is not None else a.uploaded
         if peer is None:
-            swarm.add(a.peer_id, compact, seeder, expires, counted)
+            swarm.add(a.peer_id, compact, seeder, expires, counted, uploaded)
         elif peer[_COMPACT] == compact and (peer[_POOL] in (SEED4, SEED6)) == seeder:
-            swarm.peers[a.peer_id] = (compact, peer[_POOL], peer[_INDEX], expires, counted)
+            swarm.peers[a.peer_id] = (compact, peer[_POOL], peer[_INDEX], expires, counted, uploaded)
         else:                          # moved, or finished: into another pool
             swarm._unlist(peer)
-            swarm.add(a.peer_id, compact, seeder, expires, counted)
+            swarm.add(a.peer_id, compact, seeder, expires, counted, uploaded)
         peers4, peers6 = self._pick(swarm, seeder, self.numwant(a.numwant), compact)
         return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete,
                              peers4, peers6)
@@ -280,6 +288,9 @@ class Swarms:
         if a.event is Event.COMPLETED and not peer.counted:
             peer.counted = True
             swarm.completed += 1
+        if a.uploaded > peer.uploaded:
+            self.uploaded += a.uploaded - peer.uploaded
+            peer.uploaded = a.uploaded
         complete = swarm.complete
         if not seeder and self.on_web_leecher is not None and self.on_web_leecher(a.info_hash):
             complete = max(complete, 1)   # a browser seeing no seeder would give up on the swarm
@@ -317,6 +328,20 @@ class Swarms:
         copy.__dict__.update(self.__dict__)
         copy.swarms, copy._per_second, copy._sweep = dict(self.swarms), list(self._per_second), []
         return copy
+
+    def pin(self, info_hash: bytes, peer_id: bytes, compact: bytes):
+        """The site's own seeder, entered by the daemon rather than announced (seeder/presence.py):
+        it never expires and is never refused for a full swarm."""
+        swarm = self.swarms.get(info_hash)
+        if swarm is None:
+            swarm = self.swarms[info_hash] = Swarm()
+        swarm.leave(peer_id)
+        swarm.add(peer_id, compact, True, math.inf, False)
+
+    def unpin(self, info_hash: bytes, peer_id: bytes):
+        swarm = self.swarms.get(info_hash)
+        if swarm is not None:
+            swarm.leave(peer_id)
 
     # --- scrapes -----------------------------------------------------------------------
 

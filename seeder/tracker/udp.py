@@ -53,7 +53,7 @@ def parse_header(data: bytes) -> Header:
 def parse_announce(data: bytes, client_ip: str, allow_ip_param: bool = False) -> Announce:
     if len(data) < 98:
         raise ClientError(f"announce too short: expected 98 bytes, got {len(data)}")
-    (info_hash, peer_id, _downloaded, left, _uploaded, event, ip, _key, numwant,
+    (info_hash, peer_id, _downloaded, left, uploaded, event, ip, _key, numwant,
      port) = _ANNOUNCE.unpack_from(data, 16)
     if event >= len(_EVENTS):
         raise ClientError(f"invalid event: expected 0 to 3, got {event}")
@@ -63,7 +63,7 @@ def parse_announce(data: bytes, client_ip: str, allow_ip_param: bool = False) ->
     if ip and allow_ip_param and len(address) == 4:
         address = ip.to_bytes(4, "big")
     return Announce(info_hash, peer_id, address, port, left if left >= 0 else 1,
-                    _EVENTS[event], numwant if numwant >= 0 else -1)
+                    _EVENTS[event], numwant if numwant >= 0 else -1, max(uploaded, 0))
 
 
 def parse_scrape(data: bytes) -> Scrape:

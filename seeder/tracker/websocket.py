@@ -164,7 +164,8 @@ def parse_object(msg, max_offers: int = 10):
         # a WebTorrent peer meets others only through its offers: no more peers than offers
         numwant = _count(msg, "numwant", -1)
         numwant = len(offers) if numwant < 0 else min(numwant, len(offers))
-        announce = Announce(info_hash, peer_id, b"", 0, _count(msg, "left", UNKNOWN_LEFT), ev, numwant)
+        announce = Announce(info_hash, peer_id, b"", 0, _count(msg, "left", UNKNOWN_LEFT), ev, numwant,
+                            max(_count(msg, "uploaded", 0), 0))
         return WsAnnounce(announce, info_hash_text, peer_id_text, offers)
     if action == "scrape":
         hashes = msg.get("info_hash")

@@ -120,7 +120,7 @@ def origin(request, tmp_path_factory):
     port = free_port()
     site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/",
                      rules=[{"mimetype": "image/*"}, {"mimetype": "video/*"}],
-                     pages={"loader": True, "swap": True, "max_page_size": f"{MAX_PAGE // 1024}KiB",
+                     pages={"p2p": "always", "max_page_size": f"{MAX_PAGE // 1024}KiB",
                             "dynamic": {"revalidate": REVALIDATE, "fetches_per_minute": 600}})
     for rel, seed in ASSETS.items():
         site.add(rel, data(seed))

@@ -1,7 +1,7 @@
 """A broken filter never breaks the site: the page is served as on disk and the reason logged."""
 import http.client
 
-from conftest import image, make_site
+from support.filtersite import image, make_site
 from support.apache import start_apache
 from support.processes import wait_for
 from torrentweb.page.render import PageFilter, Settings

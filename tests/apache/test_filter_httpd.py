@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import re
 import sqlite3
 import subprocess
 import urllib.request
@@ -11,7 +12,7 @@ import urllib.request
 import libtorrent as lt
 import pytest
 
-from conftest import LINK_RE, image, make_site
+from support.filtersite import LINK_RE, image, make_site
 from support.apache import start_apache
 from support.clients import QBittorrent, transmission_download
 from support.lt_client import Client, sha256
@@ -135,8 +136,10 @@ def test_page_gets_exactly_one_link_whose_torrent_lists_exactly_its_published_as
     body = linked_page(site, "/index.html")
     (href,) = links(body)
     assert href.startswith("/.torrentweb/t/") and href.endswith(".torrent")
-    # the only change is the insertion right after <head>
-    assert body.replace(LINK_RE.search(body).group(0) + b"\n", b"", 1) == \
+    # the only change is the insertion right after <head>: the link, the loader (a cold page)
+    loader = re.search(rb'<script defer src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n', body)
+    assert loader, body
+    assert body.replace(LINK_RE.search(body).group(0) + b"\n", b"", 1).replace(loader.group(0), b"", 1) == \
         INDEX.replace(b"<head>\n", b"<head>\n\n", 1)
     with urllib.request.urlopen(site.server.url + href.lstrip("/")) as r:
         assert r.headers["Content-Type"] == "application/x-bittorrent"

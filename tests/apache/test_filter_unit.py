@@ -2,7 +2,7 @@
 loader's <script>) and the bundle identity shared with the daemon."""
 import re
 
-from conftest import LINK_RE, image, make_site
+from support.filtersite import LINK_RE, image, make_site
 from torrentweb.page.render import PageFilter, Settings
 from torrentweb.seeder.bundles import pages_wanted
 
@@ -20,7 +20,7 @@ def site_with_page(tmp_path, pages=""):
 
 
 def test_swap_and_loader_only_once_the_bundle_is_linked(tmp_path):
-    site = site_with_page(tmp_path, "  swap: true\n  loader: true\n")
+    site = site_with_page(tmp_path, "  p2p: always\n")
     f = PageFilter(Settings.from_config(site.config))
     first = f.render(PAGE, "/index.html")
     assert first.body == PAGE and first.waiting and not first.injected

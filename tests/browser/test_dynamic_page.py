@@ -29,7 +29,7 @@ def demo(tmp_path_factory):
     port = free_port()
     site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/")
     site.write_config(tracker={"websocket": f"127.0.0.1:{free_port()}", "announce": []},
-                      pages={"loader": True, "swap": True}, loader={"deadline": 20},
+                      pages={"p2p": "always"}, loader={"deadline": 20},
                       rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}])
     shutil.copytree(DEMO, site.docroot, dirs_exist_ok=True)
     (site.docroot / "index.html").rename(site.docroot / "demo.txt")     # no static page: PHP's only

@@ -19,7 +19,7 @@ def test_yaml_thresholds_round_trip_through_the_environment(tmp_path):
 
 
 def test_tag_has_the_sha384_of_the_served_file_and_the_settings():
-    tag = tag_from_environ({"TORRENTWEB_LOADER": "on", "TORRENTWEB_PREFIX": "/.tw/",
+    tag = tag_from_environ({"TORRENTWEB_P2P": "auto", "TORRENTWEB_PREFIX": "/.tw/",
                             "TORRENTWEB_LOADER_SETTINGS": "deadline=4 p2p=0"})
     body = (default_loader_dir() / "src" / "torrentweb-loader.js").read_bytes()
     sri = "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
@@ -29,8 +29,8 @@ def test_tag_has_the_sha384_of_the_served_file_and_the_settings():
 
 
 def test_loader_off_or_missing_gives_no_tag(tmp_path):
-    assert tag_from_environ({"TORRENTWEB_LOADER": "off"}) is None
-    assert tag_from_environ({"TORRENTWEB_LOADER": "on", "TORRENTWEB_LOADER_DIR": str(tmp_path)}) is None
+    assert tag_from_environ({"TORRENTWEB_P2P": "off"}) is None
+    assert tag_from_environ({"TORRENTWEB_P2P": "always", "TORRENTWEB_LOADER_DIR": str(tmp_path)}) is None
 
 
 @pytest.mark.parametrize("text, message", [

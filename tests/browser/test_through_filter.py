@@ -34,7 +34,7 @@ def demo(tmp_path_factory):
         # announce derived from base_url: http:// and ws:// through Apache's proxy, one tier each
         # (libtorrent must announce to every tier to meet the browsers: ed1d786)
         tracker={"websocket": f"127.0.0.1:{ws}", "announce": []},
-        pages={"loader": True, "swap": True},
+        pages={"p2p": "always"},
         loader={"deadline": 20},         # shared CI cores: give the swarm time (see test_loader)
         rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}])
     shutil.copytree(DEMO, site.docroot, dirs_exist_ok=True)

@@ -42,7 +42,7 @@ def test_an_https_page_gets_its_assets_over_wss_through_apache(browser, tmp_path
     site.write_config(
         tracker={"websocket": f"127.0.0.1:{free_port()}", "announce": []},   # derived: https://, wss://
         seeder={"validate_https_trackers": False},                          # the self-signed cert
-        pages={"loader": True, "swap": True}, loader={"deadline": 20},
+        pages={"p2p": "always"}, loader={"deadline": 20},
         rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}])
     shutil.copytree(DEMO, site.docroot, dirs_exist_ok=True)
     cfg = twconfig.load(site.config_path)

@@ -65,7 +65,7 @@ def test_every_command_runs_from_the_installed_wheel(installed):
     (tmp / "www").mkdir(exist_ok=True)
     config = tmp / "torrentweb.yaml"
     config.write_text("docroot: www\nbase_url: https://example.org/\nstate_dir: state\n"
-                      "pages:\n  loader: true\n")
+                      "pages:\n  p2p: always\n")
     where = run([venv / "bin" / "python", "-c", "import torrentweb; print(torrentweb.__file__)"],
                 cwd=tmp).stdout.strip()
     assert where.startswith(str(venv)), where                   # not the checkout

@@ -89,6 +89,32 @@ def test_check_config_prints_the_error_and_exits_2(tmp_path, capsys):
     assert f"{path}:4:15: rules[0].mimetype: expected a mimetype such as image/* or video/mp4" in err
 
 
+@pytest.mark.parametrize("key, text, replacement", [
+    ("pages.loader", "pages:\n  loader: true\n", "use pages.p2p (auto, the default, or always"),
+    ("pages.swap", "pages:\n  swap: true\n", "use pages.p2p (auto: assets swapped while a page is hot"),
+    ("loader.p2p", "loader:\n  p2p: false\n", "use pages.p2p: off"),
+])
+def test_a_removed_key_is_named_with_its_replacement(tmp_path, capsys, key, text, replacement):
+    path = write(tmp_path, "docroot: www\nbase_url: http://x/\n" + text)
+    assert cli.main(["check-config", "-c", str(path)]) == 2
+    assert f"{path}:4:3: {key}: this key was removed: {replacement}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("pages:\n  p2p: sometimes\n", "tw.yaml:4:8: pages.p2p: expected one of auto, always, off, got 'sometimes'"),
+    ("pages:\n  hot:\n    egress: 2\n",
+     "tw.yaml:5:13: pages.hot.egress: expected a fraction above 0 and at most 1, such as 0.5, got 2"),
+    ("pages:\n  hot:\n    views: 0\n", "tw.yaml:5:12: pages.hot.views: expected at least 1 page views, got 0"),
+    ("rules:\n  - mimetype: image/*\n    swap: maybe\n",
+     "tw.yaml:5:11: rules[0].swap: expected true or false, got 'maybe'"),
+])
+def test_hot_cold_settings_are_checked(tmp_path, text, message):
+    path = write(tmp_path, "docroot: www\nbase_url: http://x/\n" + text)
+    with pytest.raises(ConfigError) as e:
+        config.load(path)
+    assert str(e.value) == f"{path.parent}/{message}"
+
+
 def test_check_config_accepts_a_good_file(tmp_path, capsys):
     path = write(tmp_path, GOOD)
     assert cli.main(["check-config", "-c", str(path)]) == 0

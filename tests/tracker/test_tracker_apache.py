@@ -10,7 +10,7 @@ from urllib.parse import quote_from_bytes
 import libtorrent as lt
 import pytest
 
-from conftest import RunningTracker, Seeder, info_hash, make_torrent, random_file, sha256
+from support.trackers import RunningTracker, Seeder, info_hash, make_torrent, random_file, sha256
 from support.apache import start_apache
 from support.clients import aria2c_download
 from support.ports import free_port

@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 
-from conftest import RunningTracker, Seeder, info_hash, loopback_config, make_torrent, random_file, sha256
+from support.trackers import RunningTracker, Seeder, info_hash, loopback_config, make_torrent, random_file, sha256
 from support.browser import HARNESS_ORIGIN, chromium, serve_harness, webtorrent_fetch
 from support.processes import wait_for
 

@@ -5,7 +5,7 @@ LSD and peer exchange, so the tracker is the only way they can learn the seeder'
 """
 import pytest
 
-from conftest import RunningTracker, info_hash, loopback_config, make_torrent, random_file, sha256
+from support.trackers import RunningTracker, info_hash, loopback_config, make_torrent, random_file, sha256
 from support.clients import QBittorrent, aria2c_download
 from support.processes import wait_for
 

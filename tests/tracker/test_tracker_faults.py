@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from conftest import GAVE_UP, RawWebSocket, RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
+from support.trackers import GAVE_UP, RawWebSocket, RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
 from torrentweb.seeder.tracker.udp import PROTOCOL_ID
 
 IH = b"\x55" * 20

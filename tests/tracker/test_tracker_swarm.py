@@ -184,3 +184,18 @@ def test_pools_stay_consistent_with_a_simple_model(steps):
         assert len(pool.ids) == len(pool.compacts)
         for i, (peer_id, compact) in enumerate(zip(pool.ids, pool.compacts)):
             assert swarm.peers[peer_id][1:3] == (number, i) and swarm.peers[peer_id][0] == compact
+
+
+def test_visitors_uploads_add_up_as_deltas_whatever_the_transport():
+    """What peers report sending each other: each announce's total, counted once; a total that
+    goes down (a restarted client) adds nothing; the pinned seeder never reports."""
+    import dataclasses
+    s, _ = swarms()
+    s.pin(IH, b"-TW0100-000000000000", bytes([127, 0, 0, 1, 0x1a, 0xe1]))
+    s.announce(dataclasses.replace(peer(1), uploaded=1000))
+    s.announce(dataclasses.replace(peer(1), uploaded=1500))
+    s.announce(dataclasses.replace(peer(1, left=0), uploaded=1200))       # moved pools, went down
+    web = Announce(IH, b"-WW0001-000000000001", b"", 0, 5, Event.NONE, -1, 300)
+    s.announce_web(web)
+    s.announce_web(dataclasses.replace(web, uploaded=800))
+    assert s.uploaded == 1500 + 800

@@ -1,0 +1,160 @@
+"""Hot and cold pages (pages.p2p: auto) with the real daemon beside a real httpd: the origin
+decides from Apache's own request log; a cold page keeps its plain <img src>, a hot one is
+swapped for the swarm; the switch goes both ways, and the status says so."""
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+
+from support.daemon import daemon_behind_apache, make_site
+from support.ports import free_port
+from support.processes import wait_for
+from torrentweb.config import load
+
+LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="/\.torrentweb/t/')
+LOADER = re.compile(rb'<script defer src="/\.torrentweb/js/torrentweb-loader\.js"')
+PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
+<img src="img/one.jpg"><img src="img/two.jpg"></body></html>
+"""
+
+
+def get(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def state_of(body: bytes) -> str:
+    """What a visitor's browser gets: hot (swapped for the swarm), cold (plain src), or plain."""
+    if not (LINK.search(body) and LOADER.search(body)):
+        return "plain"
+    return "hot" if b"data-torrent-src=" in body else "cold"
+
+
+def status(site) -> dict:
+    try:
+        return json.loads((site.state / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def minimal_site(tmp_path, **settings):
+    port = free_port()
+    site = make_site(tmp_path, base_url=f"http://127.0.0.1:{port}/", **settings)
+    site.add("img/one.jpg", bytes(range(256)) * 300)
+    site.add("img/two.jpg", bytes(range(255, -1, -1)) * 200)
+    site.add("index.html", PAGE)
+    return site
+
+
+@pytest.fixture
+def quick(tmp_path):
+    """Low thresholds: 4 views within 5 s make the page hot, 3 quiet seconds make it cold."""
+    site = minimal_site(tmp_path, pages={"hot": {"views": 4, "window": 5, "cool_down": 3, "swarm": 99}},
+                        metrics={"listen": f"127.0.0.1:{free_port()}"})
+    with daemon_behind_apache(site, tmp_path) as (server, daemon):
+        yield site, server, daemon
+
+
+def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
+    site, server, daemon = quick
+    first = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) != "plain" and b,
+                     30, what="the page with its link")
+    assert state_of(first) == "cold"                       # an idle origin: plain HTTP at full speed
+    assert b'<img src="img/one.jpg">' in first
+    for _ in range(5):                                     # a burst: over pages.hot.views in the window
+        get(server.port, "/index.html")
+    daemon.wait_log("page /index.html is hot")
+    hot = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) == "hot" and b,
+                   10, what="the hot copy")
+    assert b'data-torrent-src="img/one.jpg"' in hot and b'data-torrent-src="img/two.jpg"' in hot
+    page = wait_for(lambda: next((p for p in status(site).get("heat", {}).get("pages", ())
+                                  if p["path"] == "/index.html" and p["state"] == "hot"), None),
+                    10, what="the status naming the page hot")
+    assert page["since"] > time.time() - 60
+    metrics = f"http://{site.settings['metrics']['listen']}/metrics"
+    assert wait_for(lambda: 'torrentweb_page_hot{page="/index.html"} 1.0' in fetch(metrics) or None, 10,
+                    what="the metric of the hot page")
+    assert re.search(r'torrentweb_egress_bytes_per_second\{source="http"\} [1-9]', fetch(metrics))
+    # quiet: cold again after cool_down, and the copy Apache serves says so
+    daemon.wait_log("page /index.html is cold", timeout=30)
+    body = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) == "cold" and b,
+                    10, what="the cold copy again")
+    assert b'<img src="img/one.jpg">' in body
+    egress = status(site)["heat"]["egress"]
+    assert set(egress) >= {"http", "seeder", "visitors", "uplink"}
+
+
+def test_the_status_page_shows_a_hot_page_and_the_egress_chart(quick, tmp_path):
+    from support.browser import chromium
+    site, server, daemon = quick
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
+    for _ in range(5):
+        get(server.port, "/index.html")
+    daemon.wait_log("page /index.html is hot")
+    with chromium() as browser, browser.context() as ctx:
+        page = ctx.new_page()
+        page.goto(server.url + ".torrentweb/status")
+        page.wait_for_function("() => [...document.querySelectorAll('#pages td.hot')].length > 0",
+                               timeout=20_000)
+        rows = page.eval_on_selector_all("#pages tbody tr", "rs => rs.map(r => r.innerText)")
+        assert any(r.startswith("/index.html\thot") for r in rows), rows
+        lines = page.eval_on_selector_all("#chart polyline", "ls => ls.map(l => l.getAttribute('points'))")
+        assert len(lines) == 3 and all(len(p.split()) == 61 for p in lines), lines
+        egress = page.inner_text("#egress")
+        assert "HTTP (Apache)" in egress and "Mbit/s" in egress
+
+
+def test_requests_for_images_are_not_page_views(quick):
+    site, server, daemon = quick
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
+    for _ in range(10):
+        assert get(server.port, "/img/one.jpg")[0] == 200
+    time.sleep(1.5)
+    assert "is hot" not in daemon.log()
+    assert state_of(get(server.port, "/index.html")[1]) == "cold"
+
+
+@pytest.mark.parametrize("p2p, expected", [("always", "hot"), ("off", "plain")])
+def test_always_and_off_need_no_decision(tmp_path, p2p, expected):
+    site = minimal_site(tmp_path, pages={"p2p": p2p})
+    with daemon_behind_apache(site, tmp_path) as (server, daemon):
+        if expected == "plain":             # links for native clients, no loader
+            body = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and LINK.search(b) and b,
+                            30, what="the page with its link")
+            assert not LOADER.search(body) and b'<img src="img/one.jpg">' in body
+        else:
+            wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == expected, 30,
+                     what=f"the {expected} page")
+        for _ in range(6):
+            get(server.port, "/index.html")
+        time.sleep(1)
+        assert "is hot" not in daemon.log()
+
+
+def test_a_config_with_only_the_required_keys_gets_the_loader(tmp_path):
+    """No pages: and no loader: keys at all: the loader is on, pages cold until hot, images swappable."""
+    port = free_port()
+    site = make_site(tmp_path, base_url=f"http://127.0.0.1:{port}/")
+    config = load(site.config_path)
+    assert config.pages.p2p == "auto" and [r.swaps for r in config.rules] == [True, True, False]
+    site.add("img/one.jpg", bytes(range(256)) * 300)
+    site.add("index.html", PAGE)
+    with daemon_behind_apache(site, tmp_path) as (server, daemon):
+        body = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) != "plain" and b,
+                        30, what="the page with its link and loader")
+        assert state_of(body) == "cold"
