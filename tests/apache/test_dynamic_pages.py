@@ -306,3 +306,44 @@ def test_a_page_only_some_visitors_may_see_is_never_fetched_for_them_and_passes_
     unchanged(server, "/staff/page.php", RAW["page"])
     daemon.wait_log("dynamic page /staff/page.php: the anonymous visitor gets 403")
     assert not any(b"/staff/" in p.read_bytes() for p in (site.state / "dynamic" / "pages").iterdir())
+
+
+@pytest.fixture(scope="module")
+def auto_origin(tmp_path_factory):
+    """pages.p2p: auto with low thresholds (4 views within 5 s: hot); a CGI page (mpm_event)."""
+    tmp = tmp_path_factory.mktemp("auto")
+    port = free_port()
+    site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/",
+                     rules=[{"mimetype": "image/*"}, {"mimetype": "video/*"}],
+                     pages={"p2p": "auto", "hot": {"views": 4, "window": 5, "cool_down": 3, "swarm": 99}})
+    for rel, seed in ASSETS.items():
+        site.add(rel, data(seed))
+    site.add(PROTECTED, data(99))
+    site.add("raw/page.txt", RAW["page"])
+    cgi = tmp / "cgi-bin"
+    cgi.mkdir()
+    (cgi / "page.cgi").write_text(CGI.format(raw=site.docroot / "raw" / "page.txt"))
+    (cgi / "page.cgi").chmod(0o755)
+    grant_web_access(load(site.config_path), default_loader_dir(), cgi)
+    extra = ("LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\n"
+             f'ScriptSock "{tmp}/cgid.sock"\nScriptAlias "/cgi-bin/" "{cgi}/"\n'
+             f'<Directory "{cgi}">\n    Require all granted\n</Directory>\n')
+    with daemon_behind_apache(site, tmp, port=port, extra=extra) as (server, daemon):
+        yield site, server, daemon
+
+
+def test_a_dynamic_page_is_swapped_only_while_it_is_hot(auto_origin):
+    site, server, daemon = auto_origin
+    cold = linked(server, "/cgi-bin/page.cgi")[2]
+    assert b"torrentweb-loader.js" in cold and b"data-torrent-" not in cold     # cold: plain HTTP
+    for _ in range(6):
+        get(server.port, "/cgi-bin/page.cgi")
+    daemon.wait_log("page /cgi-bin/page.cgi is hot: the swarm first")
+    hot = wait_for(lambda: (b := get(server.port, "/cgi-bin/page.cgi")[2]) and b"data-torrent-src" in b and b,
+                   30, interval=0.3, what="the hot page's swapped assets")
+    want = PageFilter(Settings.from_config(load(site.config_path))).render(
+        RAW["page"], "/cgi-bin/page.cgi", hot=True).body
+    assert hot == want
+    daemon.wait_log("page /cgi-bin/page.cgi is cold: plain HTTP", timeout=60)
+    wait_for(lambda: b"data-torrent-" not in get(server.port, "/cgi-bin/page.cgi")[2], 30,
+             interval=0.3, what="the page plain again once cold")
