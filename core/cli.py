@@ -101,7 +101,8 @@ def format_status(s: dict) -> str:
         f" upload rate: {s['upload_rate'] / 1024:.0f} KiB/s",
     ]
     from torrentweb.seeder.metrics import figures
-    f = figures(s)
+    from torrentweb.seeder.status import Status
+    f = figures(Status.from_json(s))
     lines.append(f"completed downloads: {f.completed} ({f.delivered / 2**20:.1f} MiB), "
                  f"offload: {f.offload:.0%} of them from other peers, not the seeder")
     tracker = s.get("tracker")

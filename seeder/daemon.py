@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import fcntl
 import json
 import logging
@@ -39,6 +38,7 @@ from .publisher import Publisher
 from .requestlog import RequestLog
 from .sdnotify import Notifier
 from .session import Seeder
+from .status import Status
 from .tracker.errors import BindError
 from .tracker.server import Tracker
 from .watcher import Change, Debouncer, Watcher
@@ -291,6 +291,24 @@ class Daemon:
         self.request_log = RequestLog(cfg.state_dir, self.heat.take)
         await self.request_log.start()
 
+    async def _reload_heat(self, new: Config):
+        """New thresholds apply at the next decision; pages.p2p leaving auto forgets every
+        hot page (the copies follow), coming back to auto starts from cold."""
+        if self.heat and new.pages.p2p == "auto":
+            self.heat.configure(new)
+            return
+        if self.heat:
+            self.request_log.stop()
+            self.heat = self.request_log = None
+
+            def forget():
+                pages = list(self.catalogue.hot_pages())
+                self.catalogue.set_hot({}, pages)
+                self.bundler.reheat(pages)
+            await asyncio.get_running_loop().run_in_executor(self.pool, forget)
+            return
+        await self._start_heat(new)
+
     def _heat_tick(self):
         """Pages that turned hot or cold: the catalogue says so first (the filter reads it), then
         their copies are rendered again (the hot copy appears or goes). Off the loop: SQLite."""
@@ -516,6 +534,7 @@ class Daemon:
             await self._reload_tracker(new)
         if self.presence:
             self.presence.relocate(seeder_ips(new) or self.presence.ips)
+        await self._reload_heat(new)
         self._reload_webrtc(old, new)
         if new.metrics != old.metrics:
             self._reload_metrics(new)
@@ -579,20 +598,18 @@ class Daemon:
             self.loop_lag_max = max(self.loop_lag_max, loop.time() - due)
 
     def _loop_status(self) -> dict:
-        """What only the loop may read (the tracker's swarms, the daemon's own state)."""
-        out = {
+        """What only the loop may read (the tracker's swarms, the daemon's own state): the
+        Status fields the status thread completes."""
+        return {
             "pid": os.getpid(), "started": self.started,
             "ready": self.ready, "config": str(self.config.path),
-            "addresses": self._addresses(), "hashing": sorted(self.in_flight)[:20],
+            "addresses": self._addresses(), "hashing": tuple(sorted(self.in_flight)[:20]),
             "loop_lag_max": self.loop_lag_max, "nofile": self.nofile,
+            "webrtc": self.webrtc.stats() if self.webrtc else None,
+            "heat": self.heat.status() if self.heat else None,
+            # the table's copy: its stats() are taken in the status thread
+            "tracker": self.tracker.swarms.snapshot() if self.tracker else None,
         }
-        if self.webrtc:
-            out["webrtc"] = self.webrtc.stats()
-        if self.heat:
-            out["heat"] = self.heat.status()
-        if self.tracker:
-            out["tracker"] = self.tracker.swarms.snapshot()    # its stats() in the status thread
-        return out
 
     def _write_status(self):
         """Hand status.json to the `status` thread; skipped while the last one is being written."""
@@ -601,21 +618,20 @@ class Daemon:
         self._status_write = self.status_pool.submit(self._status_off_loop, self._loop_status())
         self._status_write.add_done_callback(_log_failure("cannot write status.json"))
 
-    def _status_off_loop(self, status: dict):
+    def _status_off_loop(self, fields: dict):
         """On the `status` thread: the tracker's figures (from a snapshot of its table),
         libtorrent's alerts and figures (Seeder.refresh), then the metrics and the file."""
-        if "tracker" in status:
-            status["tracker"] = _tracker_dict(status["tracker"].stats())
+        snapshot = fields.pop("tracker")
         per = self.seeder.refresh()
         st = self.seeder.stats(per)
         if self.heat:
             self.loop.call_soon_threadsafe(self.heat.seeder_sent, time.time(), st.upload_rate)
-        status.update({"updated": time.time(), "torrents": st.torrents, "peers": st.peers,
-                       "uploaded": st.uploaded, "upload_rate": st.upload_rate,
-                       "per_torrent": [t.__dict__ for t in per]})
+        status = Status(**fields, tracker=snapshot.stats() if snapshot else None, updated=time.time(),
+                        torrents=st.torrents, peers=st.peers, uploaded=st.uploaded,
+                        upload_rate=st.upload_rate, per_torrent=tuple(per))
         if self.metrics:
             self.metrics.update(status)
-        data = "".join(_json_pieces(status)).encode()
+        data = "".join(_json_pieces(status.as_json())).encode()
         write_atomically(self.config.state_dir / "status.json", data)
 
 
@@ -649,19 +665,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _tracker_dict(stats) -> dict:
-    """TrackerStats as plain data, field by field: dataclasses.asdict's deep copies of
-    10,000 swarms took 54 ms, every status write."""
-    names = [f.name for f in dataclasses.fields(type(stats)) if f.name != "torrents"]
-    out = {name: getattr(stats, name) for name in names}
-    if stats.torrents:
-        fields = [f.name for f in dataclasses.fields(type(stats.torrents[0]))]
-        out["torrents"] = [{name: getattr(t, name) for name in fields} for t in stats.torrents]
-    else:
-        out["torrents"] = []
-    return out
 
 
 def _make_bundler(config, catalogue, seeder, publisher):

@@ -25,7 +25,7 @@ WEB_SCHEMES = ("ws://", "wss://")
 
 
 @dataclass(frozen=True)
-class TorrentStats:
+class SeededTorrent:
     info_hash: str
     name: str
     peers: int
@@ -100,7 +100,7 @@ class Seeder:
         self.session.set_peer_class_filter(_every_peer_global())
         self._seeding: set[str] = set()
         self._trackers: dict[str, tuple[list, list]] = {}   # info-hash -> (native, web) (url, tier)s
-        self._figures: dict[str, TorrentStats] = {}          # as of the last state_update_alert
+        self._figures: dict[str, SeededTorrent] = {}          # as of the last state_update_alert
         self._sent: list[tuple[float, int]] = []             # the last two (time, payload bytes sent)
         self._lock = threading.Lock()
         self._listen_port = self.session.listen_port()       # now: nothing keeps libtorrent busy yet
@@ -205,7 +205,7 @@ class Seeder:
         """Seconds libtorrent keeps an unanswered WebRTC offer (and its socket)."""
         return float(self.session.get_settings()["webtorrent_connection_timeout"])
 
-    def refresh(self, timeout: float = 1.0) -> list[TorrentStats]:
+    def refresh(self, timeout: float = 1.0) -> list[SeededTorrent]:
         """Every torrent's figures, and libtorrent's alerts logged. Asks libtorrent for a
         state_update_alert (post_torrent_updates: only the torrents that changed) and for its
         session counters, and waits for them, so nothing here is a synchronous call into
@@ -241,7 +241,7 @@ class Seeder:
         return seen
 
     def _take(self, statuses):
-        figures = [TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
+        figures = [SeededTorrent(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
                                 str(st.state), st.total_wanted, st.upload_payload_rate)
                    for st in statuses]
         with self._lock:
@@ -252,7 +252,7 @@ class Seeder:
     def listen_port(self) -> int:
         return self._listen_port
 
-    def stats(self, per: list[TorrentStats]) -> SessionStats:
+    def stats(self, per: list[SeededTorrent]) -> SessionStats:
         """Session totals: payload sent and its rate from libtorrent's counters (as of the last
         refresh), peers from refresh()'s figures."""
         sent, rate = (self._sent[-1][1] if self._sent else 0), 0

@@ -119,6 +119,23 @@ def test_the_status_page_shows_a_hot_page_and_the_egress_chart(quick, tmp_path):
         assert "HTTP (Apache)" in egress and "Mbit/s" in egress
 
 
+def test_sighup_to_p2p_off_forgets_the_hot_pages(quick):
+    import os
+    import signal
+    site, server, daemon = quick
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
+    for _ in range(5):
+        get(server.port, "/index.html")
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "hot", 20, what="the hot page")
+    site.write_config(pages=dict(site.settings["pages"], p2p="off"))
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    daemon.wait_log("reloaded ")
+    body = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) == "plain" and b,
+                    20, what="the page with links only")
+    assert LINK.search(body) and b'<img src="img/one.jpg">' in body
+    assert not list((site.state / "hot").glob("*.html"))
+
+
 def test_requests_for_images_are_not_page_views(quick):
     site, server, daemon = quick
     wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
