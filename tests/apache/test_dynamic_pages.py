@@ -112,16 +112,11 @@ def get(port, target, headers=None, source="127.0.0.1"):
         conn.close()
 
 
-@pytest.fixture(scope="module", params=["mod_php", "php-fpm"])
-def origin(request, tmp_path_factory):
-    """mod_php with mpm_prefork (and mod_cgi), or php-fpm with mpm_event (and mod_cgid); both
-    with the same site, a CGI script and a ProxyPass'd upstream."""
-    tmp = tmp_path_factory.mktemp(request.param)
-    port = free_port()
+def dynamic_site(tmp, port: int, pages: dict):
+    """The assets, the protected image, the raw pages and a CGI script that sends one: (site, CGI
+    directory), readable by Apache's user."""
     site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/",
-                     rules=[{"mimetype": "image/*"}, {"mimetype": "video/*"}],
-                     pages={"p2p": "always", "max_page_size": f"{MAX_PAGE // 1024}KiB",
-                            "dynamic": {"revalidate": REVALIDATE, "fetches_per_minute": 600}})
+                     rules=[{"mimetype": "image/*"}, {"mimetype": "video/*"}], pages=pages)
     for rel, seed in ASSETS.items():
         site.add(rel, data(seed))
     site.add(PROTECTED, data(99))
@@ -129,28 +124,44 @@ def origin(request, tmp_path_factory):
     site.add("priv/.htaccess", b"Require all denied\n")
     for name, body in RAW.items():
         site.add(f"raw/{name}.txt", body)
-    for name, code in PHP.items():
-        site.add(name, code.encode())
     cgi = tmp / "cgi-bin"
     cgi.mkdir()
     (cgi / "page.cgi").write_text(CGI.format(raw=site.docroot / "raw" / "page.txt"))
     (cgi / "page.cgi").chmod(0o755)
+    grant_web_access(load(site.config_path), default_loader_dir(), cgi)
+    return site, cgi
+
+
+def cgi_config(cgi, module: str, tmp) -> str:
+    """mod_cgi (prefork) or mod_cgid (event, with its socket) serving /cgi-bin/."""
+    sock = f'ScriptSock "{tmp}/cgid.sock"\n' if module == "cgid" else ""
+    return (f"LoadModule {module}_module /usr/lib/apache2/modules/mod_{module}.so\n{sock}"
+            f'ScriptAlias "/cgi-bin/" "{cgi}/"\n<Directory "{cgi}">\n    Require all granted\n</Directory>\n')
+
+
+@pytest.fixture(scope="module", params=["mod_php", "php-fpm"])
+def origin(request, tmp_path_factory):
+    """mod_php with mpm_prefork (and mod_cgi), or php-fpm with mpm_event (and mod_cgid); both
+    with the same site, a CGI script and a ProxyPass'd upstream."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    port = free_port()
+    site, cgi = dynamic_site(tmp, port, {"p2p": "always", "max_page_size": f"{MAX_PAGE // 1024}KiB",
+                                         "dynamic": {"revalidate": REVALIDATE, "fetches_per_minute": 600}})
+    for name, code in PHP.items():
+        site.add(name, code.encode())
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    grant_web_access(load(site.config_path), default_loader_dir(), cgi)
     common = (f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>\n'
               '<Location "/staff/">\n    Require ip 127.0.0.1\n</Location>\n'
-              f'ScriptAlias "/cgi-bin/" "{cgi}/"\n<Directory "{cgi}">\n    Require all granted\n</Directory>\n'
               f'ProxyPass "/app/" "http://127.0.0.1:{upstream.server_port}/app/"\n')
     try:
         if request.param == "mod_php":
-            extra = MOD_PHP + "LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so\n" + common
+            extra = MOD_PHP + cgi_config(cgi, "cgi", tmp) + common
             with daemon_behind_apache(site, tmp, port=port, extra=extra, mpm="prefork") as (server, daemon):
                 yield site, server, daemon
         else:
             with php_fpm(tmp) as fpm:
-                extra = (fpm.apache_config + "LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\n"
-                         f'ScriptSock "{tmp}/cgid.sock"\n' + common)
+                extra = fpm.apache_config + cgi_config(cgi, "cgid", tmp) + common
                 with daemon_behind_apache(site, tmp, port=port, extra=extra) as (server, daemon):
                     yield site, server, daemon
     finally:
@@ -310,25 +321,12 @@ def test_a_page_only_some_visitors_may_see_is_never_fetched_for_them_and_passes_
 
 @pytest.fixture(scope="module")
 def auto_origin(tmp_path_factory):
-    """pages.p2p: auto with low thresholds (4 views within 5 s: hot); a CGI page (mpm_event)."""
+    """pages.p2p: auto with low thresholds (4 views within 5 s: hot); the CGI page (mpm_event)."""
     tmp = tmp_path_factory.mktemp("auto")
     port = free_port()
-    site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/",
-                     rules=[{"mimetype": "image/*"}, {"mimetype": "video/*"}],
-                     pages={"p2p": "auto", "hot": {"views": 4, "window": 5, "cool_down": 3, "swarm": 99}})
-    for rel, seed in ASSETS.items():
-        site.add(rel, data(seed))
-    site.add(PROTECTED, data(99))
-    site.add("raw/page.txt", RAW["page"])
-    cgi = tmp / "cgi-bin"
-    cgi.mkdir()
-    (cgi / "page.cgi").write_text(CGI.format(raw=site.docroot / "raw" / "page.txt"))
-    (cgi / "page.cgi").chmod(0o755)
-    grant_web_access(load(site.config_path), default_loader_dir(), cgi)
-    extra = ("LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\n"
-             f'ScriptSock "{tmp}/cgid.sock"\nScriptAlias "/cgi-bin/" "{cgi}/"\n'
-             f'<Directory "{cgi}">\n    Require all granted\n</Directory>\n')
-    with daemon_behind_apache(site, tmp, port=port, extra=extra) as (server, daemon):
+    site, cgi = dynamic_site(tmp, port, {"p2p": "auto", "hot": {"views": 4, "window": 5,
+                                                                "cool_down": 3, "swarm": 99}})
+    with daemon_behind_apache(site, tmp, port=port, extra=cgi_config(cgi, "cgid", tmp)) as (server, daemon):
         yield site, server, daemon
 
 
