@@ -78,9 +78,11 @@ class DynamicPages:
     def start(self):
         """Instructions from before this start may be stale: they are made again on request."""
         self._clear()
-        for d in (self.pages_dir, self.requests_dir):
+        # Apache's workers (the group) drop markers in requests/ and only read pages/: what a
+        # page gets is written by the daemon alone
+        for d, mode in ((self.pages_dir, 0o2755), (self.requests_dir, 0o2775)):
             d.mkdir(parents=True, exist_ok=True)
-            os.chmod(d, 0o2775)          # Apache's workers (the group) drop markers in requests/
+            os.chmod(d, mode)
 
     def stop(self):
         self.worker.shutdown(wait=True, cancel_futures=True)

@@ -76,3 +76,12 @@ def test_stop_removes_every_instruction(site):
     d.stop()
     assert not list(fmt.pages_dir(site.state).iterdir())
     assert not list(fmt.requests_dir(site.state).iterdir())
+
+
+def test_only_the_daemon_may_write_what_pages_get(site):
+    d = pages(site)
+    try:
+        assert fmt.pages_dir(site.state).stat().st_mode & 0o777 == 0o755
+        assert fmt.requests_dir(site.state).stat().st_mode & 0o777 == 0o775
+    finally:
+        d.stop()
