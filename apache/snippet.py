@@ -33,7 +33,6 @@ def apache_config(config) -> str:
         "seed_name_re": re.escape(seed_name(config)),
         "base_path": config.base_path,
         "probe_source": config.access.probe_source,
-        "page_file": dynamic_format.selector_file(config.state_dir),
         "probe_visitor": config.access.probe_visitor,
         "remoteip_header": config.access.remoteip_header,
         "user": apache.user,
