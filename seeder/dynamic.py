@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import itertools
 import logging
 import os
 import time
@@ -37,6 +38,7 @@ from .builder import write_atomically
 log = logging.getLogger("torrentweb.dynamic")
 
 SCAN_EVERY = 0.25          # seconds between looks at the markers
+MARKERS_PER_SCAN = 200     # read at most this many per look (the loop thread reads them)
 LINKED = b'type="application/x-bittorrent" rel="torrent"'   # a page already linked elsewhere
 
 
@@ -127,7 +129,7 @@ class DynamicPages:
 
     def _take_markers(self, now: float):
         try:
-            markers = list(os.scandir(self.requests_dir))
+            markers = list(itertools.islice(os.scandir(self.requests_dir), MARKERS_PER_SCAN))
         except OSError:
             return
         for entry in markers:
