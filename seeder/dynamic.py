@@ -129,7 +129,8 @@ class DynamicPages:
 
     def _take_markers(self, now: float):
         try:
-            markers = list(itertools.islice(os.scandir(self.requests_dir), MARKERS_PER_SCAN))
+            with os.scandir(self.requests_dir) as entries:
+                markers = list(itertools.islice(entries, MARKERS_PER_SCAN))
         except OSError:
             return
         for entry in markers:
