@@ -13,6 +13,7 @@ the daemon builds the bundles of the HTML files it sees with the filter's own co
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -282,16 +283,26 @@ def _unlink(path: Path):
         pass
 
 
+def _log_step_failure(fut):
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("page bundles: a step failed", exc_info=fut.exception())
+
+
 class Bundler:
-    """The daemon's page-bundle component. Every method runs on the daemon's loop thread and
-    returns quickly; hashing and page rendering run in the daemon's pool."""
+    """The daemon's page-bundle component. Its public methods are called on the daemon's loop
+    and return at once: the catalogue's reads and writes and the torrent files run on the
+    component's own `bundles` thread, one step at a time (so its state needs no lock); hashing
+    and page rendering run in the daemon's pool."""
 
     def __init__(self, config, catalogue, seeder, publisher):
         self.catalogue, self.seeder, self.publisher = catalogue, seeder, publisher
         self.building: dict = {}             # key -> Future of (rows, Built)
         self.rendering = None                # Future of RenderedCopies.refresh_pending()
         self.failed: dict[str, float] = {}   # key -> when its build failed (retried later)
-        self.quiet_until: dict[str, float] = {}
+        self.quiet_until: dict[str, float] = {}   # written by the loop, read by the thread
+        self._quiet_lock = threading.Lock()
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bundles")
+        self._step = None                     # Future of the last tick's work
         self.next_render = 0.0
         self._snapshot: dict = {}           # path -> (size, mtime_ns, info_hash) at the last sweep
         self.seen_version = None
@@ -300,7 +311,14 @@ class Bundler:
 
     def configure(self, config):
         """At start and after a valid reload: every page is rendered again with the new settings
-        (prefix, sizes, loader), keeping what is known of which page embeds which file."""
+        (prefix, sizes, loader), keeping what is known of which page embeds which file. On the
+        bundles thread, after the step running now."""
+        if getattr(self, "copies", None) is None:
+            self._configure(config)
+        else:
+            self.worker.submit(self._configure, config)
+
+    def _configure(self, config):
         old = getattr(self, "copies", None)
         self.config = config
         if getattr(self, "dynamic", None) is None:
@@ -318,6 +336,7 @@ class Bundler:
         """Rendered copies are current only while the daemon watches the pages: without it,
         a page edited on disk would keep being served from its old copy. Apache then sends
         every page through the filter until the next start renders them again."""
+        self.worker.shutdown(wait=True, cancel_futures=True)
         self.copies.remove_all()
         self.dynamic.stop()
 
@@ -388,11 +407,20 @@ class Bundler:
         if not self.config.pages.enabled:
             return
         self.copies.invalidate(rel)
-        self.quiet_until[rel] = time.monotonic() + self.config.watch.settle + 0.2
+        with self._quiet_lock:
+            self.quiet_until[rel] = time.monotonic() + self.config.watch.settle + 0.2
 
     def tick(self, pool, stopping):
-        if not self.config.pages.enabled:
+        """Every 50 ms on the loop: hand the next step to the bundles thread, if it is free."""
+        if not self.config.pages.enabled or (self._step is not None and not self._step.done()):
             return
+        try:
+            self._step = self.worker.submit(self._tick, pool, stopping)
+        except RuntimeError:
+            return                       # stopping: the worker is shut down
+        self._step.add_done_callback(_log_step_failure)
+
+    def _tick(self, pool, stopping):
         self._collect(stopping)
         self._submit_requests(pool, stopping)
         self._submit_sweep(pool)
@@ -441,12 +469,14 @@ class Bundler:
         now = time.monotonic()
         if now < self.next_render:
             return
-        for rel, until in list(self.quiet_until.items()):
-            if until <= now:
-                del self.quiet_until[rel]
-                self.copies.note_page(rel)
+        with self._quiet_lock:
+            for rel, until in list(self.quiet_until.items()):
+                if until <= now:
+                    del self.quiet_until[rel]
+                    self.copies.note_page(rel)
+            quiet = set(self.quiet_until)
         version = self.catalogue.version()
-        ready = {p for p in self.copies.pending_pages() if p not in self.quiet_until}
+        ready = {p for p in self.copies.pending_pages() if p not in quiet}
         if version == self.seen_version and not ready:
             return
         self.seen_version = version
