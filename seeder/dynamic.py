@@ -12,8 +12,8 @@ most pages.max_page_size, at most pages.dynamic.max_pages pages (the least recen
 go). A page is fetched again when requested after pages.dynamic.revalidate seconds; its
 instructions follow the catalogue (a withdrawn bundle or asset takes them with it).
 
-Driven by the Bundler on the daemon's loop thread (tick, bundle_keys, configure, stop); the
-fetches and rendering run on a thread of its own, never on the loop.
+Driven by the Bundler from its own thread (tick, bundle_keys, configure, stop); the
+fetches and rendering run on a thread of its own, never on the daemon's loop.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from .builder import write_atomically
 log = logging.getLogger("torrentweb.dynamic")
 
 SCAN_EVERY = 0.25          # seconds between looks at the markers
-MARKERS_PER_SCAN = 200     # read at most this many per look (the loop thread reads them)
+MARKERS_PER_SCAN = 200     # read at most this many per look (the Bundler's thread reads them)
 LINKED = b'type="application/x-bittorrent" rel="torrent"'   # a page already linked elsewhere
 
 
