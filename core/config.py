@@ -292,6 +292,39 @@ def _url_prefix(text) -> str:
     return t
 
 
+def _url_paths(v) -> typing.Tuple[str, ...]:
+    paths = tuple(_str(x) for x in _list(v))
+    for p in paths:
+        if not p.startswith("/") or any(c in p for c in "#?\"' ") or any(ord(c) < 32 for c in p):
+            raise ValueError(f"expected URL paths such as /blog/ (starting with /, no query, quote or "
+                             f"space), got {p!r}")
+    if not paths:
+        raise ValueError("expected at least one URL path, such as /")
+    return paths
+
+
+def _content_types(v) -> typing.Tuple[str, ...]:
+    types = tuple(_str(x).lower() for x in _list(v))
+    for t in types:
+        if not re.match(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$", t):
+            raise ValueError(f"expected content types such as text/html, got {t!r}")
+    if not types:
+        raise ValueError("expected at least one content type, such as text/html")
+    return types
+
+
+@section
+class DynamicConfig:
+    """Pages that no file holds (PHP, CGI, proxied apps): a mod_lua output filter in Apache adds
+    what the daemon prepared from the page's anonymous view, fetched through Apache."""
+    enabled: bool = True        # needs mod_lua and mod_filter (Debian: a2enmod lua filter)
+    paths: typing.Tuple[str, ...] = parsed(_url_paths, ("/",))     # URL path prefixes handled
+    content_types: typing.Tuple[str, ...] = parsed(_content_types, ("text/html",))
+    fetches_per_minute: int = parsed(_count("fetches per minute", 1), 30)   # anonymous fetches, at most
+    max_pages: int = parsed(_count("pages", 1), 1000)       # distinct URLs prepared at once, at most
+    revalidate: float = parsed(_positive("number of seconds"), 300.0)   # a requested page is fetched again after
+
+
 @section
 class HotConfig:
     """When a page turns hot (pages.p2p: auto) and back. Hot: `views` page views within `window`
@@ -322,6 +355,7 @@ class PagesConfig:
     # a bundle that no HTML file of the docroot links any more is withdrawn after this long
     # (pages the daemon cannot see, such as WSGI apps', ask for theirs again when it is gone)
     unused_bundle_grace: float = parsed(_positive("number of seconds"), 3600.0)
+    dynamic: DynamicConfig = DynamicConfig()
 
 
 @section

@@ -32,6 +32,7 @@ from torrentweb.page.render import PageFilter, Settings
 
 from .builder import (Built, build, outer_keys, piece_size_for, read_torrent, with_outer_keys,
                       write_atomically)
+from .dynamic import DynamicPages
 
 log = logging.getLogger("torrentweb.bundles")
 
@@ -335,6 +336,10 @@ class Bundler:
     def _configure(self, config):
         old = getattr(self, "copies", None)
         self.config = config
+        if getattr(self, "dynamic", None) is None:
+            self.dynamic = DynamicPages(config)
+        else:
+            self.dynamic.configure(config)
         self.copies = RenderedCopies(config)
         if old is not None:
             self.copies.adopt(old)
@@ -348,6 +353,7 @@ class Bundler:
         every page through the filter until the next start renders them again."""
         self.worker.shutdown(wait=True, cancel_futures=True)
         self.copies.remove_all()
+        self.dynamic.stop()
 
     def restore(self):
         """Seed the catalogued bundles that are still current, drop the rest, and render every
@@ -363,6 +369,7 @@ class Bundler:
         self.copies.remove_all()
         if not self.config.pages.enabled:
             return
+        self.dynamic.start()
         for dirpath, dirnames, names in os.walk(self.config.docroot):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in names:
@@ -439,6 +446,7 @@ class Bundler:
         self._collect(stopping)
         self._submit_requests(pool, stopping)
         self._submit_sweep(pool)
+        self.dynamic.tick()
 
     def _collect(self, stopping):
         for key, future in list(self.building.items()):
@@ -516,7 +524,7 @@ class Bundler:
         older than pages.unused_bundle_grace: the swarm and the catalogue do not grow forever."""
         if self.copies.pending_pages():
             return                       # some page's bundle is not known yet
-        used = self.copies.bundle_keys()
+        used = self.copies.bundle_keys() | self.dynamic.bundle_keys()
         cutoff = time.time() - self.config.pages.unused_bundle_grace
         unused = [row.key for row in self.catalogue.bundles().values()
                   if row.key not in used and row.built < cutoff]
