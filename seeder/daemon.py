@@ -48,7 +48,7 @@ from .presence import Presence, own_tracker, seeder_ips
 from .publisher import Publisher
 from .requestlog import RequestLog
 from .sdnotify import Notifier
-from .session import Seeder
+from .session import SeedingSession
 from .status import Status
 from .tracker.errors import BindError
 from .tracker.server import Tracker
@@ -83,7 +83,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.reload_requested = False
         self.catalogue: Catalogue | None = None
-        self.seeder: Seeder | None = None
+        self.seeder: SeedingSession | None = None
         self.publisher: Publisher | None = None
         self.watcher: Watcher | None = None
         self.tracker = None
@@ -150,7 +150,7 @@ class Daemon:
         # the order parts start in; they reload in it and stop in reverse (lifecycle.py)
         self.catalogue = Catalogue(cfg.catalogue_path)
         self.parts.started(Part("catalogue", stop=self.catalogue.close, blocking=True))
-        self.seeder = Seeder(cfg.seeder, verbose=log.isEnabledFor(logging.DEBUG))
+        self.seeder = SeedingSession(cfg.seeder, verbose=log.isEnabledFor(logging.DEBUG))
         self.parts.started(Part("session", stop=self.seeder.close, blocking=True,
                                 reload=lambda old, new: self.seeder.apply(new.seeder)))
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
@@ -656,7 +656,7 @@ class Daemon:
 
     def _status_off_loop(self, fields: dict):
         """On the `status` thread: the tracker's figures (from a snapshot of its table),
-        libtorrent's alerts and figures (Seeder.refresh), then the metrics and the file."""
+        libtorrent's alerts and figures (SeedingSession.refresh), then the metrics and the file."""
         snapshot = fields.pop("tracker")
         per = self.seeder.refresh()
         st = self.seeder.stats(per)

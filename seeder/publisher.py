@@ -28,7 +28,7 @@ from torrentweb.naming import web_seed_urls
 from . import builder
 from .access import PUBLIC, Verdict, access_check, name_verdict
 from .rules import Candidate, Policy
-from .session import Seeder
+from .session import SeedingSession
 
 log = logging.getLogger("torrentweb.publisher")
 REFUSED = "Apache refuses it to an anonymous visitor"     # why a refused file is withdrawn
@@ -62,7 +62,7 @@ def store_file(config: Config, catalogue: Catalogue, cand: Candidate, built) -> 
 
 
 class Publisher:
-    def __init__(self, config: Config, catalogue: Catalogue, seeder: Seeder):
+    def __init__(self, config: Config, catalogue: Catalogue, seeder: SeedingSession):
         self.catalogue = catalogue
         self.seeder = seeder
         self.progress = Progress()

@@ -94,7 +94,7 @@ def _every_peer_global() -> "lt.ip_filter":
     return f
 
 
-class Seeder:
+class SeedingSession:
     """Adds and removes torrents in seed mode; never downloads, never writes the docroot."""
 
     def __init__(self, config: SeederConfig, verbose: bool = False):

@@ -14,6 +14,7 @@ import html
 import os
 from pathlib import Path
 
+from torrentweb.errors import TorrentwebError
 from torrentweb.resources import loader_dir
 from typing import Dict, Mapping, Optional
 
@@ -32,7 +33,7 @@ RESTORE_ON_ERROR = (
 )
 
 
-class LoaderSettingsError(ValueError):
+class LoaderSettingsError(TorrentwebError, ValueError):
     """TORRENTWEB_LOADER_SETTINGS is not what `torrentweb apache-config` renders."""
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import http.server
 import re
 import threading
@@ -21,13 +20,14 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from support.apache import grant_web_access
+from support.apache import grant_web_access, http_get
 from support.clients import aria2c_download
 from support.daemon import daemon_behind_apache, make_site
 from support.php import MOD_PHP, php_fpm
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb.config import load
+from torrentweb.naming import BUNDLE_NAME
 from torrentweb.page.loadertag import default_loader_dir
 from torrentweb.page.render import PageFilter, Settings
 
@@ -102,15 +102,7 @@ class Upstream(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def get(port, target, headers=None, source="127.0.0.1"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    try:
-        conn.request("GET", target, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
-
+get = http_get
 
 def dynamic_site(tmp, port: int, pages: dict):
     """The assets, the protected image, the raw pages and a CGI script that sends one: (site, CGI
@@ -212,8 +204,8 @@ def test_the_bundle_holds_the_pages_public_assets_and_aria2c_gets_it_from_the_we
     mark = len(server.access_log_lines())
     aria2c_download(tmp_path / "page.torrent", tmp_path / "aria", extra=("--bt-exclude-tracker=*",))
     for rel, seed in ASSETS.items():
-        assert (tmp_path / "aria" / "www" / rel).read_bytes() == data(seed)
-    seeded = [l for l in server.access_log_lines()[mark:] if "/.torrentweb/seed/www/" in l]
+        assert (tmp_path / "aria" / BUNDLE_NAME / rel).read_bytes() == data(seed)
+    seeded = [l for l in server.access_log_lines()[mark:] if f"/.torrentweb/seed/{BUNDLE_NAME}/" in l]
     assert seeded and all('" 20' in l for l in seeded), seeded
     assert "priv/secret.png" not in site.catalogue()
 
@@ -279,7 +271,7 @@ def test_torrentweb_never_sees_the_protected_image_or_the_php_source(origin):
     linked(server, "/page.php")
     catalogue = site.catalogue()
     assert PROTECTED not in catalogue and "page.php" not in catalogue
-    for url in ("/.torrentweb/seed/www/page.php", f"/.torrentweb/seed/www/{PROTECTED}",
+    for url in (f"/.torrentweb/seed/{BUNDLE_NAME}/page.php", f"/.torrentweb/seed/{BUNDLE_NAME}/{PROTECTED}",
                 f"/.torrentweb/files/{PROTECTED}.torrent"):
         assert get(server.port, url)[0] in (403, 404), url
 

@@ -1,23 +1,16 @@
 """A broken filter never breaks the site: the page is served as on disk and the reason logged."""
-import http.client
 
 from support.filtersite import image, make_site
-from support.apache import start_apache
+from support.apache import start_apache, http_get
 from support.processes import wait_for
 from torrentweb.page.render import PageFilter, Settings
 
 PAGE = b"<html><head><title>x</title></head><body><img src='a.jpg'></body></html>"
 
 
-def get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
-
+def get(port, path, source="127.0.0.1"):
+    status, _, body = http_get(port, path, source=source)
+    return status, body
 
 def test_missing_then_corrupt_catalogue_serves_pages_unchanged_and_logs_why(tmp_path):
     site = make_site(tmp_path)

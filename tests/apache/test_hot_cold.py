@@ -3,7 +3,6 @@ decides from Apache's own request log; a cold page keeps its plain <img src>, a 
 swapped for the swarm; the switch goes both ways, and the status says so."""
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import time
@@ -11,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from support.apache import http_get
 from support.daemon import daemon_behind_apache, make_site
 from support.ports import free_port
 from support.processes import wait_for
@@ -23,15 +23,9 @@ PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
 """
 
 
-def get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
-
+def get(port, path, source="127.0.0.1"):
+    status, _, body = http_get(port, path, source=source)
+    return status, body
 
 def fetch(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as r:

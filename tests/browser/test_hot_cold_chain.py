@@ -5,12 +5,11 @@ the real loader in Chromium does the rest. The daemon's seeder offers no WebRTC 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import shutil
 
 import pytest
 
-from support.apache import grant_web_access
+from support.apache import grant_web_access, http_get
 from support.daemon import daemon_behind_apache, make_site
 from support.loadersite import DEMO
 from support.ports import free_port
@@ -56,13 +55,7 @@ def site(tmp_path_factory):
 
 
 def get(port, path) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().read()
-    finally:
-        conn.close()
-
+    return http_get(port, path)[2]
 
 def test_a_cold_visitor_seeds_and_once_the_page_is_hot_the_next_takes_the_images_from_it(browser, site):
     site, server, daemon = site

@@ -7,7 +7,7 @@ import time
 from support.ports import free_port
 from torrentweb.config import Address, SeederConfig
 from torrentweb.seeder import builder
-from torrentweb.seeder.session import Seeder
+from torrentweb.seeder.session import SeedingSession
 
 INTERESTED, HAVE_ALL, HAVE_NONE, ALLOWED_FAST = 2, 14, 15, 17   # BEP 3, BEP 6
 FAST_EXTENSION = 0x04       # reserved byte 7
@@ -44,7 +44,7 @@ def test_a_choked_visitor_is_granted_no_pieces_outside_the_choker(tmp_path):
     (tmp_path / "page.bin").write_bytes(os.urandom(40 * 256 * 1024))
     built = builder.build_file(tmp_path, "page.bin", 40 * 256 * 1024, base_url="http://127.0.0.1:1/",
                                announce=[])
-    seeder = Seeder(SeederConfig(listen=Address("127.0.0.1", free_port())))
+    seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port())))
     try:
         seeder.add(built.info_hash, built.data, tmp_path)
         deadline = time.monotonic() + 10

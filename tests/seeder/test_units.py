@@ -13,7 +13,7 @@ from torrentweb.catalogue import Catalogue
 from torrentweb.config import load
 from torrentweb.seeder.bundles import RenderedCopies, build_bundle, remove_bundle, store_bundle
 from torrentweb.seeder.publisher import Publisher
-from torrentweb.seeder.session import Seeder
+from torrentweb.seeder.session import SeedingSession
 from torrentweb.seeder.watcher import Change, Debouncer
 
 
@@ -53,7 +53,7 @@ def publishing(tmp_path):
     site = make_site(tmp_path)
     config = load(site.config_path)
     catalogue = Catalogue(config.catalogue_path)
-    seeder = Seeder(config.seeder)
+    seeder = SeedingSession(config.seeder)
     publisher = Publisher(config, catalogue, seeder)
     yield site, config, catalogue, seeder, publisher
     seeder.close()

@@ -63,6 +63,19 @@ class ApacheServer:
         self.process.stop()
 
 
+def http_get(port: int, target: str, headers=None, source: str = "127.0.0.1"):
+    """One GET on loopback, from `source` (127.0.0.2 is the access probe's address):
+    (status, {lower-case header: value}, body)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    try:
+        conn.request("GET", target, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
 def start_apache(tmp_path, config, port: int | None = None, extra: str = "",
                  snippet: str | None = None, name: str = "httpd", mpm: str = "event") -> ApacheServer:
     """Start httpd from tmp_path/<name>/httpd.conf; stop it with .stop() in a finally.
