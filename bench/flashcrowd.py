@@ -298,6 +298,9 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
     apache_port, throttle_port = free_port(), free_port()
     base = f"http://127.0.0.1:{throttle_port}/"
     settings = origin_settings(args, browsers, {"upload_limit": args.cap})
+    # the daemon's access probe must reach Apache itself: through the throttle it would come
+    # from 127.0.0.1, which Apache takes for a local visitor (nothing would be published)
+    settings["access"] = {"probe_url": f"http://127.0.0.1:{apache_port}/"}
     workdir.mkdir(parents=True, exist_ok=True)
     throttle = Process([sys.executable, str(HERE / "throttle.py"), "--listen", f"127.0.0.1:{throttle_port}",
                         "--to", f"127.0.0.1:{apache_port}", "--rate", str(args.cap)],
