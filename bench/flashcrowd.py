@@ -428,7 +428,7 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
 # --- from cold (pages.p2p: auto) ------------------------------------------------------------
 
 HOT_MARK = b"data-torrent-src="         # a hot page's swapped elements (apache/swap.py)
-HEAT_LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) .*: page (\S+) is (hot|cold)\b")
+HEAT_LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) .*: page (.+) is (hot|cold): ")
 BENCH_COOL_DOWN = 5.0                   # pages.hot.cool_down here: the default 300 s would idle the run
 
 
