@@ -454,6 +454,8 @@ class ColdResult:
     p95_ratio: float
     hot_after_s: float          # crowd's first page request -> the daemon's "page ... is hot"
     first_hot_visitor: int      # index (arrival order) of the first visitor served the hot page
+    first_hot_at_s: float       # its page request, after the crowd's first one
+    last_cold_at_s: float       # the last visitor served cold, likewise
     cold_after_s: float         # crowd's last page request -> "page ... is cold"
     views: int                  # pages.hot thresholds of the run
     window: float
@@ -565,10 +567,17 @@ def cold_start_visit(vid: int, page_url: str, base: str, arrive_at: float, deadl
             "seeding": done - arrived, "fell_back": fell_back, "handle": h}
 
 
-def cold_start_visitors(page_url: str, base: str, schedule, t0: float, deadline: float, stall: bool,
+def cold_start_visitors(page_url: str, base: str, schedule, start, deadline: float, stall: bool,
                         utp: bool, root: str, results, stop, places: dict | None = None):
     """One worker process of --from-cold visitors, a thread each (a cold one spends seconds in
-    HTTP GETs); every visitor keeps seeding until the parent says stop."""
+    HTTP GETs); every visitor keeps seeding until the parent says stop. start: (go, t0): the
+    crowd's time zero, set once every worker is ready (a loaded machine can take seconds to
+    import libtorrent: the arrivals would bunch up)."""
+    import libtorrent  # noqa: F401
+    results.put(("ready", None))
+    go, t0 = start
+    go.wait(120)
+    t0 = t0.value
     records, errors, sessions = {}, [], []
 
     def run(vid, offset):
@@ -599,18 +608,21 @@ def cold_start_run(page_url: str, base: str, n: int, args, root: Path, until_col
     page went cold again (until_cold() waits for that while they still seed), with what the
     cold visitors downloaded in all (their HTTP copy is not in it: it must stay 0)."""
     ctx = mp.get_context("spawn")
-    results, stop = ctx.Queue(), ctx.Event()
+    results, stop, go, t0 = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Value("d", 0.0)
     per = max(1, math.ceil(n / args.processes))
     schedule = [(i, args.spread * i / n) for i in range(n)]
-    t0 = time.time() + 3.0                  # time for the workers to import libtorrent
     workers = [ctx.Process(target=cold_start_visitors,
-                           args=(page_url, base, schedule[i:i + per], t0, args.deadline,
+                           args=(page_url, base, schedule[i:i + per], (go, t0), args.deadline,
                                  args.backstop == "stall", args.utp, str(root), results, stop, places),
                            daemon=True) for i in range(0, n, per)]
     for w in workers:
         w.start()
     records, downloaded = {}, {}
     try:
+        for _ in workers:
+            results.get(timeout=120)        # ready
+        t0.value = time.time() + 0.5
+        go.set()
         for _ in workers:
             kind, payload = results.get(timeout=960)
             if kind == "error":
@@ -685,6 +697,10 @@ def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) 
         p50_ratio=round(p50 / hp50, 3), p95_ratio=round(p95 / hp95, 3),
         hot_after_s=round(hot_at - first_view, 2),
         first_hot_visitor=next((i for i, r in enumerate(order) if r["state"] == "hot"), -1),
+        first_hot_at_s=round(next((r["arrived"] for r in order if r["state"] == "hot"), math.nan)
+                             - first_view, 2),
+        last_cold_at_s=round(max(r["arrived"] for r in order if r["state"] == "cold") - first_view, 2)
+        if any(r["state"] == "cold" for r in order) else math.nan,
         cold_after_s=round(cold_at - last_view, 2), views=hot.views, window=hot.window,
         cool_down=hot.cool_down, uplink=origin.config.pages.uplink, spread=args.spread,
         cap=args.cap, size=args.size)
@@ -895,7 +911,8 @@ def cold_summary(r: ColdResult) -> str:
             f"{r.web_seed_bytes / r.asset_bytes:.2f} web seed, {r.seeder_bytes / r.asset_bytes:.2f} seeder); "
             f"{r.hot_visitors} hot; p50 / p95 {r.p50_s:.1f} / {r.p95_s:.1f} s, plain HTTP "
             f"{r.http_p50_s:.1f} / {r.http_p95_s:.1f} s (ratios {r.p50_ratio:.2f} / {r.p95_ratio:.2f}); "
-            f"hot {r.hot_after_s:.2f} s after the first request (first hot visitor #{r.first_hot_visitor}), "
+            f"hot {r.hot_after_s:.2f} s after the first request (last cold visitor at {r.last_cold_at_s:.2f} s, "
+            f"first hot #{r.first_hot_visitor} at {r.first_hot_at_s:.2f} s), "
             f"cold {r.cold_after_s:.1f} s after the last; cold visitors re-downloaded {r.cold_downloaded} B")
 
 
