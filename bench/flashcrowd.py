@@ -17,6 +17,15 @@ adding the page's torrent from its <link rel="torrent"> with the web seed held b
 seconds, as the browser loader does; visitors keep seeding until everyone is done, as open tabs do).
 Visitors arrive evenly within --spread seconds. Server egress = Apache's %O bytes for assets (access
 log) + the seeder's uploaded bytes (status.json); copies = egress / asset bytes.
+
+--from-cold: the origin runs the product's default `pages.p2p: auto` (pages.uplink = the budget,
+pages.hot.cool_down 5 s unless --hot says otherwise) and nobody has asked for the page before the
+crowd (its link is read from the daemon's rendered copy; the plain-HTTP baseline fetches assets
+only, and the crowd waits until its egress has left the daemon's window). Each visitor does what
+the browser loader does: GET the page; hot (swapped elements, `data-torrent-src`): the assets from
+the swarm as above; cold: the assets by plain HTTP, then the bundle torrent added over the files it
+got, so libtorrent verifies them and seeds until the run ends (after the page turned cold again).
+Reported: who got the page cold or hot, the daemon's "page ... is hot" / "... is cold" times.
 """
 from __future__ import annotations
 
