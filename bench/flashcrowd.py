@@ -240,12 +240,17 @@ def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, stall: b
                 times.append(took)
                 fallbacks += fell_back
     finally:
-        stop.set()
-        for w in workers:
-            w.join(30)
-            if w.is_alive():
-                w.kill()
+        end_workers(workers, stop)
     return times, fallbacks
+
+
+def end_workers(workers, stop):
+    """The visitors stop seeding; their processes end (killed after 30 s)."""
+    stop.set()
+    for w in workers:
+        w.join(30)
+        if w.is_alive():
+            w.kill()
 
 
 def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int],
@@ -643,11 +648,7 @@ def cold_start_run(page_url: str, base: str, n: int, args, root: Path, until_col
             kind, payload = results.get(timeout=60)
             downloaded.update(payload)
     finally:
-        stop.set()
-        for w in workers:
-            w.join(30)
-            if w.is_alive():
-                w.kill()
+        end_workers(workers, stop)
     return records, cold, sum(downloaded.values())
 
 
