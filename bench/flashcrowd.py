@@ -578,7 +578,7 @@ def cold_start_visit(vid: int, page_url: str, base: str, arrive_at: float, deadl
     if os.environ.get("FLASHCROWD_DEBUG"):
         print(f"visitor {vid}: {state}, done in {done - arrived:.1f} s", file=sys.stderr, flush=True)
     return {"state": state, "arrived": arrived, "took": (shown if state == "cold" else done) - arrived,
-            "seeding": done - arrived, "fell_back": fell_back, "handle": h}
+            "fell_back": fell_back, "handle": h}
 
 
 def cold_start_visitors(page_url: str, base: str, schedule, start, deadline: float, stall: bool,
@@ -597,7 +597,7 @@ def cold_start_visitors(page_url: str, base: str, schedule, start, deadline: flo
     def run(vid, offset):
         try:
             records[vid] = cold_start_visit(vid, page_url, base, t0 + offset, deadline, stall, utp,
-                                            f"{root}", (places or {}).get(vid, (None, "127.0.0.1")),
+                                            root, (places or {}).get(vid, (None, "127.0.0.1")),
                                             sessions, stop)
         except Exception as e:              # report, never hang the parent
             errors.append(f"visitor {vid}: {type(e).__name__}: {e}")
