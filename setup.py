@@ -18,7 +18,7 @@ setup(
         "torrentweb.loader": "loader",      # the browser loader; build the wheel after `make npm`
     },
     package_data={
-        "torrentweb.apache": ["*.wsgi", "*.html"],
+        "torrentweb.apache": ["*.wsgi", "*.html", "*.lua"],
         "torrentweb.conf": ["*.in", "*.yaml", "*.conf", "*.service"],
         "torrentweb.loader": ["src/*.js", "node_modules/webtorrent/dist/webtorrent.min.js"],
     },
@@ -26,6 +26,7 @@ setup(
         "libtorrent==2.1.1",
         "watchdog>=6",
         "PyYAML>=6",
+        "pydantic>=2.7,<3",        # validates the YAML against the config's dataclasses
         "websockets>=13",          # the WebSocket (WebTorrent) tracker
         "prometheus-client>=0.20",
     ],

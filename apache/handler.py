@@ -11,7 +11,7 @@ import threading
 from torrentweb.errors import CatalogueUnavailable
 from torrentweb.page.render import PageFilter, Rendered, Settings
 
-from . import http
+from . import conditional
 
 log = logging.getLogger("torrentweb.apache")
 if not log.handlers:                     # mod_wsgi sends stderr to Apache's error log
@@ -87,10 +87,10 @@ def _send(environ, start_response, st, rendered: Rendered | None, stream=None):
     seed = rendered.etag_seed if rendered else ""
     size = len(rendered.body) if rendered else st.st_size
     last_modified = max(st.st_mtime, rendered.built if rendered else 0.0)
-    tag = http.etag(st.st_size, st.st_mtime_ns, seed)
+    tag = conditional.etag(st.st_size, st.st_mtime_ns, seed)
     headers = [("Content-Type", "text/html"), ("ETag", tag),
-               ("Last-Modified", http.http_date(last_modified))]
-    if http.not_modified(environ, tag, last_modified):
+               ("Last-Modified", conditional.http_date(last_modified))]
+    if conditional.not_modified(environ, tag, last_modified):
         _close(stream)
         start_response("304 Not Modified", headers)
         return []

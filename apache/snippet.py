@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from torrentweb.naming import seed_name
-from torrentweb.page import loadertag
+from torrentweb.page import dynamic as dynamic_format, loadertag
 from torrentweb.resources import apache_file
 
 from .templates import render
@@ -51,10 +51,39 @@ def apache_config(config) -> str:
             "state_dir": config.state_dir, "prefix": apache.prefix})
             if pages.rendered_copies else "    # (pages.rendered_copies is off)\n",
         "tracker_proxy": _tracker_proxy(config),
+        "dynamic_pages": _dynamic_pages(config),
         "status_page": apache_file("status.html"),
         "loader_files": render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(config))
             if pages.p2p != "off" else "# (pages.p2p is off: no browser loader to serve)",
     })
+
+
+def _dynamic_pages(config) -> str:
+    dynamic = config.pages.dynamic
+    if not (config.pages.enabled and dynamic.enabled):
+        return "# (pages.dynamic is off: only static pages get torrent links)"
+    return render("httpd-torrentweb-dynamic.conf.in", {
+        "lua_filter": apache_file("dynamic.lua"),
+        "selector": dynamic_selector(config),
+        "probe_source": config.access.probe_source,
+        "page_file": dynamic_format.selector_file(config.state_dir),
+        "state_dir": config.state_dir,
+        "max_page_size": config.pages.max_page_size,
+        "revalidate": int(dynamic.revalidate),
+    })
+
+
+def dynamic_selector(config) -> str:
+    """The ap_expr choosing the responses the Lua filter sees: 200, the configured content
+    types and URL paths; never torrentweb's own URLs, static pages (the WSGI handler) or their
+    rendered copies."""
+    dynamic = config.pages.dynamic
+    types = "|".join(re.escape(t) for t in dynamic.content_types)
+    paths = "|".join(re.escape(p) for p in dynamic.paths)
+    return (f"%{{REQUEST_STATUS}} == 200 && %{{CONTENT_TYPE}} =~ m#^({types})([ ;]|$)#i"
+            f" && %{{REQUEST_URI}} =~ m#^({paths})#"
+            f" && %{{REQUEST_URI}} !~ m#^{re.escape(config.apache.prefix)}#"
+            f" && %{{HANDLER}} != '{HANDLER_NAME}' && -z reqenv('REDIRECT_TORRENTWEB_COPY')")
 
 
 def _python(apache) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from torrentweb.errors import CatalogueUnavailable
 from torrentweb.page.render import PageFilter, Settings
 
-from . import http
+from . import conditional
 
 log = logging.getLogger("torrentweb.apache")
 
@@ -91,7 +91,7 @@ class TorrentMiddleware:
             if not any(k.lower() == "etag" for k, _ in headers):
                 headers.append(("ETag", f'"tw{hashlib.sha1(out).hexdigest()[:20]}"'))
         etag = next((v for k, v in headers if k.lower() == "etag"), None)
-        if etag and environ.get("HTTP_IF_NONE_MATCH") and http.not_modified(
+        if etag and environ.get("HTTP_IF_NONE_MATCH") and conditional.not_modified(
                 {"HTTP_IF_NONE_MATCH": environ["HTTP_IF_NONE_MATCH"]}, etag, 0):
             start_response("304 Not Modified", [(k, v) for k, v in headers
                                                 if k.lower() != "content-type"])

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The browser loader's cost and benefit: time until every image of a page is shown in headless
-Chromium, plain HTTP versus the torrentweb page (loader + swap + swarm), same origin, same run.
+Chromium, plain HTTP versus the torrentweb page (loader + swap + swarm, or the cold page: links +
+loader, plain <img>), same origin, same run.
 
-    .venv/bin/python bench/browser.py [--runs 5] [--tabs 8] [--cap 1MiB]
+    .venv/bin/python bench/browser.py [--runs 5] [--tabs 8] [--cap 1MiB] [--only cold]
 
 Origin: the real Apache (with the shipped loader fragment) and the seeder daemon (libtorrent +
 WebSocket tracker) on loopback, serving the demo images (demo/site/img, ~1 MB in 3 files); the
@@ -10,14 +11,19 @@ torrentweb page links the page bundle the daemon builds for them, as pages throu
 Scenarios, each a fresh Chromium context per tab and the median over --runs:
   uncapped: one tab, loopback speed;
   capped:   --tabs tabs arriving together, the origin's uplink ONE budget of --cap bytes/s
-            (Apache behind bench/throttle.py, the seeder's upload_limit = --cap as well).
+            (Apache behind bench/throttle.py, the seeder's upload_limit = --cap as well);
+  cold:     one tab, idle origin, the cold page (what a cold origin serves: the images by plain
+            HTTP, the loader after the load event) against the page with torrentweb off; and
+            whether the tab then seeds (its state, pieces verified from its HTTP cache).
 Also the loader's cost: bytes of script the tab loaded and its JS heap (CDP Runtime.getHeapUsage)
 once the images are shown. Prints a table and ratios (torrentweb / plain; < 1 is faster).
 """
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import re
 import shutil
 import sqlite3
 import statistics
@@ -25,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import libtorrent as lt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -44,17 +52,24 @@ from torrentweb.apache.templates import render  # noqa: E402
 IMAGES = ("img/dawn.jpg", "img/dusk.jpg", "img/highlands.jpg")
 PREFIX = "/.torrentweb/"
 # Set in every page before its own scripts: the moment all images are decoded (the swapped
-# placeholders are 1x1, so they do not count as shown).
+# placeholders are 1x1, so they do not count as shown), taken in the last image's load event
+# (a capturing listener), so that script running after it (a cold page's loader) cannot delay
+# the reading; the poll is the backstop.
 SHOWN_PROBE = """
 (() => {
-  const t = setInterval(() => {
+  const check = () => {
     const imgs = [...document.querySelectorAll('body img')].filter(i => !i.closest('noscript'))
-    if (imgs.length && imgs.every(i => i.complete && i.naturalWidth > 1)) {
-      window.__shownAt = performance.now(); clearInterval(t)
+    if (!window.__shownAt && imgs.length && imgs.every(i => i.complete && i.naturalWidth > 1)) {
+      window.__shownAt = performance.now()
     }
-  }, 5)
+  }
+  document.addEventListener('load', check, true)
+  const t = setInterval(() => { check(); if (window.__shownAt) clearInterval(t) }, 5)
 })()
 """
+# A cold tab, once its loader has settled: [state, pieces it seeds from its HTTP cache].
+COLD_SEEDS = """(() => { const tw = window.torrentweb
+  return !tw || tw.state === 'cold' || tw.state === 'starting' ? null : [tw.state, tw.cached.pieces] })()"""
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
 {head}</head><body>
 {body}
@@ -77,9 +92,10 @@ Alias "{prefix}seed/{seed_name}/" "{docroot}/"
 class Origin:
     """Daemon + Apache (+ the shared-budget relay when capped) serving both pages."""
 
-    def __init__(self, tmp: Path, cap: int, loader: dict, seeder: dict):
+    def __init__(self, tmp: Path, cap: int, loader: dict, seeder: dict, cold_tag: str = "head"):
         self.tmp = tmp
         self.loader = loader            # overrides of the loader's settings (upload_limit=...)
+        self.cold_tag = cold_tag        # where the cold page has the loader's tag (COLD_TAGS)
         apache_port = free_port()
         self.relay = None
         front = free_port() if cap else apache_port
@@ -126,7 +142,17 @@ class Origin:
         tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
         (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
-        for name in ("plain.html", "tw.html"):
+        # the same page, nothing swapped; the loader's tag where --cold-tag says
+        cold = {"head": PAGE.format(head=links + loadertag.cold(tag) + "\n", body=imgs),   # as the filter does
+                "normal": html.decode(),                       # the same tag at normal priority
+                "body": PAGE.format(head=links, body=imgs + "\n" + tag),
+                "async": html.decode().replace("<script defer ", "<script async "),
+                "load": PAGE.format(head=links + after_load(tag), body=imgs),
+                "none": PAGE.format(head="", body=imgs)}[self.cold_tag]   # A/A: the noise floor
+        (self.site.docroot / "cold.html").write_text(cold)
+        self.bundle_pieces = lt.torrent_info(
+            (self.site.state / "bundles" / info_hash / f"{info_hash}.torrent").read_bytes()).num_pieces()
+        for name in ("plain.html", "tw.html", "cold.html"):
             (self.site.docroot / name).chmod(0o644)
 
     def page_bundle(self) -> str | None:
@@ -144,8 +170,18 @@ class Origin:
         self.daemon.stop()
 
 
-def visit(browser, url: str, tabs: int, timeout: float = 120):
-    """Open `tabs` fresh contexts on url together; per tab: ms until shown, script bytes, heap."""
+def after_load(tag: str) -> str:
+    """An inline script that inserts the loader's <script> (same attributes) on the load event."""
+    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', tag))
+    return ("<script>addEventListener('load', function () { var s = document.createElement('script');"
+            f" var a = {json.dumps({k: html.unescape(v) for k, v in attrs.items()})};"
+            " Object.keys(a).forEach(function (k) { s.setAttribute(k, a[k]) });"
+            " document.head.appendChild(s) })</script>\n")
+
+
+def visit(browser, url: str, tabs: int, timeout: float = 120, cold: bool = False):
+    """Open `tabs` fresh contexts on url together; per tab: ms until shown, script bytes, heap;
+    cold: also wait for the cold page's loader to settle (timing['seeding'])."""
     contexts, pages, out = [], [], []
     try:
         for _ in range(tabs):
@@ -164,6 +200,9 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
             cdp.send("HeapProfiler.collectGarbage")
             heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
             timing = page.evaluate("window.torrentweb ? window.torrentweb.timing : {}")
+            if cold:
+                timing["seeding"] = wait_for(lambda: page.evaluate(COLD_SEEDS), timeout, interval=0.05,
+                                             what=f"the cold tab seeding at {url}")
             if "--debug" in sys.argv:
                 print(page.evaluate("window.torrentweb && [window.torrentweb.fallbacks, "
                                     "window.torrentweb.elements]"), file=sys.stderr)
@@ -174,15 +213,16 @@ def visit(browser, url: str, tabs: int, timeout: float = 120):
     return out
 
 
-def scenario(browser, origin: Origin, tabs: int, runs: int):
-    """{'plain': [...], 'tw': [...]}: per run, the median over tabs of (ms, script bytes, heap);
+def scenario(browser, origin: Origin, tabs: int, runs: int, page: str = "tw"):
+    """{'plain': [...], page: [...]}: per run, the median over tabs of (ms, script bytes, heap);
     and the loader's own timeline (ms since navigation), per tab."""
-    results, timelines = {"plain": [], "tw": []}, []
+    results, timelines = {"plain": [], page: []}, []
     for i in range(runs):
-        order = ("plain", "tw") if i % 2 == 0 else ("tw", "plain")   # no side always goes first
+        order = ("plain", page) if i % 2 == 0 else (page, "plain")   # no side always goes first
         for name in order:
             mark = len(origin.apache.access_log_lines())
-            per_tab = visit(browser, origin.url + f"{name}.html", tabs)
+            per_tab = visit(browser, origin.url + f"{name}.html", tabs,
+                            cold=name == "cold" and origin.cold_tag != "none")
             time.sleep(0.3)      # the access log line is written when the response ends
             image_bytes = sum(int(line.split('"')[2].split()[1]) for line in
                               origin.apache.access_log_lines()[mark:] if '"GET /img/' in line)
@@ -204,7 +244,11 @@ def main(argv=None) -> int:
     ap.add_argument("--cap", type=size, default=size("1MiB"), help="origin uplink, bytes/s")
     ap.add_argument("--upload-limit", help="the loader's per-tab upload cap (default: the YAML's)")
     ap.add_argument("--deadline", type=float, help="the loader's deadline, s (default: the YAML's)")
-    ap.add_argument("--only", choices=("uncapped", "capped"), help="run one scenario")
+    ap.add_argument("--only", choices=("uncapped", "capped", "cold"), help="run one scenario")
+    ap.add_argument("--cold-tag", choices=("head", "normal", "body", "async", "load", "none"), default="head",
+                    help="the cold page's loader tag: in <head> as the filter injects it (default, "
+                         "fetchpriority=low), normal: the same at normal priority, at the end of <body>, in <head> as <script async>, or inserted on the load "
+                         "event by an inline script; none: the plain page itself (A/A, the noise floor)")
     add_seeder_option(ap)
     ap.add_argument("--keep", action="store_true", help="keep the origins' work directories")
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
@@ -213,21 +257,30 @@ def main(argv=None) -> int:
     if args.deadline is not None:
         loader["deadline"] = str(args.deadline)
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-bench-browser-"))
-    rows = []
+    rows, cold_rows, paired = [], [], []
     try:
         with chromium() as browser:
-            scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1),
-                         "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs)}
-            for label, cap, tabs in (scenarios[name] for name in ([args.only] if args.only else scenarios)):
-                origin = Origin(tmp / ("capped" if cap else "uncapped"), cap, loader, dict(args.seeder))
+            scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1, "tw"),
+                         "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs, "tw"),
+                         "cold": (f"cold page (tag: {args.cold_tag}), idle, 1 tab", 0, 1, "cold")}
+            for name in ([args.only] if args.only else scenarios):
+                label, cap, tabs, page = scenarios[name]
+                origin = Origin(tmp / name, cap, loader, dict(args.seeder), args.cold_tag)
                 try:
-                    res, timelines = scenario(browser, origin, tabs, args.runs)
+                    res, timelines = scenario(browser, origin, tabs, args.runs, page)
+                    pieces = origin.bundle_pieces
                 finally:
                     origin.stop()
                 med = {k: tuple(statistics.median(v) for v in zip(*runs)) for k, runs in res.items()}
                 steps = ("start", "bundle", "torrents", "firstWire", "done")
-                rows.append((label, med["plain"], med["tw"], {k: statistics.median(
+                rows.append((label, med["plain"], med[page], {k: statistics.median(
                     t[k] for t in timelines if k in t) for k in steps if any(k in t for t in timelines)}))
+                # each run visits both pages back to back: their ratio is less at the mercy of
+                # what else the machine is doing than the ratio of the two medians
+                paired.append((label, statistics.median(t[0] / p[0] for p, t in zip(res["plain"], res[page]))))
+                seeded = [t["seeding"] for t in timelines if "seeding" in t]
+                if seeded:
+                    cold_rows.append((label, pieces, seeded))
     finally:
         if args.keep:
             print(f"kept {tmp} (daemon log, Apache logs, state)", file=sys.stderr)
@@ -242,9 +295,16 @@ def main(argv=None) -> int:
         print(f"{label:32} {plain[0]:9.0f} {tw[0]:9.0f} {tw[0] / plain[0]:6.2f} {plain[1]:11.0f} "
               f"{tw[1]:9.0f} {plain[2] / 1e6:9.2f}MB {tw[2] / 1e6:7.2f}MB {tw[2] / plain[2]:10.2f}"
               f" {plain[3]:23.0f} {tw[3]:9.0f}")
+    print("ratio per run (torrentweb / plain, the two visits of one run), median: " +
+          ", ".join(f"{label} {ratio:.2f}" for label, ratio in paired))
     print("loader timeline, median ms since navigation start:")
     for label, _, _, steps in rows:
         print(f"  {label}: " + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()))
+    for label, pieces, seeded in cold_rows:
+        states = sorted({state for state, _ in seeded})
+        print(f"{label}: afterwards the tab is {'/'.join(states)} in {len(seeded)} of {len(seeded)} runs, "
+              f"pieces seeded from its HTTP cache (median) {statistics.median(n for _, n in seeded):.0f}"
+              f" of the bundle's {pieces}")
     return 0
 
 

@@ -8,7 +8,10 @@ Serves the same page bytes four ways from one real httpd + mod_wsgi (wrk -t2 -c3
   static   Apache core, a plain file outside the filter's binding (the baseline)
   filter   through the mod_wsgi handler in daemon mode: scan, catalogue lookup, injection
   copy     the daemon's rendered copy of an unchanged page, served by Apache core via mod_rewrite
-(and a no-op handler in the same daemon processes: mod_wsgi's own floor)
+(and a no-op handler in the same daemon processes: mod_wsgi's own floor), and the same bytes
+from a PHP page (php-fpm) two ways:
+  php-plain  outside pages.dynamic.paths: PHP alone (the baseline of the PHP row)
+  php        through the dynamic pages' mod_lua filter, with the daemon's instructions for it
 and prints requests/s, p50/p99 latency and each path's ratio to the static runs just before and
 after it (the machine is shared: the static runs track its drift). The
 catalogue is filled the daemon's way (its Policy, builder, build_bundle, RenderedCopies).
@@ -31,12 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.apache import start_apache       # noqa: E402  (the tests' real-httpd helper)
+from support.php import php_fpm                # noqa: E402
 from support.ports import free_port            # noqa: E402
 from torrentweb.apache.snippet import handler_path   # noqa: E402
 from torrentweb.config import load             # noqa: E402
 from torrentweb.seeder import builder          # noqa: E402
 from torrentweb.catalogue import Catalogue                                          # noqa: E402
 from torrentweb.seeder.bundles import RenderedCopies, build_bundle, store_bundle  # noqa: E402
+from torrentweb.seeder.dynamic import DynamicPages                               # noqa: E402
 from torrentweb.seeder.publisher import store_file                               # noqa: E402
 from torrentweb.seeder.rules import Policy     # noqa: E402
 import results                                 # noqa: E402  (bench/results.py)
@@ -83,11 +88,15 @@ def make_site(root: Path):
         (docroot / rel).parent.mkdir(parents=True, exist_ok=True)
         (docroot / rel).write_bytes(page)
     (core / "page.html").write_bytes(page)
+    for rel in ("php/page.php", "php-plain/page.php"):
+        (docroot / rel).parent.mkdir(parents=True, exist_ok=True)
+        (docroot / rel).write_text('<?php readfile(__DIR__ . "/../../core/page.html");')
     port = free_port()
     (root / "torrentweb.yaml").write_text(
         f"docroot: www\nbase_url: http://127.0.0.1:{port}/\nstate_dir: state\n"
         "rules:\n  - mimetype: image/*\n    min_size: 1KiB\n"
-        "apache:\n  processes: 2\n  threads: 16\n")
+        "apache:\n  processes: 2\n  threads: 16\n"
+        "pages:\n  dynamic:\n    paths: [/php/]\n")
     config = load(root / "torrentweb.yaml")
     config.state_dir.mkdir(parents=True)
     os.chmod(config.state_dir, 0o2775)
@@ -109,6 +118,19 @@ def fill_catalogue(config, catalogue: Catalogue):
     copies.forget("filter/page.html")              # this one stays on the filter's path
     copies.note_page("copy/page.html")
     assert copies.refresh_pending() == 1, "the copy of copy/page.html was not written"
+
+
+def prepare_php(server, dynamic: DynamicPages) -> bytes:
+    """What the daemon does for a dynamic page: the filter's marker, the anonymous fetch, the
+    instructions; then the page as a visitor gets it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body, _ = fetch(server.url + "php/page.php")
+        if LINK.search(body):
+            return body
+        dynamic.tick()
+        time.sleep(0.1)
+    raise SystemExit("php/page.php never got its link")
 
 
 def measure(url: str, seconds: int) -> dict:
@@ -141,10 +163,13 @@ def main(argv=None) -> int:
     args.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
     opts = args.parse_args(argv)
     seconds = 3 if opts.quick else 10
-    with tempfile.TemporaryDirectory(prefix="tw-bench-filter-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tw-bench-filter-") as tmp, php_fpm(Path(tmp), children=8) as fpm:
         root = Path(tmp)
+        os.chmod(root, 0o755)
         config, page = make_site(root)
         catalogue = Catalogue(config.catalogue_path)
+        dynamic = DynamicPages(config)
+        dynamic.start()
         server = None
         try:
             fill_catalogue(config, catalogue)
@@ -164,7 +189,8 @@ def main(argv=None) -> int:
                      f"WSGIHandlerScript noop-embedded {root}/noop.wsgi process-group=%{{GLOBAL}} "
                      "application-group=%{GLOBAL}\n"
                      f'<Directory "{config.docroot}/noop-embedded">\n    <FilesMatch "\\.html?$">\n'
-                     "        SetHandler noop-embedded\n    </FilesMatch>\n</Directory>\n")
+                     "        SetHandler noop-embedded\n    </FilesMatch>\n</Directory>\n"
+                     + fpm.apache_config)
             (root / "noop.wsgi").write_text(NOOP)
             server = start_apache(root, config, extra=extra)
             static, _ = fetch(server.url + "core/page.html")
@@ -172,23 +198,32 @@ def main(argv=None) -> int:
             copy, h_copy = fetch(server.url + "copy/page.html")
             assert static == page and LINK.search(filtered) and copy == filtered, "wrong bodies"
             assert h_filter["ETag"].startswith('"tw') and "Accept-Ranges" in h_copy, "wrong paths"
+            php = prepare_php(server, dynamic)
+            plain_php, _ = fetch(server.url + "php-plain/page.php")
+            assert plain_php == page and php == filtered, "wrong PHP bodies"
             print(f"page: {len(page)} bytes, 20 <img>; with its link: {len(filtered)} bytes")
             runs = [("static", measure(server.url + "core/page.html", seconds))]
             for name, path in PATHS:         # each path between two static runs: drift cancels
                 runs.append((name, measure(server.url + path, seconds)))
                 runs.append(("static", measure(server.url + "core/page.html", seconds)))
+            runs.append(("php-plain", measure(server.url + "php-plain/page.php", seconds)))
+            runs.append(("php", measure(server.url + "php/page.php", seconds)))
+            runs.append(("php-plain", measure(server.url + "php-plain/page.php", seconds)))
         finally:
             if server:
                 server.stop()
+            dynamic.stop()
             catalogue.close()
     ratio = {}
-    for i in range(1, len(runs), 2):      # runs[i] is a path, runs[i-1] and runs[i+1] static
+    for i in range(1, 2 * len(PATHS), 2):   # runs[i] is a path, runs[i-1] and runs[i+1] static
         ratio[runs[i][0]] = runs[i][1]["rps"] / ((runs[i - 1][1]["rps"] + runs[i + 1][1]["rps"]) / 2)
+    ratio["php"] = runs[-2][1]["rps"] / ((runs[-3][1]["rps"] + runs[-1][1]["rps"]) / 2)
     lines = [f"| {name} | {r['rps']:.0f} | {f'{ratio[name]:.2f}x' if name in ratio else ''} | "
              f"{r['p50']} | {r['p99']} |" for name, r in runs]
     table = "\n".join(["| path (in run order) | req/s | vs the static runs beside it | p50 | p99 |",
                        "| --- | --- | --- | --- | --- |", *lines])
-    print(f"\nratio to the static runs beside each: a no-op handler {ratio['noop']:.2f}x, filter "
+    print(f"\nPHP page through the dynamic pages' filter / the same PHP page without: {ratio['php']:.2f}x")
+    print(f"ratio to the static runs beside each: a no-op handler {ratio['noop']:.2f}x, filter "
           f"(daemon mode) {ratio['filter']:.2f}x, no-op embedded {ratio['noop-embedded']:.2f}x, "
           f"embedded {ratio['embedded']:.2f}x, "
           f"rendered copy {ratio['copy']:.2f}x; load average {os.getloadavg()[0]:.1f}")
@@ -212,6 +247,12 @@ mod_wsgi in daemon mode, 2 processes x 16 threads; a ~20 KB page with 20 `<img>`
   version, one stat pair for the version); the rest is the mod_wsgi round trip.
 - rendered copy / static: **{ratio['copy']:.2f}x** (goal >= 0.9x for an unchanged page): the daemon
   writes the injected page to `state_dir/pages/`, mod_rewrite hands it to Apache core.
+- PHP page (php-fpm, the same bytes by `readfile`) through the dynamic pages' mod_lua filter / the
+  same PHP page outside `pages.dynamic.paths`, run between two runs of it: **{ratio['php']:.2f}x**
+  (goal >= 0.9x, not reached for a page this cheap to make): mod_lua builds a Lua state per
+  request (`LuaScope once`; `thread` and `server` were slower still for an output filter), about
+  0.3 ms of CPU per page that gets markup, against the ~0.5 ms PHP takes for this `readfile`
+  page on these cores. Pages with nothing to add never reach Lua (an empty instructions file).
 - Every path ran between two static runs and is compared with their mean, so the drift of a
   shared machine cancels out (load average at the end of this run: {os.getloadavg()[0]:.1f} on 2 cores).
 - Reading: the filter sits at mod_wsgi's own floor (the no-op handler), so its work is not what

@@ -94,6 +94,7 @@ class Result:
     http_p95_limit: float = math.nan   # http_p95_s / limit_s
     net_late_ms_p99: float = math.nan  # --net: the delay line's lateness (its own accuracy) ...
     net_dropped: int = 0               # ... and packets it could not write on
+    frontend_bytes: tuple = ()         # --frontends: each frontend's Apache asset + seeder bytes
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -347,32 +348,66 @@ def net_origin(args, site: Path, workdir: Path, host):
     """The origin inside its namespace on the emulated network: its link's uplink is the budget
     (no throttle, no seeder upload_limit). Apache also listens on the host's address; the seeder
     listens there; the tracker stays on the namespace's loopback behind Apache's proxy."""
+    with net_frontends(args, site, workdir, [host]) as (origins, *rest):
+        yield (origins[0], *rest)
+
+
+@contextlib.contextmanager
+def net_frontends(args, site: Path, workdir: Path, hosts):
+    """One origin per host, each on its own copy of the site (another path: info-hashes do not
+    depend on it), each a web seed of every torrent (torrents.web_seeds), all announcing to the
+    first one's tracker (README "Scaling past one machine"). Yields ([origins], first base URL,
+    torrent, {asset URL: length}); the torrent is the first frontend's, the same on all."""
     sys.path.insert(0, str(ROOT / "tests"))
     from support.ports import free_port
-    port = free_port()
-    base = f"http://{host.ip}:{port}/"
-    uplink = int(host.profile.up_mbit * 1e6 / 8)
-    settings = origin_settings(args, False, {"upload_limit": 0, "listen": f"{host.ip}:{free_port()}"},
-                               uplink=uplink)
-    with host.entered():
-        origin = Origin.start(site, workdir / "origin", port=port, settings=settings, base_url=base,
-                              apache_extra=f"Listen {host.ip}:{port}")
+    ports = [free_port() for _ in hosts]
+    bases = [f"http://{h.ip}:{port}/" for h, port in zip(hosts, ports)]
+    extra = {}
+    if len(hosts) > 1:
+        extra = {"torrents": {"web_seeds": bases},
+                 "tracker": {"announce": [f"{bases[0]}announce", f"ws://{hosts[0].ip}:{ports[0]}/announce"]}}
+    origins = []
     try:
-        with host.entered():
-            if args.from_cold:                             # no page view before the crowd
-                assets = quiet_page_assets(origin, base)
-            elif not origin.wait_published(timeout=60):    # mod_wsgi may answer 503 at first
-                raise BenchError(f"{base}: no <link rel=\"torrent\"> within 60 s")
-            else:
-                assets = page_assets(base)
-        yield (origin, base, *assets)
+        for i, (host, port, base) in enumerate(zip(hosts, ports, bases)):
+            docroot = site if i == 0 else _copy_site(site, workdir / f"frontend{i}" / "srv" / "copy")
+            settings = origin_settings(args, False, {"upload_limit": 0, "listen": f"{host.ip}:{free_port()}"},
+                                       uplink=int(host.profile.up_mbit * 1e6 / 8))
+            with host.entered():
+                origins.append(Origin.start(docroot, workdir / (f"frontend{i}" if i else "origin"), port=port,
+                                            settings={**settings, **extra}, base_url=base,
+                                            apache_extra=f"Listen {host.ip}:{port}"))
+        for host, origin, base in zip(hosts, origins, bases):
+            with host.entered():
+                if args.from_cold:                             # no page view before the crowd
+                    assets = quiet_page_assets(origin, base)
+                elif not origin.wait_published(timeout=60):    # mod_wsgi may answer 503 at first
+                    raise BenchError(f"{base}: no <link rel=\"torrent\"> within 60 s")
+                else:
+                    assets = page_assets(base)
+                if host is hosts[0]:
+                    first = assets
+                elif lt_info_hash(assets[0]) != lt_info_hash(first[0]):
+                    raise BenchError(f"{base}: another info-hash than {bases[0]} for the same page")
+        yield (origins, bases[0], *first)
     finally:
-        origin.stop()
+        for origin in origins:
+            origin.stop()
 
 
-def network(mix: str, n: int) -> netem.Network:
-    """The origin (profile `origin`) and n visitors v0..v{n-1} with profiles from the mix."""
-    return netem.Network([("origin", netem.PROFILES["origin"]),
+def _copy_site(site: Path, dest: Path) -> Path:
+    shutil.copytree(site, dest, dirs_exist_ok=True)
+    return dest
+
+
+def lt_info_hash(torrent: bytes) -> str:
+    import libtorrent as lt
+    return str(lt.torrent_info(torrent).info_hashes().v1)
+
+
+def network(mix: str, n: int, origins=None) -> netem.Network:
+    """The origin (profile `origin`) and n visitors v0..v{n-1} with profiles from the mix;
+    origins: [(name, profile)] in place of the one origin."""
+    return netem.Network([*(origins or [("origin", netem.PROFILES["origin"])]),
                           *((f"v{i}", p) for i, p in enumerate(netem.crowd(mix, n)))])
 
 
@@ -385,14 +420,24 @@ def limit_s(asset_bytes: int, origin: netem.Profile, visitors: list[netem.Profil
                asset_bytes / min(rate(p.down_mbit) for p in visitors))
 
 
-def run_one(n: int, args, site: Path, work: Path) -> Result | ColdResult:
+def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: float = 1.0) -> Result | ColdResult:
+    """frontends: that many origins on `origin` links, sharing the first one's tracker; scale: one
+    origin whose link has `scale` times the `origin` profile's rates (the baseline of --frontends)."""
     measure = measure_from_cold if args.from_cold else measure_one
     if not args.net:
         return measure(n, args, capped_origin(args, site, work / f"n{n}"), work, None)
-    with network(args.net, n) as net:
+    base = netem.PROFILES["origin"]
+    link = replace(base, name=f"origin x{scale:g}", down_mbit=base.down_mbit * scale,
+                   up_mbit=base.up_mbit * scale) if scale != 1 else base
+    names = ["origin", *(f"frontend{i}" for i in range(1, frontends))]
+    with network(args.net, n, [(name, link) for name in names]) as net:
         places = {i: (net[f"v{i}"].netns, net[f"v{i}"].ip) for i in range(n)}
-        r = measure(n, args, net_origin(args, site, work / f"n{n}", net["origin"]), work, places)
-        limit = limit_s(r.asset_bytes, net["origin"].profile, [net[f"v{i}"].profile for i in range(n)])
+        workdir = work / f"n{n}-f{frontends}-x{scale:g}"
+        origin_cm = (net_frontends(args, site, workdir, [net[name] for name in names]) if frontends > 1
+                     else net_origin(args, site, workdir, net["origin"]))
+        r = measure(n, args, origin_cm, work, places)
+        uplink = replace(link, up_mbit=link.up_mbit * frontends)     # all frontends' uplinks together
+        limit = limit_s(r.asset_bytes, uplink, [net[f"v{i}"].profile for i in range(n)])
     late = net.lateness         # written at teardown
     if args.from_cold:
         return replace(r, net=args.net, net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
@@ -404,17 +449,18 @@ def run_one(n: int, args, site: Path, work: Path) -> Result | ColdResult:
 def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Result:
     """Plain HTTP, then BitTorrent, against the origin that origin_cm starts."""
     with origin_cm as (origin, base, torrent, urls):
+        origins = origin if isinstance(origin, list) else [origin]     # --frontends: every one counts
         asset_bytes = sum(urls.values())
         paths = {"/" + url[len(base):] for url in urls}
 
-        mark = len(origin.apache.access_log_lines())
+        marks = [len(o.apache.access_log_lines()) for o in origins]
         http_times = http_run(list(urls), n, args.spread, urls, places) if args.http else [math.nan]
         time.sleep(0.5)
-        lines = origin.apache.access_log_lines()
-        http_bytes = asset_bytes_in_log(lines[mark:], paths)
-        mark = len(lines)
+        http_bytes = sum(asset_bytes_in_log(o.apache.access_log_lines()[m:], paths)
+                         for o, m in zip(origins, marks))
+        marks = [len(o.apache.access_log_lines()) for o in origins]
 
-        up0 = origin.status().get("uploaded", 0)
+        up0 = [o.status().get("uploaded", 0) for o in origins]
         vroot = Path(tempfile.mkdtemp(prefix="flashcrowd-", dir=work))
         try:
             times, fallbacks = torrent_run(torrent, n, args.spread, args.deadline,
@@ -423,9 +469,9 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
         finally:
             shutil.rmtree(vroot, ignore_errors=True)
         finished = time.time()
-        status = fresh_status(origin, finished + STATS_LAG)
-        seeder_bytes = status["uploaded"] - up0
-        apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
+        seeders = [fresh_status(o, finished + STATS_LAG)["uploaded"] - u for o, u in zip(origins, up0)]
+        apaches = [asset_bytes_in_log(o.apache.access_log_lines()[m:], paths) for o, m in zip(origins, marks)]
+        seeder_bytes, apache_bytes = sum(seeders), sum(apaches)
     server = apache_bytes + seeder_bytes
     p95, http_p95 = quantile(times, 0.95), quantile(http_times, 0.95)
     return Result(
@@ -436,7 +482,8 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
         http_server_bytes=http_bytes, http_server_copies=round(http_bytes / asset_bytes, 3),
         http_p50_s=round(quantile(http_times, 0.5), 2), http_p95_s=round(http_p95, 2),
         p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size, backstop=args.backstop,
-        deadline=args.deadline)
+        deadline=args.deadline,
+        frontend_bytes=tuple(a + b for a, b in zip(apaches, seeders)) if len(origins) > 1 else ())
 
 
 # --- from cold (pages.p2p: auto) ------------------------------------------------------------
@@ -746,9 +793,9 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
         up0 = origin.status().get("uploaded", 0)
         times, via = _browse(chromium, base, n, len(urls), args.spread)
         finished = time.time()
-        status = fresh_status(origin, finished + STATS_LAG)
-        seeder_bytes = status["uploaded"] - up0
-        apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
+        seeders = [fresh_status(o, finished + STATS_LAG)["uploaded"] - u for o, u in zip(origins, up0)]
+        apaches = [asset_bytes_in_log(o.apache.access_log_lines()[m:], paths) for o, m in zip(origins, marks)]
+        seeder_bytes, apache_bytes = sum(seeders), sum(apaches)
     server = apache_bytes + seeder_bytes
     return BrowserResult(n, asset_bytes, server, apache_bytes, seeder_bytes,
                          round(server / asset_bytes, 3), round(quantile(times, 0.5), 2),
@@ -863,6 +910,9 @@ def main(argv=None) -> int:
     p.add_argument("--hot", type=seeder_setting, action="append", default=[], metavar="KEY=VALUE",
                    help=f"--from-cold: a pages.hot setting, e.g. views=1 (cool_down: {BENCH_COOL_DOWN:g} "
                         "here unless given)")
+    p.add_argument("--frontends", type=int, default=1, metavar="K",
+                   help="with --net: K frontends (each an origin link, a copy of the site, a web seed; "
+                        "one shared tracker), then one frontend with K times the uplink; prints the ratio")
     p.add_argument("--out", type=Path, default=HERE / "out", help="work dir (git-ignored)")
     args = p.parse_args(argv)
     if args.clients is not None and not 1 <= args.clients <= 256:
@@ -873,12 +923,18 @@ def main(argv=None) -> int:
         p.error("--from-cold: native visitors only, one N (--clients)")
     if args.hot and not args.from_cold:
         p.error("--hot: only with --from-cold")
+    if args.frontends != 1 and (not args.net or not 2 <= args.frontends <= 8):
+        p.error(f"--frontends {args.frontends}: 2 to 8, with --net")
+    if args.from_cold and args.frontends != 1:
+        p.error("--from-cold: one frontend")
     args.out.mkdir(parents=True, exist_ok=True)
     site = make_site(args.size, args.out)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=args.out))
     results, browsers = [], []
     native = [args.clients] if args.clients else [] if args.browsers else SERIES
     try:
+        if args.frontends > 1:
+            return frontends_run(args, site, work)
         for n in native:
             r = run_one(n, args, site, work)
             results.append(r)
@@ -924,6 +980,25 @@ def cold_summary(r: ColdResult) -> str:
             f"hot {r.hot_after_s:.2f} s after the first request (last cold visitor at {r.last_cold_at_s:.2f} s, "
             f"first hot #{r.first_hot_visitor} at {r.first_hot_at_s:.2f} s), "
             f"cold {r.cold_after_s:.1f} s after the last; cold visitors re-downloaded {r.cold_downloaded} B")
+
+
+def frontends_run(args, site: Path, work: Path) -> int:
+    """K frontends against one frontend with K times the uplink, alternated, same N and mix."""
+    k, n = args.frontends, args.clients
+    several = run_one(n, args, site, work, frontends=k)
+    one = run_one(n, args, site, work, scale=k)
+    for label, r in ((f"{k} frontends", several), (f"1 frontend, {k}x uplink", one)):
+        print(f"N={n} {label}: {r.server_copies:.2f} server copies (Apache {r.apache_bytes}, seeder "
+              f"{r.seeder_bytes} bytes), p95 {r.p95_s:.1f} s, limit_s {r.limit_s:.2f} s, "
+              f"{r.web_seed_fallbacks} web seed fallbacks"
+              + (f"; per frontend {', '.join(f'{b / r.asset_bytes:.2f}' for b in r.frontend_bytes)} copies"
+                 if r.frontend_bytes else ""), flush=True)
+    print(f"ratio, {k} frontends / 1 frontend with {k}x uplink: server copies "
+          f"{several.server_copies / one.server_copies:.2f}, p95 {several.p95_s / one.p95_s:.2f}")
+    if args.json:
+        for label, r in (("frontends", several), ("baseline", one)):
+            print(json.dumps({"run": label, "frontends": k if label == "frontends" else 1, **asdict(r)}))
+    return 0
 
 
 def browser_table(results) -> str:

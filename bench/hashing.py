@@ -487,7 +487,7 @@ WEBRTC_READING = (
     "Reading: idle torrents hold no WebRTC socket (offers only in swarms where a browser wants data, "
     "seeder/webrtc.py), so descriptors no longer grow with the catalogue and RSS is that of "
     "libtorrent's torrents. The seeder no longer announces to its own tracker: the daemon enters it "
-    "in each swarm in-process (seeder/presence.py, 1,000 entries per 50 ms tick), so the start sends "
+    "in each swarm in-process (seeder/presence.py, 250 entries per 50 ms tick), so the start sends "
     "the tracker nothing, and neither does the steady state (10,000 / interval = 83 announces/s "
     "before). What remains of the announce latency is the loop sharing 2 vCPUs with libtorrent adding "
     "10,000 torrents, the catalogue restore and the status thread.",

@@ -320,6 +320,11 @@ class CatalogueReader:
                 out[row[0]] = _file_row(row)
         return out
 
+    def info_hashes(self) -> list[str]:
+        """Every published info-hash (files and page bundles), sorted: a tracker's whitelist."""
+        return [r[0] for r in self._query("SELECT info_hash FROM files UNION "
+                                          "SELECT info_hash FROM bundles ORDER BY 1")]
+
     def bundle(self, key: str) -> BundleRow | None:
         rows = self._query(f"SELECT {BUNDLE_COLUMNS} FROM bundles WHERE key = ?", (key,))
         return _bundle_row(rows[0]) if rows else None

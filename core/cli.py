@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from pathlib import Path
 
 from . import __version__, config as configuration
 from .errors import ConfigError, TorrentwebError
@@ -101,7 +102,8 @@ def format_status(s: dict) -> str:
         f" upload rate: {s['upload_rate'] / 1024:.0f} KiB/s",
     ]
     from torrentweb.seeder.metrics import figures
-    f = figures(s)
+    from torrentweb.seeder.status import Status
+    f = figures(Status.from_json(s))
     lines.append(f"completed downloads: {f.completed} ({f.delivered / 2**20:.1f} MiB), "
                  f"offload: {f.offload:.0%} of them from other peers, not the seeder")
     tracker = s.get("tracker")
@@ -122,6 +124,24 @@ def _alive(pid) -> bool:
         return True
     except (OSError, TypeError, ValueError):
         return False
+
+
+def cmd_info_hashes(args) -> int:
+    """The published info-hashes, one per line: the whitelist of a shared tracker (opentracker's
+    access.whitelist; README "Scaling past one machine"). Every frontend of a site has the same."""
+    from torrentweb.catalogue import CatalogueReader
+    cfg = configuration.load(args.config)
+    reader = CatalogueReader(cfg.catalogue_path)
+    try:
+        text = "".join(f"{ih}\n" for ih in reader.info_hashes())
+    finally:
+        reader.close_thread()
+    if args.output:
+        from torrentweb.seeder.builder import write_atomically
+        write_atomically(Path(args.output), text.encode("ascii"))
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
 
 
 def cmd_apache_config(args) -> int:
@@ -150,6 +170,8 @@ def parser() -> argparse.ArgumentParser:
     c = command("status", cmd_status, "what the running daemon seeds and tracks")
     c.add_argument("--json", action="store_true")
     command("apache-config", cmd_apache_config, "print the httpd Include snippet for this installation")
+    c = command("info-hashes", cmd_info_hashes, "print the published info-hashes (a shared tracker's whitelist)")
+    c.add_argument("-o", "--output", help="write them to this file instead (atomically: a tracker never reads half)")
     return p
 
 

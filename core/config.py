@@ -1,20 +1,25 @@
 """Typed configuration, loaded from YAML and validated once, at the edge.
 
-Every component gets a frozen dataclass; inside the program the values are trusted.
-A mistake raises ConfigError naming file, line, column and key (PyYAML's node marks
-give the position), unknown keys are rejected, and nothing silently falls back.
+Every component gets a frozen dataclass (`@section`); inside the program the values are
+trusted. pydantic validates the YAML against those dataclasses, each field's parser being its
+validator, so the dataclass is the one definition of every key, type and default. A mistake
+raises ConfigError naming file, line, column and key (PyYAML's node marks give the position),
+unknown keys are rejected, and nothing silently falls back.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
 import typing
 from dataclasses import dataclass, field
+from typing import Annotated
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pydantic
 import yaml
 
 from .errors import ConfigError
@@ -159,6 +164,26 @@ def parsed(parse, default=dataclasses.MISSING, **kw):
     return field(default=default, metadata={"parse": parse})
 
 
+def section(cls):
+    """A frozen dataclass of the config, validated by pydantic when loaded from YAML.
+
+    The dataclass is the one definition: each `parsed` field's parser becomes its pydantic
+    BeforeValidator (our messages, our units), bools and strings are strict (1 is not true, 3 is
+    not "3"), unknown keys are refused. Built in code, the dataclass is not re-validated."""
+    cls = dataclass(frozen=True)(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if "parse" in f.metadata:
+            hint = Annotated[hint, pydantic.BeforeValidator(f.metadata["parse"])]
+        elif hint is bool:
+            hint = pydantic.StrictBool
+        elif hint is str:
+            hint = pydantic.StrictStr
+        f.type = cls.__annotations__[f.name] = hint
+    return pydantic.with_config(pydantic.ConfigDict(extra="forbid"))(cls)
+
+
 SWAPPED_BY_DEFAULT = ("image", "video", "audio")
 
 
@@ -168,7 +193,7 @@ def _optional_bool(v):
     return v
 
 
-@dataclass(frozen=True)
+@section
 class Rule:
     """A file is torrented when its mimetype matches and its size lies in [min_size, max_size]."""
     mimetype: str = parsed(_mimetype_pattern)
@@ -191,7 +216,7 @@ class Rule:
         return size >= self.min_size and (self.max_size is None or size <= self.max_size)
 
 
-@dataclass(frozen=True)
+@section
 class WatchConfig:
     method: str = parsed(_one_of("inotify", "polling"), "inotify")
     settle: float = parsed(_positive("number of seconds"), 0.5)
@@ -199,14 +224,17 @@ class WatchConfig:
     poll_interval: float = parsed(_positive("number of seconds"), 1.0)
 
 
-@dataclass(frozen=True)
+@section
 class TorrentsConfig:
     hybrid: bool = False        # BEP 52 v1+v2; WebTorrent and several native clients need v1-only
     web_seed: bool = True       # the origin's URL as BEP 19 url-list
+    # The document root's URL on every frontend serving this site (each an origin and a web
+    # seed, README "Scaling past one machine"); () = base_url alone.
+    web_seeds: typing.Tuple[str, ...] = parsed(lambda v: _unique(_base_url(u) for u in _list(v)), ())
     hash_threads: int = parsed(_count("threads", 1), 1)
 
 
-@dataclass(frozen=True)
+@section
 class SeederConfig:
     listen: Address = parsed(_address, Address("0.0.0.0", 6881))
     upload_limit: int = parsed(_size, 0)            # bytes/s for the whole session, 0 = unlimited
@@ -227,7 +255,7 @@ class SeederConfig:
     outgoing_interface: str = ""
 
 
-@dataclass(frozen=True)
+@section
 class TrackerConfig:
     http: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6969))
     udp: typing.Optional[Address] = parsed(_optional_address, Address("127.0.0.1", 6969))
@@ -264,7 +292,40 @@ def _url_prefix(text) -> str:
     return t
 
 
-@dataclass(frozen=True)
+def _url_paths(v) -> typing.Tuple[str, ...]:
+    paths = tuple(_str(x) for x in _list(v))
+    for p in paths:
+        if not p.startswith("/") or any(c in p for c in "#?\"' ") or any(ord(c) < 32 for c in p):
+            raise ValueError(f"expected URL paths such as /blog/ (starting with /, no query, quote or "
+                             f"space), got {p!r}")
+    if not paths:
+        raise ValueError("expected at least one URL path, such as /")
+    return paths
+
+
+def _content_types(v) -> typing.Tuple[str, ...]:
+    types = tuple(_str(x).lower() for x in _list(v))
+    for t in types:
+        if not re.match(r"^[a-z0-9.+-]+/[a-z0-9.+-]+$", t):
+            raise ValueError(f"expected content types such as text/html, got {t!r}")
+    if not types:
+        raise ValueError("expected at least one content type, such as text/html")
+    return types
+
+
+@section
+class DynamicConfig:
+    """Pages that no file holds (PHP, CGI, proxied apps): a mod_lua output filter in Apache adds
+    what the daemon prepared from the page's anonymous view, fetched through Apache."""
+    enabled: bool = True        # needs mod_lua and mod_filter (Debian: a2enmod lua filter)
+    paths: typing.Tuple[str, ...] = parsed(_url_paths, ("/",))     # URL path prefixes handled
+    content_types: typing.Tuple[str, ...] = parsed(_content_types, ("text/html",))
+    fetches_per_minute: int = parsed(_count("fetches per minute", 1), 30)   # anonymous fetches, at most
+    max_pages: int = parsed(_count("pages", 1), 1000)       # distinct URLs prepared at once, at most
+    revalidate: float = parsed(_positive("number of seconds"), 300.0)   # a requested page is fetched again after
+
+
+@section
 class HotConfig:
     """When a page turns hot (pages.p2p: auto) and back. Hot: `views` page views within `window`
     seconds, or the origin's egress at `egress` x pages.uplink while the page has visitors.
@@ -277,7 +338,7 @@ class HotConfig:
     cool_down: float = parsed(_positive("number of seconds"), 300.0)
 
 
-@dataclass(frozen=True)
+@section
 class PagesConfig:
     """The Apache-side filter: which pages get a <link rel="torrent"> and what goes into it."""
     enabled: bool = True        # inject links into HTML pages and build page bundles
@@ -294,9 +355,10 @@ class PagesConfig:
     # a bundle that no HTML file of the docroot links any more is withdrawn after this long
     # (pages the daemon cannot see, such as WSGI apps', ask for theirs again when it is gone)
     unused_bundle_grace: float = parsed(_positive("number of seconds"), 3600.0)
+    dynamic: DynamicConfig = DynamicConfig()
 
 
-@dataclass(frozen=True)
+@section
 class ApacheConfig:
     """What `torrentweb apache-config` renders into the httpd snippet."""
     prefix: str = parsed(_url_prefix, "/.torrentweb/")     # URL space of torrents and the web seed
@@ -308,7 +370,7 @@ class ApacheConfig:
     mode: str = parsed(_one_of("daemon", "embedded"), "daemon")   # where the filter's Python runs
 
 
-@dataclass(frozen=True)
+@section
 class LoaderConfig:
     """The browser loader's thresholds, passed to the page as data-* attributes (loader issue).
     Whether the loader is injected at all is pages.p2p; its files are under {apache.prefix}js/."""
@@ -337,7 +399,7 @@ def _header_name(text) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@section
 class AccessConfig:
     """Asking Apache, as an anonymous visitor from the Internet, before anything is published.
 
@@ -368,13 +430,13 @@ def _loopback_address(text):
     return address
 
 
-@dataclass(frozen=True)
+@section
 class MetricsConfig:
     """Prometheus metrics of the daemon (torrents, peers, bytes up, offload, announces/s)."""
     listen: typing.Optional[Address] = parsed(_loopback_address, None)   # None = off
 
 
-@dataclass(frozen=True)
+@section
 class Config:
     docroot: Path = parsed(lambda v: Path(_str(v)))
     base_url: str = parsed(_base_url)
@@ -417,6 +479,10 @@ class Config:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return f"{parts.scheme}://127.0.0.1:{port}{self.base_path}"
 
+    def web_seed_bases(self) -> typing.Tuple[str, ...]:
+        """The document root's URL on every frontend: torrents.web_seeds, or base_url alone."""
+        return self.torrents.web_seeds or (self.base_url,)
+
     def announce_urls(self) -> typing.Tuple[str, ...]:
         """The announce list put into new torrents: configured, or derived from base_url."""
         if self.tracker.announce:
@@ -431,10 +497,24 @@ class Config:
         return tuple(urls)
 
 
+@functools.cache
+def _adapter() -> pydantic.TypeAdapter:
+    """pydantic's validator of Config, built at the first load (not at every import)."""
+    return pydantic.TypeAdapter(Config)
+
+
 def _str(v) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"expected a non-empty string, got {v!r}")
     return v
+
+
+def _unique(items) -> tuple:
+    out = tuple(items)
+    for i, item in enumerate(out):
+        if item in out[:i]:
+            raise ValueError(f"{item!r} is listed twice")
+    return out
 
 
 def _list(v) -> list:
@@ -466,7 +546,9 @@ REMOVED = {
 
 
 class _Loader:
-    """Walks PyYAML nodes against the dataclasses, so every error carries a position."""
+    """The YAML's node tree beside pydantic's validation: PyYAML's marks give every error its
+    file:line:col. What pydantic cannot see in plain data (a key given twice, a removed or an
+    internal key) is checked on the nodes first."""
 
     def __init__(self, filename: str):
         self.filename = filename
@@ -476,59 +558,126 @@ class _Loader:
         return ConfigError(self.filename, mark.line + 1 if mark else 0,
                            mark.column + 1 if mark else 0, key, reason)
 
-    def dataclass(self, cls, node, prefix):
+    def check_keys(self, cls, node, prefix=""):
+        """Duplicates, removed and internal keys, down the dataclasses the nodes map onto."""
         if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, prefix or "(top level)", "expected a mapping of keys")
-        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-        hints = typing.get_type_hints(cls)
-        values, seen = {}, set()
+            return
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls, include_extras=False)
+        seen = set()
         for key_node, value_node in node.value:
             key = key_node.value
             name = f"{prefix}.{key}" if prefix else str(key)
             if name in REMOVED:
                 raise self.error(key_node, name, f"this key was removed: {REMOVED[name]}")
-            if key not in fields:
-                raise self.error(key_node, name,
-                                 f"unknown key; expected one of {', '.join(sorted(fields))}")
             if key in seen:
                 raise self.error(key_node, name, "key given twice")
             seen.add(key)
-            values[key] = self.field(fields[key], hints[key], value_node, name)
-        for name, f in fields.items():
-            if name not in values and f.default is dataclasses.MISSING \
-                    and f.default_factory is dataclasses.MISSING:
-                full = f"{prefix}.{name}" if prefix else name
-                raise self.error(node, full, "required key is missing")
-        return cls(**values)
+            f = fields.get(key)
+            if f is None or f.metadata.get("internal"):
+                raise self.error(key_node, name, _unknown(cls))
+            hint = _unwrap(hints[key])
+            if dataclasses.is_dataclass(hint):
+                self.check_keys(hint, value_node, name)
+            elif typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]) \
+                    and isinstance(value_node, yaml.SequenceNode):
+                for i, item in enumerate(value_node.value):
+                    self.check_keys(typing.get_args(hint)[0], item, f"{name}[{i}]")
 
-    def field(self, f, hint, node, name):
-        if "parse" in f.metadata:
-            try:
-                return f.metadata["parse"](_plain(node))
-            except ValueError as e:
-                raise self.error(node, name, str(e)) from None
-        if dataclasses.is_dataclass(hint):
-            return self.dataclass(hint, node, name)
-        if hint is bool:
-            v = _plain(node)
-            if not isinstance(v, bool):
-                raise self.error(node, name, f"expected true or false, got {v!r}")
-            return v
-        if hint is str:
-            v = _plain(node)
-            if not isinstance(v, str):
-                raise self.error(node, name, f"expected a string, got {v!r}")
-            return v
+    def validate(self, node) -> "Config":
+        try:
+            return _adapter().validate_python(_plain(node))
+        except pydantic.ValidationError as e:
+            raise self._first(e, node) from None
+
+    def _first(self, e: pydantic.ValidationError, root) -> ConfigError:
+        """The error that comes first in the file, in our words."""
+        found = []
+        for err in e.errors(include_url=False):
+            loc = err["loc"]
+            node, key_node = _locate(root, loc)
+            at = key_node if err["type"] in ("unexpected_keyword_argument", "extra_forbidden") else node
+            mark = at.start_mark if at is not None else None
+            found.append(((mark.line, mark.column) if mark else (0, 0), at, loc, err))
+        _, at, loc, err = min(found, key=lambda x: x[0])
+        return self.error(at, _key_name(loc), _reason(err, loc))
+
+
+def _unwrap(hint):
+    """Annotated[X, ...] and Optional[X] -> X, to see which fields are sections."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = args[0] if len(args) == 1 else hint
+    return hint
+
+
+def _unknown(cls) -> str:
+    names = sorted(f.name for f in dataclasses.fields(cls) if not f.metadata.get("internal"))
+    return f"unknown key; expected one of {', '.join(names)}"
+
+
+def _locate(root, loc):
+    """(the value node at pydantic's `loc`, its key node); the nearest existing parent when
+    the key is missing."""
+    node, key_node = root, None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == part]
+            if not match:
+                break
+            key_node, node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            break
+    return node, key_node
+
+
+def _key_name(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _section_at(loc):
+    """The dataclass that the last key of `loc` belongs to."""
+    cls = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        hint = _unwrap(typing.get_type_hints(cls)[part])
         if typing.get_origin(hint) is tuple:
-            item = typing.get_args(hint)[0]
-            if not isinstance(node, yaml.SequenceNode):
-                raise self.error(node, name, "expected a list")
-            return tuple(self.dataclass(item, n, f"{name}[{i}]") for i, n in enumerate(node.value))
-        raise TypeError(f"no loader for {name}: {hint}")   # a programming error, not the user's
+            hint = typing.get_args(hint)[0]
+        if not dataclasses.is_dataclass(hint):
+            break
+        cls = hint
+    return cls
+
+
+def _reason(err, loc) -> str:
+    kind, given = err["type"], err.get("input")
+    if kind == "value_error":
+        return str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return _unknown(_section_at(loc))
+    if kind in ("missing", "missing_argument"):
+        return "required key is missing"
+    if kind == "bool_type":
+        return f"expected true or false, got {given!r}"
+    if kind == "string_type":
+        return f"expected a string, got {given!r}"
+    if kind in ("tuple_type", "list_type"):
+        return "expected a list"
+    if kind in ("dataclass_type", "dataclass_exact_type", "dict_type"):
+        return "expected a mapping of keys"
+    return err["msg"]
 
 
 def _plain(node):
-    """A scalar or a list/mapping of scalars as plain Python (for fields with a parser)."""
+    """The YAML as plain Python (what pydantic validates)."""
     if isinstance(node, yaml.ScalarNode):
         return yaml.SafeLoader("").construct_object(node, deep=True)
     if isinstance(node, yaml.SequenceNode):
@@ -556,8 +705,10 @@ def loads(text: str, path: Path = Path("<string>")) -> Config:
                           None, f"not valid YAML: {getattr(e, 'problem', e)}") from None
     if node is None:
         raise ConfigError(str(path), 1, 1, "docroot", "the file is empty; docroot and base_url are required")
-    config = loader.dataclass(Config, node, "")
-    return _resolve(config, path, node, loader)
+    if not isinstance(node, yaml.MappingNode):
+        raise loader.error(node, "(top level)", "expected a mapping of keys")
+    loader.check_keys(Config, node)
+    return _resolve(loader.validate(node), path, node, loader)
 
 
 def _resolve(config: Config, path: Path, node, loader: _Loader) -> Config:

@@ -1,26 +1,44 @@
 """How torrents and their web seeds are named, for the daemon that builds them and the Apache
-side that serves and links them (shared, standard library only)."""
+side that serves and links them (shared, standard library only).
+
+Nothing machine-specific goes into an info dict: a page bundle's name is BUNDLE_NAME on every
+frontend, a single file's torrent is named after the file, so frontends whose document roots,
+state directories or addresses differ build the same info-hashes for the same bytes. What
+differs per frontend (its web seed URL) lives in the url-list, outside the info dict."""
 from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+BUNDLE_NAME = "site"
+
 
 def seed_name(config) -> str:
-    """The page bundles' torrent name: the document root's own directory name, so a client
-    that saves into the docroot's parent finds the files, and a web seed URL of
-    <prefix>seed/ + name + / + path maps onto the document root."""
-    return config.docroot.name or "site"
+    """The page bundles' torrent name: BUNDLE_NAME, the same on every frontend whatever its
+    document root is called. A web seed URL of <prefix>seed/ + name + / + path maps onto the
+    document root; the daemon seeds bundles from the docroot itself (bundles.renamed_files)."""
+    return BUNDLE_NAME
 
 
-def seed_url(config) -> str:
-    """The BEP 19 url-list entry of page bundles (ends in /)."""
-    parts = urlsplit(config.base_url)
-    return f"{parts.scheme}://{parts.netloc}{quote(config.apache.prefix)}seed/"
+def bundle_seed_url(base_url: str, prefix: str) -> str:
+    """A page bundle's BEP 19 web seed (ends in /) on the frontend whose document root is at
+    base_url: the client appends name/path, which the httpd snippet maps onto the docroot."""
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}{quote(prefix)}seed/"
+
+
+def bundle_seed_urls(config) -> list[str]:
+    """Page bundles' url-list: one entry per frontend (torrents.web_seeds)."""
+    return [bundle_seed_url(base, config.apache.prefix) for base in config.web_seed_bases()]
 
 
 def web_seed_url(base_url: str, rel: str) -> str:
     """A single file's web seed: its public URL on the origin (WebTorrent needs the full URL)."""
     return base_url + quote(rel)
+
+
+def web_seed_urls(config, rel: str) -> list[str]:
+    """A single file's url-list: its public URL on every frontend (torrents.web_seeds)."""
+    return [web_seed_url(base, rel) for base in config.web_seed_bases()]
 
 
 def torrent_url(prefix: str, torrent: str) -> str:

@@ -120,6 +120,31 @@ def write_video(path: Path, seconds: int = 6, size: str = "640x360", bitrate: st
     return path
 
 
+# What the visitor is seeing, in the page's own words: hot or cold (README "Hot and cold pages").
+INTRO = """  <p>The images and the video on this page are seeded by torrentweb. The origin decides how
+  this page reaches you. While it is idle, the page is <b>cold</b>: your browser loads everything
+  by plain HTTP at full speed, then seeds what it loaded to the next visitors. When a crowd
+  comes, the page turns <b>hot</b>: browsers take the images from each other over WebRTC, and
+  from this server (the web seed) only when no peer has them.
+  Watch it on <a href="/.torrentweb/status">/.torrentweb/status</a> (each page's state, and the
+  origin's bytes over the last hour); <code>demo/run.py --crowd 20</code> brings a crowd.</p>
+  <p id="tw-state"><b>What you are seeing:</b> no script ran, so everything came by plain HTTP.</p>
+  <script>
+    // The demo's own caption of window.torrentweb (the loader's state); not part of torrentweb.
+    setInterval(function () {
+      var t = window.torrentweb, out = document.getElementById('tw-state')
+      if (!t) return
+      var via = (t.elements || []).reduce(function (n, e) { n[e.via] = (n[e.via] || 0) + 1; return n }, {})
+      var text = t.elements && t.elements.length
+        ? 'this page is hot: ' + (via.swarm || 0) + ' files from other visitors, ' + (via.webseed || 0) +
+          ' from the web seed, ' + (via.http || 0) + ' by plain HTTP'
+        : 'this page is cold: the images came by plain HTTP' + (t.seeding ? '; your tab now seeds them' : '')
+      out.innerHTML = '<b>What you are seeing:</b> ' + text + ' (loader state: ' + t.state + ').'
+    }, 500)
+  </script>
+"""
+
+
 def page(title: str, pictures, video: str | None) -> str:
     """The HTML: plain markup; Apache's filter adds <link rel="torrent"> and the loader."""
     figures = "\n".join(
@@ -142,10 +167,7 @@ def page(title: str, pictures, video: str | None) -> str:
 </head>
 <body>
   <h1>{html.escape(title)}</h1>
-  <p>The images and the video on this page are seeded by torrentweb: your browser fetches them
-  from other visitors over WebRTC, and from this server (the web seed) only when no peer has them.
-  See <a href="/.torrentweb/status">/.torrentweb/status</a> for peers and bytes from peers vs. origin.</p>
-  <main>
+{INTRO}  <main>
 {figures}
 {clip}  </main>
 </body>

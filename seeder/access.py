@@ -56,6 +56,15 @@ class Verdict:
 PUBLIC = Verdict(True)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A page as the anonymous visitor got it (body None: longer than the caller's limit)."""
+    status: int
+    content_type: str
+    content_encoding: str
+    body: bytes | None
+
+
 def name_verdict(rel: str) -> Verdict | None:
     """A name torrentweb cannot handle safely is never published (rename the file)."""
     try:
@@ -128,6 +137,27 @@ class AccessCheck:
                 if resp.getheader("Connection", "").lower() == "close":
                     self._drop()
                 return resp
+            except (OSError, http.client.HTTPException) as e:
+                self._drop()
+                if attempt == 2:
+                    raise ApacheUnavailable(self.url, _describe(e)) from None
+        raise AssertionError("unreachable")
+
+    def fetch(self, target: str, limit: int) -> "Fetched":
+        """GET target (path?query, as requested) as the anonymous visitor: what a visitor from
+        the Internet gets, and nothing of a longer body than `limit` (body None then).
+        Raises ApacheUnavailable."""
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request("GET", target, headers=self.headers)
+                resp = conn.getresponse()
+                body = resp.read(limit + 1)
+                too_long = len(body) > limit
+                if too_long or resp.getheader("Connection", "").lower() == "close":
+                    self._drop()
+                return Fetched(resp.status, resp.getheader("Content-Type", ""),
+                               resp.getheader("Content-Encoding", ""), None if too_long else body)
             except (OSError, http.client.HTTPException) as e:
                 self._drop()
                 if attempt == 2:

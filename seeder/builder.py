@@ -9,7 +9,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import libtorrent as lt
 
@@ -48,10 +48,15 @@ def piece_size_for(total: int) -> int:
 
 
 def build(parent: Path, entries: list[tuple[str, int]], *, piece_size: int, announce: Iterable[str],
-          url_list: Iterable[str] = (), hybrid: bool = False,
+          url_list: Iterable[str] = (), hybrid: bool = False, name: str | None = None,
           cancel: Callable[[], bool] = lambda: False,
           progress: Callable[[int], None] = lambda n: None) -> Built:
-    """Hash files under `parent` (entries: (path relative to parent, size)) into a torrent."""
+    """Hash files under `parent` (entries: (path relative to parent, size)) into a torrent.
+
+    `name`: a multi-file torrent's name in place of the entries' top directory (v1-only): the
+    pieces cover the files' bytes alone, so the torrent reads like one hashed from <name>/."""
+    if name is not None and hybrid:
+        raise ValueError("a renamed torrent is v1-only (v2 file trees name their root)")
     files = [lt.create_file_entry(name, size) for name, size in entries]
     flags = 0 if hybrid else lt.create_torrent.v1_only
     ct = lt.create_torrent(files, piece_size, flags)
@@ -72,17 +77,22 @@ def build(parent: Path, entries: list[tuple[str, int]], *, piece_size: int, anno
         raise
     except RuntimeError as e:   # libtorrent reports a missing or short file this way
         raise BuildError(parent / entries[0][0], f"cannot hash: {e}") from None
-    data = lt.bencode(ct.generate())
+    meta = ct.generate()
+    if name is not None:
+        meta[b"info"][b"name"] = name.encode("utf-8")
+    data = lt.bencode(meta)
     info = lt.torrent_info(data)
     return Built(str(info.info_hashes().v1), piece_size, data)
 
 
-def build_file(docroot: Path, rel: str, size: int, *, base_url: str, announce, web_seed=True,
-               hybrid=False, cancel=lambda: False, progress=lambda n: None) -> Built:
-    """One single-file torrent, named after the file, seeded from its directory."""
+def build_file(docroot: Path, rel: str, size: int, *, base_url: str | Sequence[str], announce,
+               web_seed=True, hybrid=False, cancel=lambda: False, progress=lambda n: None) -> Built:
+    """One single-file torrent, named after the file, seeded from its directory; its url-list
+    has the file's URL under base_url (the document root's URL), or under each of them."""
     path = docroot / rel
-    return build(path.parent, [(path.name, size)], piece_size=piece_size_for(size),
-                 announce=announce, url_list=[web_seed_url(base_url, rel)] if web_seed else [],
+    bases = [base_url] if isinstance(base_url, str) else list(base_url)
+    return build(path.parent, [(path.name, size)], piece_size=piece_size_for(size), announce=announce,
+                 url_list=[web_seed_url(base, rel) for base in bases] if web_seed else [],
                  hybrid=hybrid, cancel=cancel, progress=progress)
 
 

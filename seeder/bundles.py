@@ -13,6 +13,7 @@ the daemon builds the bundles of the HTML files it sees with the filter's own co
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -21,13 +22,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import libtorrent as lt
+
 from torrentweb.catalogue import BundleRow, bundle_key, bundle_torrent_path
 from torrentweb.errors import BuildError, CatalogueUnavailable
-from torrentweb.naming import seed_name, seed_url
+from torrentweb.naming import bundle_seed_urls, seed_name
 from torrentweb.page import scan
 from torrentweb.page.render import PageFilter, Settings
 
-from .builder import Built, build, piece_size_for, read_torrent, write_atomically
+from .builder import (Built, build, outer_keys, piece_size_for, read_torrent, with_outer_keys,
+                      write_atomically)
+from .dynamic import DynamicPages
 
 log = logging.getLogger("torrentweb.bundles")
 
@@ -68,22 +73,23 @@ def remove_bundle(config, torrent: str):
 def build_bundle(config, rows, cancel: Callable[[], bool] = lambda: False) -> Built:
     """A deterministic multi-file v1 torrent of rows (FileRow-like: path, size, mtime_ns).
 
-    Named after the document root's directory, paths relative to the document root, so the
-    daemon seeds it with save_path = config.docroot.parent and the web seed (url-list
-    <base>/.torrentweb/seed/) resolves name/path to the origin's files. v1-only and no pad
-    files: WebTorrent understands neither v2 nor pad files. Raises BuildError when a file
-    changed since it was catalogued (the daemon rebuilds after re-cataloguing it)."""
+    Named BUNDLE_NAME on every frontend (never after this machine's document root), paths
+    relative to the document root, so every frontend builds the same info-hash; the daemon
+    seeds it from the docroot (renamed_files) and each frontend's web seed (url-list
+    <base>/.torrentweb/seed/, torrents.web_seeds) resolves name/path to its files. v1-only and
+    no pad files: WebTorrent understands neither v2 nor pad files. Raises BuildError when a
+    file changed since it was catalogued (the daemon rebuilds after re-cataloguing it)."""
     rows = sorted(rows, key=lambda r: r.path)
     if not rows:
         raise BuildError(config.docroot, "a page bundle needs at least one file")
-    name = seed_name(config)
     for r in rows:
         _check_unchanged(config.docroot, r)
     total = sum(r.size for r in rows)
-    built = build(config.docroot.parent, [(f"{name}/{r.path}", r.size) for r in rows],
+    top = config.docroot.name
+    built = build(config.docroot.parent, [(f"{top}/{r.path}", r.size) for r in rows],
                   piece_size=piece_size_for(total), announce=config.announce_urls(),
-                  url_list=[seed_url(config)] if config.torrents.web_seed else [],
-                  hybrid=False, cancel=cancel)
+                  url_list=bundle_url_list(config), hybrid=False, name=seed_name(config),
+                  cancel=cancel)
     for r in rows:
         _check_unchanged(config.docroot, r)
     return built
@@ -98,9 +104,20 @@ def _check_unchanged(docroot: Path, row):
         raise BuildError(docroot / row.path, "changed since it was catalogued; not bundled")
 
 
+def bundle_url_list(config) -> list[str]:
+    return bundle_seed_urls(config) if config.torrents.web_seed else []
+
+
 def save_path(config) -> Path:
-    """Where libtorrent finds a bundle's files: <save_path>/<docroot name>/<path>."""
-    return config.docroot.parent
+    """Where libtorrent finds a bundle's files: the docroot, with renamed_files."""
+    return config.docroot
+
+
+def renamed_files(data: bytes) -> dict[int, str]:
+    """A bundle's files at their paths relative to the docroot: name/<path> -> <path>
+    (whatever the name, so bundles built before BUNDLE_NAME still seed)."""
+    ti = lt.torrent_info(data)
+    return {i: ti.layout().file_path(i).split("/", 1)[1] for i in range(ti.num_files())}
 
 
 def pages_wanted(config, html_path) -> list[str]:
@@ -281,16 +298,26 @@ def _unlink(path: Path):
         pass
 
 
+def _log_step_failure(fut):
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("page bundles: a step failed", exc_info=fut.exception())
+
+
 class Bundler:
-    """The daemon's page-bundle component. Every method runs on the daemon's loop thread and
-    returns quickly; hashing and page rendering run in the daemon's pool."""
+    """The daemon's page-bundle component. Its public methods are called on the daemon's loop
+    and return at once: the catalogue's reads and writes and the torrent files run on the
+    component's own `bundles` thread, one step at a time (so its state needs no lock); hashing
+    and page rendering run in the daemon's pool."""
 
     def __init__(self, config, catalogue, seeder, publisher):
         self.catalogue, self.seeder, self.publisher = catalogue, seeder, publisher
         self.building: dict = {}             # key -> Future of (rows, Built)
         self.rendering = None                # Future of RenderedCopies.refresh_pending()
         self.failed: dict[str, float] = {}   # key -> when its build failed (retried later)
-        self.quiet_until: dict[str, float] = {}
+        self.quiet_until: dict[str, float] = {}   # written by the loop, read by the thread
+        self._quiet_lock = threading.Lock()
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bundles")
+        self._step = None                     # Future of the last tick's work
         self.next_render = 0.0
         self._snapshot: dict = {}           # path -> (size, mtime_ns, info_hash) at the last sweep
         self.seen_version = None
@@ -299,9 +326,20 @@ class Bundler:
 
     def configure(self, config):
         """At start and after a valid reload: every page is rendered again with the new settings
-        (prefix, sizes, loader), keeping what is known of which page embeds which file."""
+        (prefix, sizes, loader), keeping what is known of which page embeds which file. On the
+        bundles thread, after the step running now."""
+        if getattr(self, "copies", None) is None:
+            self._configure(config)
+        else:
+            self.worker.submit(self._configure, config)
+
+    def _configure(self, config):
         old = getattr(self, "copies", None)
         self.config = config
+        if getattr(self, "dynamic", None) is None:
+            self.dynamic = DynamicPages(config)
+        else:
+            self.dynamic.configure(config)
         self.copies = RenderedCopies(config)
         if old is not None:
             self.copies.adopt(old)
@@ -313,7 +351,9 @@ class Bundler:
         """Rendered copies are current only while the daemon watches the pages: without it,
         a page edited on disk would keep being served from its old copy. Apache then sends
         every page through the filter until the next start renders them again."""
+        self.worker.shutdown(wait=True, cancel_futures=True)
         self.copies.remove_all()
+        self.dynamic.stop()
 
     def restore(self):
         """Seed the catalogued bundles that are still current, drop the rest, and render every
@@ -321,13 +361,15 @@ class Bundler:
         self._drop_stale_bundles()
         unreadable = [row.key for row in self.catalogue.bundles().values() if not self._seed(row)]
         for row in self.catalogue.remove_bundles(unreadable):      # missing or damaged: pages ask again
-            log.warning("bundle %s: its torrent is missing or damaged; it is built again", row.info_hash)
+            log.warning("bundle %s: its torrent is missing, damaged or named after this machine's "
+                        "document root (before %r); it is built again", row.info_hash, seed_name(self.config))
             remove_bundle(self.config, row.torrent)
         self._remove_orphans()
         # copies from before the restart may be stale (pages edited while the daemon was down)
         self.copies.remove_all()
         if not self.config.pages.enabled:
             return
+        self.dynamic.start()
         for dirpath, dirnames, names in os.walk(self.config.docroot):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in names:
@@ -337,10 +379,16 @@ class Bundler:
         # the first tick's sweep renders them (queueing the bundles they lack)
 
     def _seed(self, row: BundleRow) -> bool:
-        data = read_torrent(self.config.state_dir / row.torrent, row.info_hash)
-        if data is None:
-            return False
-        self.seeder.add(row.info_hash, data, save_path(self.config))
+        path = self.config.state_dir / row.torrent
+        data = read_torrent(path, row.info_hash)
+        if data is None or lt.torrent_info(data).name() != seed_name(self.config):
+            return False                 # an older version's name: no web seed serves it, no other frontend has it
+        want = outer_keys(self.config.announce_urls(), bundle_url_list(self.config))
+        new = with_outer_keys(data, want)
+        if new != data:          # torrents.web_seeds, base_url or the announce list changed
+            write_atomically(path, new)
+            log.info("refreshed bundle %s: announce list or web seeds changed", row.info_hash)
+        self.seeder.add(row.info_hash, new, save_path(self.config), renamed_files(new))
         self.publisher.known.add(bytes.fromhex(row.info_hash))
         self.info_hashes[row.key] = bytes.fromhex(row.info_hash)
         return True
@@ -381,14 +429,24 @@ class Bundler:
         if not self.config.pages.enabled:
             return
         self.copies.invalidate(rel)
-        self.quiet_until[rel] = time.monotonic() + self.config.watch.settle + 0.2
+        with self._quiet_lock:
+            self.quiet_until[rel] = time.monotonic() + self.config.watch.settle + 0.2
 
     def tick(self, pool, stopping):
-        if not self.config.pages.enabled:
+        """Every 50 ms on the loop: hand the next step to the bundles thread, if it is free."""
+        if not self.config.pages.enabled or (self._step is not None and not self._step.done()):
             return
+        try:
+            self._step = self.worker.submit(self._tick, pool, stopping)
+        except RuntimeError:
+            return                       # stopping: the worker is shut down
+        self._step.add_done_callback(_log_step_failure)
+
+    def _tick(self, pool, stopping):
         self._collect(stopping)
         self._submit_requests(pool, stopping)
         self._submit_sweep(pool)
+        self.dynamic.tick()
 
     def _collect(self, stopping):
         for key, future in list(self.building.items()):
@@ -433,12 +491,14 @@ class Bundler:
         now = time.monotonic()
         if now < self.next_render:
             return
-        for rel, until in list(self.quiet_until.items()):
-            if until <= now:
-                del self.quiet_until[rel]
-                self.copies.note_page(rel)
+        with self._quiet_lock:
+            for rel, until in list(self.quiet_until.items()):
+                if until <= now:
+                    del self.quiet_until[rel]
+                    self.copies.note_page(rel)
+            quiet = set(self.quiet_until)
         version = self.catalogue.version()
-        ready = {p for p in self.copies.pending_pages() if p not in self.quiet_until}
+        ready = {p for p in self.copies.pending_pages() if p not in quiet}
         if version == self.seen_version and not ready:
             return
         self.seen_version = version
@@ -464,7 +524,7 @@ class Bundler:
         older than pages.unused_bundle_grace: the swarm and the catalogue do not grow forever."""
         if self.copies.pending_pages():
             return                       # some page's bundle is not known yet
-        used = self.copies.bundle_keys()
+        used = self.copies.bundle_keys() | self.dynamic.bundle_keys()
         cutoff = time.time() - self.config.pages.unused_bundle_grace
         unused = [row.key for row in self.catalogue.bundles().values()
                   if row.key not in used and row.built < cutoff]

@@ -1,13 +1,23 @@
 """The seeder daemon's lifecycle: start, ready, reload on SIGHUP, clean stop on SIGTERM.
 
+Parts start in the order of `start()` (catalogue, session, publisher, tracker and presence,
+WebRTC, metrics, bundles, threads, heat, watcher), each registered once running; SIGHUP
+validates the YAML, then hands each part, in that order, the old and the new config; SIGTERM
+stops them in reverse by STOP_DEADLINE (seeder/lifecycle.py).
+
 Which thread runs what:
 - the main thread runs one asyncio loop: the tracker's HTTP, UDP and WebSocket servers, the
-  daemon's ticks (settled paths, rescans, bundles, WebRTC demand in seeder/webrtc.py), signal
+  daemon's ticks (settled paths, rescans, bundles, WebRTC demand in seeder/webrtc.py, the
+  seeder's presence in its swarms, hot/cold decisions, Apache's request log datagrams), signal
   handlers (they only set flags; a second SIGTERM forces the exit). Nothing on it may block:
   no libtorrent call that waits for libtorrent's network thread, no file writes of any size;
-- `hash-N` threads (`pool`): hashing and publishing files and bundles;
-- the loop's default executor: restoring the catalogue at start and reload;
+- `hash-N` threads (`pool`): hashing and publishing files and bundles, rendering page copies,
+  committing hot and cold pages;
+- the loop's default executor: restoring the catalogue at start and reload; the parts' blocking
+  stop steps (asyncio.to_thread);
 - `libtorrent` (one thread, `control`): the calls that put WebRTC offers in and out;
+- `bundles` (one thread, seeder/bundles.py): page bundles' catalogue rows, torrents and
+  .htaccess files, one step per tick; a directory's rescan runs in `pool`;
 - `status` (one thread): libtorrent's alerts and per-torrent status, the Prometheus
   figures and status.json, every STATUS_EVERY seconds, one write at a time;
 - libtorrent's own threads, watchdog's observer thread, the metrics HTTP server's thread.
@@ -16,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import fcntl
 import json
 import logging
@@ -34,11 +43,13 @@ from .access import ApacheUnavailable
 from .builder import write_atomically
 from .metrics import Metrics, MetricsError
 from .heat import Heat
+from .lifecycle import Part, Parts
 from .presence import Presence, own_tracker, seeder_ips
 from .publisher import Publisher
 from .requestlog import RequestLog
 from .sdnotify import Notifier
 from .session import Seeder
+from .status import Status
 from .tracker.errors import BindError
 from .tracker.server import Tracker
 from .watcher import Change, Debouncer, Watcher
@@ -56,6 +67,7 @@ LAG_EVERY = 0.1        # the loop's lag is sampled this often
 # A thread running Python keeps the GIL this long before the loop may have it; the loop gives
 # it up at every socket call, so an announce waited up to 5 ms (the default) several times.
 GIL_SWITCH = 0.001
+STOP_DEADLINE = 30.0   # seconds a clean stop may take (systemd's TimeoutStopSec is 90)
 
 
 class StateDirBusy(TorrentwebError):
@@ -98,6 +110,7 @@ class Daemon:
         self.next_recheck = float("inf")     # the access re-check (see _recheck)
         self.rechecking = None               # its Future while it runs
         self.apache_down_logged = False
+        self.parts = Parts()                 # what runs, in start order (lifecycle.py)
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -134,17 +147,34 @@ class Daemon:
         self.nofile = raise_nofile()
         self._prepare_state_dir()
         self._lock_state_dir()
+        # the order parts start in; they reload in it and stop in reverse (lifecycle.py)
         self.catalogue = Catalogue(cfg.catalogue_path)
+        self.parts.started(Part("catalogue", stop=self.catalogue.close, blocking=True))
         self.seeder = Seeder(cfg.seeder, verbose=log.isEnabledFor(logging.DEBUG))
+        self.parts.started(Part("session", stop=self.seeder.close, blocking=True,
+                                reload=lambda old, new: self.seeder.apply(new.seeder)))
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
+        self.parts.started(Part("publisher", reload=lambda old, new: self.publisher.configure(new)))
         await self._start_tracker()
+        self.parts.started(Part("tracker", stop=self._stop_tracker, reload=self._reload_tracker))
         self._start_webrtc(cfg)
+        self.parts.started(Part("webrtc", reload=self._reload_webrtc))
         self._start_metrics(cfg)
+        self.parts.started(Part("metrics", stop=self._stop_metrics, blocking=True,
+                                reload=self._reload_metrics))
         self.bundler = _make_bundler(cfg, self.catalogue, self.seeder, self.publisher)
+        if self.bundler:
+            self.parts.started(Part("bundles", stop=self.bundler.stop, blocking=True,
+                                    reload=lambda old, new: self.bundler.configure(new)))
+        # hashing and rendering threads: they stop before the copies go and the session closes
+        self.parts.started(Part("threads", stop=self._stop_threads, blocking=True))
         await self._start_heat(cfg)
+        self.parts.started(Part("heat", stop=self._stop_heat, reload=self._reload_heat))
         loop = asyncio.get_running_loop()
         self.watcher = Watcher(cfg.docroot, cfg.watch, self._report_threadsafe(loop))
         self.watcher.start()          # before the scan: nothing written meanwhile is missed
+        self.parts.started(Part("watcher", stop=lambda: self.watcher.stop(), blocking=True,
+                                reload=self._reload_watcher))
         t0 = time.monotonic()
         if cfg.access.check == "off":
             log.warning("access.check is off: the YAML rules alone decide what to publish; Apache is "
@@ -245,6 +275,9 @@ class Daemon:
         self.tracker = Tracker(cfg.tracker, self.publisher_known)
         await self.tracker.start()
         self._start_presence(cfg)
+        if self.presence:
+            self.parts.started(Part("presence", reload=lambda old, new: self.presence.relocate(
+                seeder_ips(new) or self.presence.ips)))
 
     def _start_presence(self, cfg: Config):
         """The seeder enters itself in its own tracker's swarms instead of announcing there."""
@@ -291,6 +324,28 @@ class Daemon:
         self.request_log = RequestLog(cfg.state_dir, self.heat.take)
         await self.request_log.start()
 
+    async def _reload_heat(self, old: Config, new: Config):
+        """New thresholds apply at the next decision; pages.p2p leaving auto forgets every
+        hot page (the copies follow), coming back to auto starts from cold."""
+        if self.heat and new.pages.p2p == "auto":
+            self.heat.configure(new)
+            return
+        if self.heat:
+            self._stop_heat()
+
+            def forget():
+                pages = list(self.catalogue.hot_pages())
+                self.catalogue.set_hot({}, pages)
+                self.bundler.reheat(pages)
+            await asyncio.get_running_loop().run_in_executor(self.pool, forget)
+            return
+        await self._start_heat(new)
+
+    def _stop_heat(self):
+        if self.request_log:
+            self.request_log.stop()
+        self.heat = self.request_log = None
+
     def _heat_tick(self):
         """Pages that turned hot or cold: the catalogue says so first (the filter reads it), then
         their copies are rendered again (the hot copy appears or goes). Off the loop: SQLite."""
@@ -326,28 +381,14 @@ class Daemon:
         self.control.submit(fn, *args).add_done_callback(_log_failure(f"libtorrent: {fn.__name__}"))
 
     async def stop(self):
+        """Every part that started, in reverse, by STOP_DEADLINE; what failed is reported."""
         self.notifier.stopping()
         log.info("stopping")
-        if self.watcher:
-            self.watcher.stop()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.control.shutdown(wait=True, cancel_futures=True)
-        self.status_pool.shutdown(wait=True, cancel_futures=True)
         if self._lag_task:
             self._lag_task.cancel()
-        if self.bundler:
-            self.bundler.stop()
-        if self.request_log:
-            self.request_log.stop()
-        errors = []
-        for name, step in (("metrics", self._stop_metrics), ("tracker", self._stop_tracker),
-                           ("session", self._stop_session)):
-            try:
-                await step()
-            except Exception as e:       # keep stopping the rest; report at the end
-                errors.append(f"{name}: {e}")
-        if self.catalogue:
-            self.catalogue.close()
+        errors = await self.parts.stop(time.monotonic() + STOP_DEADLINE)
+        for pool in (self.pool, self.control, self.status_pool):    # a failed start's threads
+            pool.shutdown(wait=False, cancel_futures=True)
         if self.lock:                  # what is in the state directory is this daemon's
             (self.config.state_dir / "status.json").unlink(missing_ok=True)
             self.lock.close()
@@ -355,23 +396,25 @@ class Daemon:
             log.error("while stopping %s", e)
         log.info("stopped")
 
+    def _stop_threads(self):
+        """Hashing is cancelled (the `stopping` flag), libtorrent calls and the status write end."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.control.shutdown(wait=True, cancel_futures=True)
+        self.status_pool.shutdown(wait=True, cancel_futures=True)
+
     def _start_metrics(self, cfg: Config):
         if cfg.metrics.listen:
             metrics = Metrics(cfg.metrics)
             metrics.start()
             self.metrics = metrics
 
-    async def _stop_metrics(self):
-        if self.metrics:
-            self.metrics.stop()
-
     async def _stop_tracker(self):
         if self.tracker:
             await self.tracker.stop()
 
-    async def _stop_session(self):
-        if self.seeder:
-            self.seeder.close()
+    def _stop_metrics(self):
+        if self.metrics:
+            self.metrics.stop()
 
     # the loop ------------------------------------------------------------------------------
 
@@ -428,15 +471,31 @@ class Daemon:
             self.bundler.noticed(rel)
 
     def _queue_rescans(self):
-        """A directory appeared or vanished: withdraw what is gone, queue what is new."""
+        """A directory appeared or vanished: withdraw what is gone, queue what is new. The walk
+        and the catalogue's writes run in the pool (a tree of 10,000 files is not for the loop);
+        what it finds comes back through the debouncer."""
         for rel in list(self.rescans):
             self.rescans.discard(rel)
-            path = self.config.docroot / rel
-            if not path.is_dir():
-                self.publisher.withdraw_below(rel, "its directory is gone")
-                continue
-            for cand in self.publisher.policy.walk(path):
-                self.debouncer.touch(cand.path, Change.CHANGED, time.monotonic())
+            fut = self.pool.submit(self._rescan, rel)
+            fut.add_done_callback(self._rescanned)
+
+    def _rescan(self, rel: str) -> list[str]:
+        path = self.config.docroot / rel
+        if not path.is_dir():
+            self.publisher.withdraw_below(rel, "its directory is gone")
+            return []
+        return [cand.path for cand in self.publisher.policy.walk(path)]
+
+    def _rescanned(self, fut: concurrent.futures.Future):
+        if fut.cancelled():
+            return
+        if fut.exception() is not None:
+            log.error("rescanning a directory failed", exc_info=fut.exception())
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._settle, fut.result())
+        except RuntimeError:
+            pass                           # the loop is closed: the daemon has stopped
 
     def _queue_hashing(self, paths):
         progress = self.publisher.progress
@@ -506,26 +565,18 @@ class Daemon:
         old, self.config = self.config, new
         logging.getLogger().setLevel((self.log_level or new.log_level).upper())
         log.info("reloaded %s", new.path)
-        self.seeder.apply(new.seeder)
-        self.publisher.configure(new)
+        await self.parts.reload(old, new)
+        self._settle(await self._restore(self.publisher.restore))
+        self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
+
+    def _reload_watcher(self, old: Config, new: Config):
         self.debouncer.settle = new.watch.settle
         self.debouncer.open_write_timeout = new.watch.open_write_timeout
-        if self.bundler:
-            self.bundler.configure(new)
-        if new.tracker != old.tracker:
-            await self._reload_tracker(new)
-        if self.presence:
-            self.presence.relocate(seeder_ips(new) or self.presence.ips)
-        self._reload_webrtc(old, new)
-        if new.metrics != old.metrics:
-            self._reload_metrics(new)
         if new.docroot != old.docroot or new.watch != old.watch:
             self.watcher.stop()
             self.watcher = Watcher(new.docroot, new.watch,
                                    self._report_threadsafe(asyncio.get_running_loop()))
             self.watcher.start()
-        self._settle(await self._restore(self.publisher.restore))
-        self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
 
     def _reload_webrtc(self, old: Config, new: Config):
         """After the tracker's reload. WebRTC turned off: every offer withdrawn, no more
@@ -539,8 +590,10 @@ class Daemon:
         elif new.seeder.webtorrent and (not old.seeder.webtorrent or not old.tracker.websocket):
             self._start_webrtc(new)
 
-    async def _reload_tracker(self, new: Config):
+    async def _reload_tracker(self, old: Config, new: Config):
         """Swarms and connections survive; a listener that cannot move keeps its old address."""
+        if new.tracker == old.tracker:
+            return
         if self.tracker is None:
             await self._start_tracker()
             return
@@ -549,8 +602,10 @@ class Daemon:
         except BindError as e:
             log.error("tracker keeps its old listeners: %s", e)
 
-    def _reload_metrics(self, new: Config):
+    def _reload_metrics(self, old_config: Config, new: Config):
         """Bind the new endpoint first; if it cannot be had, the old one stays."""
+        if new.metrics == old_config.metrics:
+            return
         old = self.metrics
         self.metrics = None
         try:
@@ -579,20 +634,18 @@ class Daemon:
             self.loop_lag_max = max(self.loop_lag_max, loop.time() - due)
 
     def _loop_status(self) -> dict:
-        """What only the loop may read (the tracker's swarms, the daemon's own state)."""
-        out = {
+        """What only the loop may read (the tracker's swarms, the daemon's own state): the
+        Status fields the status thread completes."""
+        return {
             "pid": os.getpid(), "started": self.started,
             "ready": self.ready, "config": str(self.config.path),
-            "addresses": self._addresses(), "hashing": sorted(self.in_flight)[:20],
+            "addresses": self._addresses(), "hashing": tuple(sorted(self.in_flight)[:20]),
             "loop_lag_max": self.loop_lag_max, "nofile": self.nofile,
+            "webrtc": self.webrtc.stats() if self.webrtc else None,
+            "heat": self.heat.status() if self.heat else None,
+            # the table's copy: its stats() are taken in the status thread
+            "tracker": self.tracker.swarms.snapshot() if self.tracker else None,
         }
-        if self.webrtc:
-            out["webrtc"] = self.webrtc.stats()
-        if self.heat:
-            out["heat"] = self.heat.status()
-        if self.tracker:
-            out["tracker"] = self.tracker.swarms.snapshot()    # its stats() in the status thread
-        return out
 
     def _write_status(self):
         """Hand status.json to the `status` thread; skipped while the last one is being written."""
@@ -601,21 +654,20 @@ class Daemon:
         self._status_write = self.status_pool.submit(self._status_off_loop, self._loop_status())
         self._status_write.add_done_callback(_log_failure("cannot write status.json"))
 
-    def _status_off_loop(self, status: dict):
+    def _status_off_loop(self, fields: dict):
         """On the `status` thread: the tracker's figures (from a snapshot of its table),
         libtorrent's alerts and figures (Seeder.refresh), then the metrics and the file."""
-        if "tracker" in status:
-            status["tracker"] = _tracker_dict(status["tracker"].stats())
+        snapshot = fields.pop("tracker")
         per = self.seeder.refresh()
         st = self.seeder.stats(per)
         if self.heat:
             self.loop.call_soon_threadsafe(self.heat.seeder_sent, time.time(), st.upload_rate)
-        status.update({"updated": time.time(), "torrents": st.torrents, "peers": st.peers,
-                       "uploaded": st.uploaded, "upload_rate": st.upload_rate,
-                       "per_torrent": [t.__dict__ for t in per]})
+        status = Status(**fields, tracker=snapshot.stats() if snapshot else None, updated=time.time(),
+                        torrents=st.torrents, peers=st.peers, uploaded=st.uploaded,
+                        upload_rate=st.upload_rate, per_torrent=tuple(per))
         if self.metrics:
             self.metrics.update(status)
-        data = "".join(_json_pieces(status)).encode()
+        data = "".join(_json_pieces(status.as_json())).encode()
         write_atomically(self.config.state_dir / "status.json", data)
 
 
@@ -649,19 +701,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _tracker_dict(stats) -> dict:
-    """TrackerStats as plain data, field by field: dataclasses.asdict's deep copies of
-    10,000 swarms took 54 ms, every status write."""
-    names = [f.name for f in dataclasses.fields(type(stats)) if f.name != "torrents"]
-    out = {name: getattr(stats, name) for name in names}
-    if stats.torrents:
-        fields = [f.name for f in dataclasses.fields(type(stats.torrents[0]))]
-        out["torrents"] = [{name: getattr(t, name) for name in fields} for t in stats.torrents]
-    else:
-        out["torrents"] = []
-    return out
 
 
 def _make_bundler(config, catalogue, seeder, publisher):

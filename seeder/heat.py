@@ -170,15 +170,36 @@ class Heat:
                 turned_cold.append(path)
         return turned_hot, turned_cold
 
-    def status(self) -> dict:
+    def status(self) -> "HeatStatus":
         now = self.clock()
-        return {
-            "pages": [{"path": p, "state": "hot" if s.hot_since is not None else "cold",
-                       "since": s.hot_since if s.hot_since is not None else s.cold_since,
-                       "views": len(s.views)} for p, s in sorted(self.pages.items())],
-            "egress": {"http": round(self.egress.rate(now, HTTP)),
-                       "seeder": round(self.egress.rate(now, SEEDER)),
-                       "visitors": round(self.egress.rate(now, VISITORS)),
-                       "uplink": self.uplink},
-            "egress_history": self.egress.series(now),
-        }
+        return HeatStatus(
+            tuple(PageStatus(p, "hot" if s.hot_since is not None else "cold",
+                             s.hot_since if s.hot_since is not None else s.cold_since, len(s.views))
+                  for p, s in sorted(self.pages.items())),
+            EgressNow(round(self.egress.rate(now, HTTP)), round(self.egress.rate(now, SEEDER)),
+                      round(self.egress.rate(now, VISITORS)), self.uplink),
+            tuple(self.egress.series(now)))
+
+
+@dataclass(frozen=True)
+class PageStatus:
+    path: str
+    state: str                  # hot | cold
+    since: float | None         # when it turned so (None: cold since it was first seen)
+    views: int                  # in the last pages.hot.window seconds
+
+
+@dataclass(frozen=True)
+class EgressNow:
+    """Bytes/s over the last RATE_SPAN seconds."""
+    http: int                   # Apache (its request log)
+    seeder: int                 # libtorrent
+    visitors: int               # visitors to each other (their announces): the saving
+    uplink: int                 # pages.uplink (0: not set)
+
+
+@dataclass(frozen=True)
+class HeatStatus:
+    pages: tuple                # PageStatus of the pages with recent views or hot
+    egress: EgressNow
+    egress_history: tuple       # (minute, http, seeder, visitors) bytes/s, the last hour

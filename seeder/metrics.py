@@ -1,8 +1,9 @@
 """Prometheus metrics: the figures of `torrentweb status`, on a loopback-only endpoint.
 
-The daemon hands its `status()` dict to `Metrics.update()` every time it writes status.json;
-a scrape reads the last one. Nothing here touches libtorrent or the tracker: `figures()` is a
-pure function of that dict (tested without sockets), and the collector only formats it.
+The daemon hands its Status (seeder/status.py) to `Metrics.update()` every time it writes
+status.json; a scrape reads the last one. Nothing here touches libtorrent or the tracker:
+`figures()` is a pure function of that Status (tested without sockets), and the collector only
+formats it.
 
     metrics:
       listen: 127.0.0.1:9469      # off when absent or null; loopback addresses only
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import typing
 from dataclasses import dataclass
 
 from prometheus_client import start_http_server
@@ -18,6 +20,9 @@ from prometheus_client.core import CollectorRegistry, CounterMetricFamily, Gauge
 
 from torrentweb.config import MetricsConfig
 from torrentweb.errors import TorrentwebError
+
+if typing.TYPE_CHECKING:
+    from .status import Status
 
 log = logging.getLogger("torrentweb.metrics")
 
@@ -54,41 +59,34 @@ class Figures:
     cold_pages: tuple = ()           # pages with recent views that are cold
 
 
-def figures(status: dict) -> Figures:
-    """Numbers from the daemon's status dict; missing or malformed parts count as zero."""
-    tracker = status.get("tracker") or {}
-    swarms = [t for t in tracker.get("torrents") or () if isinstance(t, dict)]
-    sizes = {t.get("info_hash"): _int(t.get("size")) for t in status.get("per_torrent") or ()
-             if isinstance(t, dict)}
-    completed = sum(_int(t.get("completed")) for t in swarms)
-    delivered = sum(_int(t.get("completed")) * sizes.get(t.get("info_hash"), 0) for t in swarms)
-    uploaded = _int(status.get("uploaded"))
+def figures(status: "Status") -> Figures:
+    """Numbers from the daemon's Status (seeder/status.py); absent parts count as zero."""
+    tracker = status.tracker
+    swarms = tracker.torrents if tracker else ()
+    sizes = {t.info_hash: t.size for t in status.per_torrent}
+    delivered = sum(t.completed * sizes.get(t.info_hash, 0) for t in swarms)
+    heat = status.heat
     return Figures(
-        ready=bool(status.get("ready")),
-        torrents=_int(status.get("torrents")),
-        peers=_int(status.get("peers")),
-        uploaded=uploaded,
-        upload_rate=_int(status.get("upload_rate")),
+        ready=status.ready,
+        torrents=status.torrents,
+        peers=status.peers,
+        uploaded=status.uploaded,
+        upload_rate=status.upload_rate,
         delivered=delivered,
-        offload=offload(uploaded, delivered),
-        announces=_int(tracker.get("announces")),
-        announces_per_second=_float(tracker.get("announces_per_second")),
-        scrapes=_int(tracker.get("scrapes")),
-        refused=_int(tracker.get("refused")),
-        seeders=_int(tracker.get("seeders")),
-        leechers=_int(tracker.get("leechers")),
-        completed=completed,
-        **_heat(status.get("heat") or {}),
+        offload=offload(status.uploaded, delivered),
+        announces=tracker.announces if tracker else 0,
+        announces_per_second=tracker.announces_per_second if tracker else 0.0,
+        scrapes=tracker.scrapes if tracker else 0,
+        refused=tracker.refused if tracker else 0,
+        seeders=tracker.seeders if tracker else 0,
+        leechers=tracker.leechers if tracker else 0,
+        completed=sum(t.completed for t in swarms),
+        egress_http=heat.egress.http if heat else 0,
+        egress_seeder=heat.egress.seeder if heat else 0,
+        egress_visitors=heat.egress.visitors if heat else 0,
+        hot_pages=tuple(p.path for p in heat.pages if p.state == "hot") if heat else (),
+        cold_pages=tuple(p.path for p in heat.pages if p.state != "hot") if heat else (),
     )
-
-
-def _heat(heat: dict) -> dict:
-    egress = heat.get("egress") or {}
-    pages = [p for p in heat.get("pages") or () if isinstance(p, dict) and isinstance(p.get("path"), str)]
-    return {"egress_http": _int(egress.get("http")), "egress_seeder": _int(egress.get("seeder")),
-            "egress_visitors": _int(egress.get("visitors")),
-            "hot_pages": tuple(p["path"] for p in pages if p.get("state") == "hot"),
-            "cold_pages": tuple(p["path"] for p in pages if p.get("state") != "hot")}
 
 
 def offload(uploaded: int, delivered: int) -> float:
@@ -96,14 +94,6 @@ def offload(uploaded: int, delivered: int) -> float:
     if delivered <= 0:
         return 0.0
     return min(1.0, max(0.0, 1.0 - uploaded / delivered))
-
-
-def _int(v) -> int:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else 0
-
-
-def _float(v) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else 0.0
 
 
 # name, kind, help, attribute of Figures
@@ -183,7 +173,7 @@ class Metrics:
                                        "choose a free port or set metrics.listen: null") from None
         log.info("metrics for Prometheus on http://%s/metrics", self.address)
 
-    def update(self, status: dict):
+    def update(self, status: "Status"):
         self.collector.figures = figures(status)
 
     def stop(self):

@@ -23,7 +23,7 @@ from pathlib import Path
 from torrentweb.catalogue import Catalogue, FileRow, file_torrent_path
 from torrentweb.config import Config
 from torrentweb.errors import BuildError
-from torrentweb.naming import web_seed_url
+from torrentweb.naming import web_seed_urls
 
 from . import builder
 from .access import PUBLIC, Verdict, access_check, name_verdict
@@ -143,13 +143,13 @@ class Publisher:
         return True
 
     def _refresh(self, path: Path, row: FileRow, data: bytes) -> bytes:
-        """base_url or the announce list changed: rewrite the torrent around the same info dict.
+        """base_url, torrents.web_seeds or the announce list changed: rewrite the torrent around the same info dict.
 
         The info-hash covers only the info dict, so no re-hash and the swarm stays the same.
         """
         cfg = self.config
         want = builder.outer_keys(cfg.announce_urls(),
-                                  [web_seed_url(cfg.base_url, row.path)] if cfg.torrents.web_seed else [])
+                                  web_seed_urls(cfg, row.path) if cfg.torrents.web_seed else [])
         new = builder.with_outer_keys(data, want)
         if new != data:
             builder.write_atomically(path, new)
@@ -187,7 +187,7 @@ class Publisher:
         cfg = self.config
         piece = builder.piece_size_for(cand.size)
         built = builder.build_file(
-            cfg.docroot, cand.path, cand.size, base_url=cfg.base_url,
+            cfg.docroot, cand.path, cand.size, base_url=cfg.web_seed_bases(),
             announce=cfg.announce_urls(), web_seed=cfg.torrents.web_seed,
             hybrid=cfg.torrents.hybrid, cancel=cancel,
             progress=lambda i: self._hashed(min(piece, cand.size - i * piece)))

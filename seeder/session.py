@@ -25,7 +25,7 @@ WEB_SCHEMES = ("ws://", "wss://")
 
 
 @dataclass(frozen=True)
-class TorrentStats:
+class SeededTorrent:
     info_hash: str
     name: str
     peers: int
@@ -42,6 +42,9 @@ class SessionStats:
     uploaded: int
     upload_rate: int
     listen_port: int
+
+
+REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked again
 
 
 def settings_for(config: SeederConfig, verbose: bool = False) -> dict:
@@ -100,7 +103,7 @@ class Seeder:
         self.session.set_peer_class_filter(_every_peer_global())
         self._seeding: set[str] = set()
         self._trackers: dict[str, tuple[list, list]] = {}   # info-hash -> (native, web) (url, tier)s
-        self._figures: dict[str, TorrentStats] = {}          # as of the last state_update_alert
+        self._figures: dict[str, SeededTorrent] = {}          # as of the last state_update_alert
         self._sent: list[tuple[float, int]] = []             # the last two (time, payload bytes sent)
         self._lock = threading.Lock()
         self._listen_port = self.session.listen_port()       # now: nothing keeps libtorrent busy yet
@@ -117,8 +120,9 @@ class Seeder:
         self.session.apply_settings(settings_for(config, self.verbose))
         self._port_stale = True            # apply_settings is asynchronous: read it in refresh()
 
-    def add(self, info_hash: str, torrent_data: bytes, save_path: Path):
+    def add(self, info_hash: str, torrent_data: bytes, save_path: Path, renamed: dict | None = None):
         """Seed mode: the data was just hashed (or was catalogued), so no re-check.
+        `renamed`: file index -> path under save_path, where it differs from the torrent's.
 
         Asynchronous: adding 10,000 torrents at start must not wait on each one.
         """
@@ -128,6 +132,8 @@ class Seeder:
             self._seeding.add(info_hash)
         atp = lt.load_torrent_buffer(torrent_data)
         atp.save_path = str(save_path)
+        if renamed:
+            atp.renamed_files = renamed
         native, web = _split_trackers(atp.trackers, atp.tracker_tiers)
         own = [t for t in native if self.is_own_tracker(t[0])]
         native = [t for t in native if t not in own]
@@ -205,7 +211,7 @@ class Seeder:
         """Seconds libtorrent keeps an unanswered WebRTC offer (and its socket)."""
         return float(self.session.get_settings()["webtorrent_connection_timeout"])
 
-    def refresh(self, timeout: float = 1.0) -> list[TorrentStats]:
+    def refresh(self, timeout: float = 1.0) -> list[SeededTorrent]:
         """Every torrent's figures, and libtorrent's alerts logged. Asks libtorrent for a
         state_update_alert (post_torrent_updates: only the torrents that changed) and for its
         session counters, and waits for them, so nothing here is a synchronous call into
@@ -236,12 +242,16 @@ class Seeder:
                 seen.add("session")
             elif a.category() & lt.alert_category.error:
                 log.warning("libtorrent: %s", a.message())
+                if isinstance(a, lt.tracker_error_alert) and a.failure_reason():
+                    # refused (a shared tracker's whitelist not fed yet): libtorrent would wait
+                    # an hour; ask again soon (README "Scaling past one machine")
+                    a.handle.force_reannounce(REFUSED_RETRY, a.tracker_url())
             else:
                 log.debug("libtorrent: %s", a.message())
         return seen
 
     def _take(self, statuses):
-        figures = [TorrentStats(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
+        figures = [SeededTorrent(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
                                 str(st.state), st.total_wanted, st.upload_payload_rate)
                    for st in statuses]
         with self._lock:
@@ -252,7 +262,7 @@ class Seeder:
     def listen_port(self) -> int:
         return self._listen_port
 
-    def stats(self, per: list[TorrentStats]) -> SessionStats:
+    def stats(self, per: list[SeededTorrent]) -> SessionStats:
         """Session totals: payload sent and its rate from libtorrent's counters (as of the last
         refresh), peers from refresh()'s figures."""
         sent, rate = (self._sent[-1][1] if self._sent else 0), 0

@@ -17,6 +17,8 @@ Runs on the daemon's loop; every libtorrent call goes to `run`, a one-thread exe
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import logging
 import resource
 import time
@@ -118,5 +120,12 @@ class WebrtcOffers:
         for info_hash in list(self.offered):
             self.withdraw(info_hash, now)
 
-    def stats(self) -> dict:
-        return {"offered": len(self.offered), "withdrawing": len(self.cooling), "cap": self.cap}
+    def stats(self) -> "WebrtcStats":
+        return WebrtcStats(len(self.offered), len(self.cooling), self.cap)
+
+
+@dataclass(frozen=True)
+class WebrtcStats:
+    offered: int          # swarms the seeder offers WebRTC in now
+    withdrawing: int      # withdrawn, their offers' sockets not yet freed
+    cap: int              # the most at once (cap_for)

@@ -163,11 +163,14 @@ class PageFilter:
                 self._hot[page_path] = hot
         return hot
 
-    def _render(self, html: bytes, page_path: str, hot: bool) -> Rendered:
+    def prepare(self, html: bytes, page_path: str, hot: bool) -> "Prepared":
+        """What the page gets, without applying it: the <head> markup (b"" when nothing to
+        link) and the URL paths of the assets to swap (only when hot). Queues a missing bundle.
+        Static pages (_render) and dynamic pages (the daemon's instructions) both come from here."""
         s = self.settings
         candidates = tuple(scan.candidate_paths(html, page_path, s.base_path, s.origin))
         if not candidates:
-            return Rendered(html, False, "", 0.0)
+            return Prepared(b"", (), False, 0.0, False, (), None)
         plan = make_plan(self.reader.assets(candidates).values(), s.large_file_size)
         bundle = None
         if plan.key:
@@ -175,19 +178,46 @@ class PageFilter:
             if bundle is None:
                 self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
-        unchanged = Rendered(html, False, "", 0.0, waiting, candidates, plan.key)
-        head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
-                         s.loader_tag if s.p2p != "off" else None)
-        if not head:
-            return unchanged
         hot = hot and s.p2p != "off"
+        tag = s.loader_tag if s.p2p != "off" else None
+        head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
+                         tag if hot or tag is None else loadertag.cold(tag))
+        hot = bool(head) and hot
+        swapped = ()
         if hot:          # only assets a torrent link now carries: the loader can fetch them
             linked = (plan.bundled if bundle else ()) + plan.large
-            html = swap(html, page_path, [s.base_path + a.path for a in linked if a.swap],
-                        s.base_path, s.origin)
-        body = inject(html, head)
+            swapped = tuple(s.base_path + a.path for a in linked if a.swap)
+        return Prepared(head, swapped, hot, bundle.built if bundle else 0.0, waiting, candidates,
+                        plan.key)
+
+    def _render(self, html: bytes, page_path: str, hot: bool) -> Rendered:
+        s = self.settings
+        p = self.prepare(html, page_path, hot)
+        unchanged = Rendered(html, False, "", 0.0, p.waiting, p.candidates, p.bundle_key)
+        if not p.head:
+            return unchanged
+        if p.hot:
+            html = swap(html, page_path, p.swapped, s.base_path, s.origin)
+        body = inject(html, p.head)
         if body is None:
             log.info("%s: cannot tell where the <head> starts; served unchanged", page_path)
             return unchanged
-        return Rendered(body, True, hashlib.sha1(head).hexdigest()[:16] + ("h" if hot else ""),
-                        bundle.built if bundle else 0.0, waiting, candidates, plan.key, hot)
+        return Rendered(body, True, p.etag_seed, p.built, p.waiting, p.candidates, p.bundle_key, p.hot)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    head: bytes                  # the markup for <head> (b"": the page links nothing)
+    swapped: tuple               # URL paths of the assets to swap (hot pages only)
+    hot: bool                    # swarm first: its swappable assets are swapped
+    built: float                 # when its bundle was built (0: none)
+    waiting: bool                # its bundle is not built yet (asked of the daemon)
+    candidates: tuple            # the candidate asset paths the page embeds
+    bundle_key: str | None
+
+    @property
+    def etag_seed(self) -> str:
+        """Changes whenever the injected markup does."""
+        if not self.head:
+            return ""
+        return hashlib.sha1(self.head).hexdigest()[:16] + ("h" if self.hot else "")

@@ -42,19 +42,43 @@ def swap(html: bytes, page_path: str, assets: Collection[str], base_path: str = 
     text = decode(html) if assets else None
     if text is None:
         return html
-    resolver = Resolver(page_path, base_path, origin)
-    wanted = frozenset(assets)
     out, pos = [], 0
-    for unit in _units(text, resolver):
-        rewritten = _rewrite_unit(text, unit, resolver, wanted)
-        if rewritten is None:
-            continue
-        out += [text[pos:unit.start], rewritten, "<noscript>", text[unit.start:unit.end], "</noscript>"]
-        pos = unit.end
+    for start, end, rewritten in _edits(text, page_path, assets, base_path, origin):
+        out += [text[pos:start], rewritten]
+        pos = end
     if not out:
         return html
     out.append(text[pos:])
     return "".join(out).encode("latin-1")
+
+
+def swap_edits(html: bytes, page_path: str, assets: Collection[str], base_path: str = "/",
+               origin: Optional[str] = None) -> list[tuple[bytes, bytes]]:
+    """The swap as literal replacements (the element's bytes, what replaces them), in page
+    order, for a filter that cannot parse HTML (the mod_lua filter of dynamic pages). Only
+    elements whose bytes occur once in the page: a copy inside a script or a comment would be
+    replaced too."""
+    text = decode(html) if assets else None
+    if text is None:
+        return []
+    edits = []
+    for start, end, rewritten in _edits(text, page_path, assets, base_path, origin):
+        original = text[start:end]
+        if text.count(original) == 1:
+            edits.append((original.encode("latin-1"), rewritten.encode("latin-1")))
+    return edits
+
+
+def _edits(text: str, page_path: str, assets, base_path: str, origin):
+    """(start, end, replacement) of each swapped unit: the rewritten element and its
+    <noscript> copy of the original."""
+    resolver = Resolver(page_path, base_path, origin)
+    wanted = frozenset(assets)
+    for unit in _units(text, resolver):
+        rewritten = _rewrite_unit(text, unit, resolver, wanted)
+        if rewritten is not None:
+            yield unit.start, unit.end, "".join(
+                [rewritten, "<noscript>", text[unit.start:unit.end], "</noscript>"])
 
 
 def _units(text: str, resolver: Resolver):

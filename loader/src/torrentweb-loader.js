@@ -5,8 +5,11 @@
  * YAML): data-bundle, data-deadline, data-scrape, data-upload-limit, data-seed-time,
  * data-metered-upload, data-p2p, data-max-file-size.
  *
- * Elements swapped by the filter carry data-torrent-src / -srcset / -poster; this script puts
- * the bytes back: blob URLs from the swarm, or the plain URL whenever anything goes wrong.
+ * Hot page: elements swapped by the filter carry data-torrent-src / -srcset / -poster; this
+ * script puts the bytes back: blob URLs from the swarm, or the plain URL whenever anything goes
+ * wrong. Cold page (links and loader, nothing swapped): the page loads by plain HTTP; after its
+ * load event this script seeds, from the browser's HTTP cache, the pieces of the page's torrents
+ * it can verify, and downloads nothing.
  *
  * The visitor's say: no peer-to-peer at all when localStorage['torrentweb-opt-out'] is '1'
  * (window.torrentweb.optOut() / optIn()), when navigator.connection.saveData is set, or when
@@ -27,8 +30,10 @@
 
   var api = window.torrentweb = {
     version: '0.1.0',
-    state: 'starting',             // starting | off:<reason> | swarm | done | stopped
+    mode: undefined,               // hot: swapped elements from the swarm | cold: seed the HTTP cache
+    state: 'starting',             // starting | off:<reason> | swarm | done | cold | seeding | stopped
     seeding: undefined,            // once all is shown: true while this tab seeds, else false
+    cached: { pieces: 0, bytes: 0, files: [], skipped: [] },   // cold: what this tab seeds, and why not the rest
     elements: [],                  // [{url, via}] as each element is shown; via = swarm | webseed | http
     fallbacks: [],                 // [{infoHash, reason}]: why a torrent's web seed was added
     timing: {},                    // ms since navigation: start, bundle, torrents, firstWire, done
@@ -412,6 +417,162 @@
     }
   }
 
+  // --- cold: the page came by plain HTTP; seed what the browser already holds ----------------
+
+  // The same-origin URLs this page fetched (resource timing) or shows: the candidates for its
+  // torrents' files. Nothing else is read: the HTTP cache has only what the page displayed.
+  function displayedUrls () {
+    var urls = new Set(performance.getEntriesByType('resource').map(function (e) { return e.name }))
+    Array.prototype.forEach.call(document.querySelectorAll('img,video,audio,source'), function (el) {
+      if (el.currentSrc) urls.add(el.currentSrc)
+    })
+    return Array.from(urls).map(absolute).filter(function (u) { return u.origin === location.origin })
+  }
+
+  // The bytes of url from the HTTP cache, or an error: 'only-if-cached' never goes to the network
+  // (a miss is a network error), so the origin sends nothing a second time.
+  async function fromCache (url, length) {
+    var res = await fetch(url.href, { cache: 'only-if-cached', mode: 'same-origin', credentials: 'same-origin' })
+    if (res.status !== 200) throw new Error('HTTP ' + res.status)
+    var buf = new Uint8Array(await res.arrayBuffer())
+    if (buf.length !== length) throw new Error(buf.length + ' bytes cached, the torrent says ' + length)
+    return buf
+  }
+
+  // An abstract-chunk-store of the pieces read from the HTTP cache, handed to WebTorrent as its
+  // preloadedStore: WebTorrent hashes each piece it gets from here against the torrent
+  // (_verifyPieces) and announces only those that match. get() waits until fill() has read the
+  // cache, which it does once the torrent's metadata is parsed.
+  function CachedStore () {
+    var self = this
+    self.torrent = null
+    self.chunks = []
+    self.filled = new Promise(function (resolve) { self.fill = function (chunks) { self.chunks = chunks; resolve() } })
+  }
+  Object.defineProperty(CachedStore.prototype, 'chunkLength', { get: function () { return this.torrent.pieceLength } })
+  CachedStore.prototype.put = function (index, buf, cb) {
+    this.chunks[index] = buf
+    if (cb) queueMicrotask(function () { cb(null) })
+  }
+  CachedStore.prototype.get = function (index, opts, cb) {
+    if (typeof opts === 'function') { cb = opts; opts = null }
+    var self = this
+    self.filled.then(function () {
+      var buf = self.chunks[index]
+      if (!buf) return cb(new Error('piece ' + index + ' not in the HTTP cache'))
+      var offset = (opts && opts.offset) || 0
+      var length = (opts && opts.length) || buf.length - offset
+      cb(null, buf.subarray(offset, offset + length))
+    })
+  }
+  CachedStore.prototype.close = CachedStore.prototype.destroy = function (cb) {
+    this.chunks = []
+    if (cb) queueMicrotask(function () { cb(null) })
+  }
+
+  // Each file's bytes (or null) -> the pieces wholly covered by cached files.
+  function piecesOf (torrent, bytes) {
+    var chunks = []
+    for (var index = 0; index < torrent.pieces.length; index++) {
+      var start = index * torrent.pieceLength
+      var end = Math.min(start + torrent.pieceLength, torrent.length)
+      var spans = []
+      var whole = torrent.files.every(function (file, i) {
+        if (file.offset >= end || file.offset + file.length <= start) return true
+        if (!bytes[i]) return false
+        spans.push(bytes[i].subarray(Math.max(start - file.offset, 0), Math.min(end - file.offset, file.length)))
+        return true
+      })
+      if (!whole || spans.length === 0) continue
+      if (spans.length === 1) { chunks[index] = spans[0]; continue }
+      var piece = new Uint8Array(end - start)
+      spans.reduce(function (at, span) { piece.set(span, at); return at + span.length }, 0)
+      chunks[index] = piece
+    }
+    return chunks
+  }
+
+  async function readCache (torrent) {
+    var urls = displayedUrls()
+    return Promise.all(torrent.files.map(async function (file) {
+      var url = urls.find(function (u) { return samePath(u, file, torrent) })
+      var skip = function (reason) { api.cached.skipped.push({ path: file.path, reason: reason }); return null }
+      if (!url) return skip('not shown')
+      if (file.length > cfg.maxFileSize) return skip('larger than max_file_size')
+      try {
+        var buf = await fromCache(url, file.length)
+        api.cached.files.push(url.href)
+        return buf
+      } catch (err) {
+        return skip('not cached: ' + (err && err.message))
+      }
+    }))
+  }
+
+  // Resolves with the torrent once WebTorrent has verified what the cache held (the torrent then
+  // announces itself), or with null, before any announce, when no whole piece was cached.
+  function addCached (buf) {
+    if (!client) return null                        // stopped meanwhile
+    return new Promise(function (resolve, reject) {
+      var store = new CachedStore()
+      var torrent = client.add(buf, { deselect: true, preloadedStore: store, storeCacheSlots: 0 }, resolve)
+      store.torrent = torrent
+      torrent.once('error', reject)
+      torrent.once('metadata', function () {
+        readCache(torrent).then(function (bytes) {
+          var chunks = piecesOf(torrent, bytes)
+          if (chunks.length === 0) { torrent.destroy(); resolve(null) }
+          store.fill(chunks)
+        }, reject)
+      })
+    })
+  }
+
+  function loaded () {
+    if (document.readyState === 'complete') return Promise.resolve()
+    return new Promise(function (resolve) { addEventListener('load', function () { setTimeout(resolve) }, { once: true }) })
+  }
+
+  async function cold (links) {
+    // No uploading on metered connections unless the site says so, and a cold tab would only
+    // upload: it does not join at all.
+    if (metered() && !cfg.meteredUpload) { api.state = 'off:metered'; api.seeding = false; return }
+    api.state = 'cold'
+    await loaded()                  // nothing of ours competes with the page's own loading
+    if (api.state !== 'cold') return                // opted out meanwhile
+    mark('start')
+    var files = Array.prototype.map.call(links, fetchTorrent)
+    files.forEach(function (p) { p.catch(function () {}) })     // awaited below
+    var WebTorrent = (await import(cfg.bundle)).default
+    mark('bundle')
+    if (api.state !== 'cold') return
+    newClient(WebTorrent)
+    var torrents = (await Promise.all(files.map(function (p) { return p.then(addCached) }))).filter(Boolean)
+    mark('torrents')
+    if (api.state !== 'cold') return
+    api.cached.pieces = torrents.reduce(function (n, t) {
+      return n + t.pieces.filter(function (_, i) { return t.bitfield.get(i) }).length
+    }, 0)
+    api.cached.bytes = torrents.reduce(function (n, t) { return n + t.downloaded }, 0)
+    if (api.cached.pieces === 0) return stop('off:not-cached')
+    api.state = 'seeding'
+    api.seeding = true
+    if (cfg.seedTimeMs > 0) timers.push(setTimeout(function () { stop('stopped') }, cfg.seedTimeMs))
+  }
+
+  // --- start ---------------------------------------------------------------------------------
+
+  function newClient (WebTorrent) {
+    var upload = cfg.uploadLimit > 0 ? cfg.uploadLimit : -1   // throttles the whole connection
+    client = new WebTorrent({
+      webSeeds: false,               // the origin is the backstop: added late, by useWebSeed
+      uploadLimit: upload,
+      tracker: { rtcConfig: { iceServers: [] } }
+    })
+    client.on('error', function () { stop('off:error') })
+    api.client = client
+  }
+
   function keepSeeding () {
     api.seeding = !(metered() && !cfg.meteredUpload)
     if (!api.seeding) { stop(api.state); return }
@@ -421,9 +582,11 @@
   async function start () {
     var links = document.querySelectorAll('link[rel~="torrent"][href]')
     var elements = Array.prototype.slice.call(document.querySelectorAll(SELECTOR))
+    api.mode = elements.length ? 'hot' : 'cold'
     if (links.length === 0) { restoreAll('off:no-torrent'); return }
     var why = blockedReason()
     if (why) { restoreAll('off:' + why); return }
+    if (api.mode === 'cold') return cold(links)
     elements.forEach(function (el) { pending.add(el) })
 
     var files = Array.prototype.map.call(links, fetchTorrent)   // while the bundle loads
@@ -431,15 +594,8 @@
     mark('start')
     var WebTorrent = (await import(cfg.bundle)).default
     mark('bundle')
-    var upload = cfg.uploadLimit > 0 ? cfg.uploadLimit : -1   // throttles the whole connection
-    client = new WebTorrent({
-      webSeeds: false,               // the origin is the backstop: added late, by useWebSeed
-      uploadLimit: upload,
-      tracker: { rtcConfig: { iceServers: [] } }
-    })
-    client.on('error', function () { stop('off:error') })
+    newClient(WebTorrent)
     api.state = 'swarm'
-    api.client = client
     var torrents = await Promise.all(files.map(function (p) { return p.then(addTorrent) }))
     mark('torrents')
 
@@ -459,7 +615,12 @@
 
   addEventListener('pagehide', function () { if (client) { client.destroy(); client = null } })
 
-  start().catch(function (err) {
+  // A defer script runs once the document is parsed; an async one (a placement that keeps the
+  // loader's fetch out of a cold page's way) may run before: the elements are looked up after.
+  var parsed = document.readyState !== 'loading' ? Promise.resolve() : new Promise(function (resolve) {
+    document.addEventListener('DOMContentLoaded', resolve, { once: true })
+  })
+  parsed.then(start).catch(function (err) {
     api.error = String(err && err.message || err)
     stop('off:error')
   })

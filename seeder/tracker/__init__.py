@@ -2,6 +2,6 @@
 
 from .errors import BindError, ClientError, TrackerError
 from .server import Tracker
-from .swarm import TorrentStats, TrackerStats
+from .swarm import SwarmStats, TrackerStats
 
-__all__ = ["Tracker", "TrackerStats", "TorrentStats", "TrackerError", "BindError", "ClientError"]
+__all__ = ["Tracker", "TrackerStats", "SwarmStats", "TrackerError", "BindError", "ClientError"]

@@ -125,7 +125,7 @@ class Swarm:
 
 
 @dataclass(frozen=True, slots=True)
-class TorrentStats:
+class SwarmStats:
     info_hash: str            # 40 hex digits
     seeders: int
     leechers: int
@@ -135,7 +135,7 @@ class TorrentStats:
 @dataclass(frozen=True, slots=True)
 class TrackerStats:
     """What `torrentweb status` shows about the tracker."""
-    torrents: typing.Tuple[TorrentStats, ...]
+    torrents: typing.Tuple[SwarmStats, ...]
     announces_per_second: float      # over the last RATE_WINDOW seconds
     announces: int                   # since start
     scrapes: int
@@ -389,7 +389,7 @@ class Swarms:
         total = sum(self._per_second[s % (RATE_WINDOW + 1)]
                     for s in range(second - RATE_WINDOW, second)
                     if self._second - RATE_WINDOW <= s <= self._second)
-        torrents = tuple(TorrentStats(ih.hex(), s.complete, s.incomplete, s.completed)
+        torrents = tuple(SwarmStats(ih.hex(), s.complete, s.incomplete, s.completed)
                          for ih, s in sorted(self.swarms.items()))
         return TrackerStats(torrents, total / RATE_WINDOW, self.announces, self.scrapes,
                             self.refused, sum(t.seeders for t in torrents),

@@ -138,7 +138,7 @@ def test_php_runs_at_its_url_and_no_torrentweb_url_returns_its_source(origin, bu
     site, server, daemon = origin
     status, body = get(server.port, "/config.php")
     assert (status, body.strip()) == (200, b"configured")          # Apache runs it ...
-    for path in ("/.torrentweb/seed/www/config.php", "/.torrentweb/files/config.php.torrent"):
+    for path in ("/.torrentweb/seed/site/config.php", "/.torrentweb/files/config.php.torrent"):
         status, body = get(server.port, path)
         assert status == 404 and PHP_SECRET not in body, path       # ... torrentweb never shows it
     assert "config.php" not in site.catalogue() and "config.php" not in bundle[1]
@@ -148,13 +148,13 @@ def test_php_runs_at_its_url_and_no_torrentweb_url_returns_its_source(origin, bu
 def test_pages_and_hidden_files_are_not_served_by_the_web_seed(origin):
     site, server, daemon = origin
     for path in ("index.html", ".hidden.png", "nothing-here.png", "pub/"):
-        assert get(server.port, "/.torrentweb/seed/www/" + path)[0] == 404, path
+        assert get(server.port, "/.torrentweb/seed/site/" + path)[0] == 404, path
 
 
 def test_public_images_are_bundled_and_served_by_the_web_seed(origin, bundle):
     site, server, daemon = origin
     assert bundle[1] == sorted([*PUBLIC, PARTIAL[0]])
-    status, body = get(server.port, "/.torrentweb/seed/www/pub/with space.png",
+    status, body = get(server.port, "/.torrentweb/seed/site/pub/with space.png",
                        headers={"Range": "bytes=0-99"})
     assert status == 206 and body == image(1)[:100]
 
@@ -169,7 +169,7 @@ def test_a_protected_image_is_not_published(origin, bundle, kind):
     assert rel not in bundle[1]
     # 403 where this visitor may not fetch the image (-U), 404 where only the publisher knows
     assert get(server.port, f"/.torrentweb/files/{rel}.torrent")[0] in (403, 404)
-    assert get(server.port, f"/.torrentweb/seed/www/{rel}")[0] in (403, 404)
+    assert get(server.port, f"/.torrentweb/seed/site/{rel}")[0] in (403, 404)
     assert f"not published: {rel}: Apache answers" in daemon.log()
 
 
@@ -219,7 +219,7 @@ def test_a_visitor_refused_an_image_is_refused_its_torrent_web_seed_and_bundle(o
     torrentweb URL refuses that visitor what the image's URL refuses it."""
     site, server, daemon = origin
     rel = PARTIAL[0]
-    urls = [f"/{rel}", f"/.torrentweb/files/{rel}.torrent", f"/.torrentweb/seed/www/{rel}", bundle[0]]
+    urls = [f"/{rel}", f"/.torrentweb/files/{rel}.torrent", f"/.torrentweb/seed/site/{rel}", bundle[0]]
     assert [get(server.port, u)[0] for u in urls] == [200, 200, 200, 200]
     assert [get(server.port, u, source="127.0.0.3")[0] for u in urls] == [403, 403, 403, 403]
     # a public image's torrent is not refused to that visitor
@@ -285,7 +285,7 @@ def test_an_htaccess_deny_withdraws_the_files_it_governs_and_its_removal_publish
     wait_for(lambda: "pub/a.png" not in site.catalogue(), 30, what="pub/a.png withdrawn")
     wait_for(lambda: bundled(server) == ["other/b.png"], 30, what="a bundle without pub/a.png")
     assert get(server.port, "/.torrentweb/files/pub/a.png.torrent")[0] in (403, 404)
-    assert get(server.port, "/.torrentweb/seed/www/pub/a.png")[0] in (403, 404)
+    assert get(server.port, "/.torrentweb/seed/site/pub/a.png")[0] in (403, 404)
     assert not tracked(site, "pub/a.png")
     assert "other/b.png" in site.catalogue() and tracked(site, "other/b.png")   # only what it governs
     htaccess.unlink()
@@ -335,7 +335,7 @@ def test_nothing_under_the_prefix_lists_a_directory_or_serves_what_is_not_for_th
     folder = href.rsplit("/", 1)[0]
     for path in ("/.torrentweb/", "/.torrentweb/t/", folder + "/", folder + "/.htaccess",
                  "/.torrentweb/files/", "/.torrentweb/files/pub/", "/.torrentweb/seed/",
-                 "/.torrentweb/seed/www/", "/.torrentweb/pages/index.html",
+                 "/.torrentweb/seed/site/", "/.torrentweb/pages/index.html",
                  "/.torrentweb/catalogue.sqlite", "/.torrentweb/files/../catalogue.sqlite"):
         status, body = get(server.port, path)
         assert status in (403, 404), (path, status, body[:200])

@@ -17,6 +17,7 @@ from support.apache import start_apache
 from support.clients import QBittorrent, transmission_download
 from support.lt_client import Client, sha256
 from support.ports import free_port
+from torrentweb.naming import BUNDLE_NAME
 
 INDEX = b"""<!DOCTYPE html>
 <html lang="en">
@@ -137,7 +138,7 @@ def test_page_gets_exactly_one_link_whose_torrent_lists_exactly_its_published_as
     (href,) = links(body)
     assert href.startswith("/.torrentweb/t/") and href.endswith(".torrent")
     # the only change is the insertion right after <head>: the link, the loader (a cold page)
-    loader = re.search(rb'<script defer src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n', body)
+    loader = re.search(rb'<script defer (?:fetchpriority="low" )?src="/\.torrentweb/js/torrentweb-loader\.js"[^>]*></script>\n', body)
     assert loader, body
     assert body.replace(LINK_RE.search(body).group(0) + b"\n", b"", 1).replace(loader.group(0), b"", 1) == \
         INDEX.replace(b"<head>\n", b"<head>\n\n", 1)
@@ -146,7 +147,7 @@ def test_page_gets_exactly_one_link_whose_torrent_lists_exactly_its_published_as
         assert "immutable" in r.headers["Cache-Control"]
         data = r.read()
     info, raw = lt_torrent(data)
-    assert raw[b"info"][b"name"] == b"www"
+    assert raw[b"info"][b"name"] == BUNDLE_NAME.encode()     # never the docroot's own name
     assert paths_in(raw) == ["img/a.jpg", "img/b.png", "img/c.jpg"]     # no .pad/N entries
     assert not any(f.get(b"attr") for f in raw[b"info"][b"files"])      # no pad attribute
     assert raw[b"url-list"] in (site.server.url.encode() + b".torrentweb/seed/",
@@ -235,7 +236,7 @@ def test_libtorrent_and_aria2c_download_the_page_bundle_from_the_web_seed_alone(
         client.wait_seeding(h, timeout=60)
     finally:
         client.close()
-    assert {rel: sha256(tmp_path / "lt" / "www" / rel) for rel in expected} == expected
+    assert {rel: sha256(tmp_path / "lt" / BUNDLE_NAME / rel) for rel in expected} == expected
     (tmp_path / "x.torrent").write_bytes(data)
     port = free_port()
     aria = subprocess.run(
@@ -246,8 +247,8 @@ def test_libtorrent_and_aria2c_download_the_page_bundle_from_the_web_seed_alone(
          "--bt-exclude-tracker=*", str(tmp_path / "x.torrent")],
         timeout=120, capture_output=True, text=True)
     assert aria.returncode == 0, aria.stdout + aria.stderr
-    assert {rel: sha256(tmp_path / "aria" / "www" / rel) for rel in expected} == expected
-    seed_lines = [l for l in site.server.access_log_lines() if "/.torrentweb/seed/www/img/" in l]
+    assert {rel: sha256(tmp_path / "aria" / BUNDLE_NAME / rel) for rel in expected} == expected
+    seed_lines = [l for l in site.server.access_log_lines() if f"/.torrentweb/seed/{BUNDLE_NAME}/img/" in l]
     assert seed_lines and all('" 20' in l for l in seed_lines)
 
 
@@ -264,13 +265,13 @@ def test_transmission_and_qbittorrent_download_the_page_bundle_from_the_web_seed
     expected = {rel: sha256(site.docroot / rel) for rel in ("img/a.jpg", "img/b.png", "img/c.jpg")}
 
     def got(folder):
-        return all((folder / "www" / rel).is_file() and sha256(folder / "www" / rel) == digest
+        return all((folder / BUNDLE_NAME / rel).is_file() and sha256(folder / BUNDLE_NAME / rel) == digest
                    for rel, digest in expected.items())
     transmission_download(tmp_path / "seed-only.torrent", tmp_path / "tr", done=lambda: got(tmp_path / "tr"))
     with QBittorrent(tmp_path / "qbt") as qbt:
         qbt.download(data, tmp_path / "qb", lt.torrent_info(data).info_hashes().v1.to_bytes().hex())
     assert got(tmp_path / "tr") and got(tmp_path / "qb")
-    seed_lines = [l for l in site.server.access_log_lines() if "/.torrentweb/seed/www/img/" in l]
+    seed_lines = [l for l in site.server.access_log_lines() if f"/.torrentweb/seed/{BUNDLE_NAME}/img/" in l]
     assert seed_lines and all('" 20' in l for l in seed_lines)
 
 

@@ -24,18 +24,18 @@ def test_httpd_serves_the_docroot_and_the_web_seed_prefix_with_cors(tmp_path):
     try:
         with urllib.request.urlopen(server.url + "img/a.jpg") as r:
             assert hashlib.sha256(r.read()).digest() == hashlib.sha256(data).digest()
-        req = urllib.request.Request(server.url + ".torrentweb/seed/www/img/a.jpg",
+        req = urllib.request.Request(server.url + ".torrentweb/seed/site/img/a.jpg",
                                      headers={"Range": "bytes=10-19"})
         with urllib.request.urlopen(req) as r:
             assert r.status == 206 and r.read() == data[10:20]
             assert r.headers["Access-Control-Allow-Origin"] == "*"
             assert "Content-Range" in r.headers["Access-Control-Expose-Headers"]
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(server.url + ".torrentweb/seed/www/img/b.jpg")
+            urllib.request.urlopen(server.url + ".torrentweb/seed/site/img/b.jpg")
         assert refused.value.code == 404
     finally:
         server.stop()
     assert not server.process.alive()
     lines = server.access_log_lines()
-    assert any('"GET /.torrentweb/seed/www/img/a.jpg HTTP/1.1" 206' in l and '"bytes=10-19"' in l
+    assert any('"GET /.torrentweb/seed/site/img/a.jpg HTTP/1.1" 206' in l and '"bytes=10-19"' in l
                for l in lines), lines

@@ -17,7 +17,7 @@ from support.processes import wait_for
 from torrentweb.config import load
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="/\.torrentweb/t/')
-LOADER = re.compile(rb'<script defer src="/\.torrentweb/js/torrentweb-loader\.js"')
+LOADER = re.compile(rb'<script defer (?:fetchpriority="low" )?src="/\.torrentweb/js/torrentweb-loader\.js"')
 PAGE = b"""<!DOCTYPE html><html><head><title>Photos</title></head><body>
 <img src="img/one.jpg"><img src="img/two.jpg"></body></html>
 """
@@ -76,12 +76,14 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
                      30, what="the page with its link")
     assert state_of(first) == "cold"                       # an idle origin: plain HTTP at full speed
     assert b'<img src="img/one.jpg">' in first
+    assert b'<script defer fetchpriority="low" ' in first  # images are not held back for the loader
     for _ in range(5):                                     # a burst: over pages.hot.views in the window
         get(server.port, "/index.html")
     daemon.wait_log("page /index.html is hot")
     hot = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) == "hot" and b,
                    10, what="the hot copy")
     assert b'data-torrent-src="img/one.jpg"' in hot and b'data-torrent-src="img/two.jpg"' in hot
+    assert b'fetchpriority' not in hot                     # the loader shows a hot page's images
     page = wait_for(lambda: next((p for p in status(site).get("heat", {}).get("pages", ())
                                   if p["path"] == "/index.html" and p["state"] == "hot"), None),
                     10, what="the status naming the page hot")
@@ -96,7 +98,44 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
                     10, what="the cold copy again")
     assert b'<img src="img/one.jpg">' in body
     egress = status(site)["heat"]["egress"]
-    assert set(egress) >= {"http", "seeder", "uplink"}
+    assert set(egress) >= {"http", "seeder", "visitors", "uplink"}
+
+
+def test_the_status_page_shows_a_hot_page_and_the_egress_chart(quick, tmp_path):
+    from support.browser import chromium
+    site, server, daemon = quick
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
+    for _ in range(5):
+        get(server.port, "/index.html")
+    daemon.wait_log("page /index.html is hot")
+    with chromium() as browser, browser.context() as ctx:
+        page = ctx.new_page()
+        page.goto(server.url + ".torrentweb/status")
+        page.wait_for_function("() => [...document.querySelectorAll('#pages td.hot')].length > 0",
+                               timeout=20_000)
+        rows = page.eval_on_selector_all("#pages tbody tr", "rs => rs.map(r => r.innerText)")
+        assert any(r.startswith("/index.html\thot") for r in rows), rows
+        lines = page.eval_on_selector_all("#chart polyline", "ls => ls.map(l => l.getAttribute('points'))")
+        assert len(lines) == 3 and all(len(p.split()) == 61 for p in lines), lines
+        egress = page.inner_text("#egress")
+        assert "HTTP (Apache)" in egress and "Mbit/s" in egress
+
+
+def test_sighup_to_p2p_off_forgets_the_hot_pages(quick):
+    import os
+    import signal
+    site, server, daemon = quick
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
+    for _ in range(5):
+        get(server.port, "/index.html")
+    wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "hot", 20, what="the hot page")
+    site.write_config(pages=dict(site.settings["pages"], p2p="off"))
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    daemon.wait_log("reloaded ")
+    body = wait_for(lambda: (b := get(server.port, "/index.html")[1]) and state_of(b) == "plain" and b,
+                    20, what="the page with links only")
+    assert LINK.search(body) and b'<img src="img/one.jpg">' in body
+    assert not list((site.state / "hot").glob("*.html"))
 
 
 def test_requests_for_images_are_not_page_views(quick):

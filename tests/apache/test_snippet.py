@@ -26,7 +26,7 @@ def test_cli_prints_the_snippet(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out == apache_config(load(path))
     # the web seed maps onto the files' own URLs (their access rules apply), never the docroot
-    assert 'RewriteRule "^/\\.torrentweb/seed/www/(.+)$" "/$1" [PT,L,E=TORRENTWEB_SEED:1,E=no-gzip:1]' in out
+    assert 'RewriteRule "^/\\.torrentweb/seed/site/(.+)$" "/$1" [PT,L,E=TORRENTWEB_SEED:1,E=no-gzip:1]' in out
     assert f'"{tmp_path}/www/"' not in out and "SetHandler None\n    SetEnv no-gzip" not in out
     assert 'RewriteRule "^/announce$" "ws://127.0.0.1:6970/announce" [P,L]' in out
 
@@ -65,3 +65,15 @@ def test_tracker_proxy_follows_the_tracker_config(tmp_path):
 def test_example_in_conf_is_current():
     assert (ROOT / "conf" / "httpd-torrentweb.conf").read_text() == example_file(), \
         "regenerate it: .venv/bin/python -m torrentweb.apache.example --write"
+
+
+def test_dynamic_pages_follow_their_selectors_and_can_be_off(tmp_path):
+    path = write_config(tmp_path, "pages:\n  dynamic:\n    paths: [/blog/, /shop/]\n"
+                                  "    content_types: [text/html, application/xhtml+xml]\n")
+    snippet = apache_config(load(path))
+    assert "%{REQUEST_URI} =~ m#^(/blog/|/shop/)#" in snippet
+    assert "%{CONTENT_TYPE} =~ m#^(text/html|application/xhtml\\+xml)([ ;]|$)#i" in snippet
+    assert "%{CONN_REMOTE_ADDR} != '127.0.0.2'" in snippet         # never the daemon's own fetch
+    (tmp_path / "off").mkdir()
+    off = apache_config(load(write_config(tmp_path / "off", "pages:\n  dynamic:\n    enabled: false\n")))
+    assert "Lua" not in off.replace("mod_lua", "") and "(pages.dynamic is off" in off

@@ -268,3 +268,25 @@ def test_no_tracker_and_a_dead_web_seed_end_in_the_plain_url(browser, loader_sit
         assert {dead + rel for rel in IMAGES} <= set(tried), tried   # the web seed was tried
     for rel in IMAGES:
         assert {l.split('"')[1] for l in loader_site.requests_for(rel, mark)} == {f"GET /{rel} HTTP/1.1"}
+
+
+def test_an_async_loader_tag_finds_the_elements_parsed_after_it(browser, loader_site):
+    """<script async> in <head> may run before the body is parsed (here: the parser waits for a
+    script held back by the test while the loader runs); the loader waits for the document."""
+    url = loader_site.write_page("async.html", IMAGES, deadline=SWARM_DEADLINE)
+    path = loader_site.site.docroot / "async.html"
+    html = path.read_text().replace("<script defer ", "<script async ")
+    path.write_text(html.replace("</head>", '<script src="/held.js"></script></head>'))
+    log, held = [], []
+    with browser.context() as ctx:
+        ctx.route("**/held.js", lambda route: held.append(route))
+        page = ctx.new_page()
+        page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
+        page.goto(url, wait_until="commit")
+        # the loader ran, the body not parsed (polled: no animation frame before the first paint)
+        page.wait_for_function("window.torrentweb", polling=50)
+        assert page.evaluate("document.readyState") == "loading"
+        held[0].fulfill(body="", content_type="text/javascript")
+        shown = shown_images(page, len(IMAGES))
+        assert {a: s["sha256"] for a, s in shown.items()} == {r: loader_site.sha256(r) for r in IMAGES}
+        assert {s["via"] for s in shown.values()} == {"swarm"}, (shown, log)

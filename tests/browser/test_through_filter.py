@@ -13,11 +13,12 @@ import pytest
 
 from support.loadersite import DEMO
 from support.apache import grant_web_access
-from support.browser import webtorrent_fetch
+from support.browser import open_swapped, shown_images, webtorrent_fetch
 from support.daemon import daemon_behind_apache, make_site
 from support.ports import free_port
 from support.processes import wait_for
 from torrentweb import config as twconfig
+from torrentweb.naming import BUNDLE_NAME
 from torrentweb.page.loadertag import default_loader_dir
 
 pytestmark = pytest.mark.slow
@@ -50,29 +51,15 @@ def test_the_demo_page_shows_its_assets_from_the_swarm(browser, demo):
     mark = len(server.access_log_lines())
     log = []
     with browser.context() as ctx:
-        page = ctx.new_page()
-        page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
-        page.goto(server.url + "index.html")
-        assert page.locator('link[rel="torrent"]').count() == 1, page.content()
-        wait_for(lambda: page.locator("[data-torrent-state]").count() == len(SWAPPED), 60,
-                 interval=0.2, what=f"the swapped elements shown; page log: {log}")
-        got = page.evaluate("""async () => {
-          const out = {}
-          for (const img of document.querySelectorAll('main img')) {
-            const buf = await (await fetch(img.currentSrc)).arrayBuffer()
-            out[new URL(img.dataset.torrentUrl || img.getAttribute('alt'), location).pathname] = [
-              [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))]
-                .map(b => b.toString(16).padStart(2, '0')).join(''), img.naturalWidth]
-          }
-          return out
-        }""")
+        page = open_swapped(ctx, server.url + "index.html", len(SWAPPED), log)
+        got = shown_images(page)
         elements = page.evaluate("window.torrentweb.elements")
         page.evaluate("document.querySelector('video').play()")   # the demo has no autoplay
         wait_for(lambda: page.evaluate("document.querySelector('video').currentTime") > 0.3, 30,
                  what="the video playing")
     assert sorted((e["url"].split("/", 3)[3], e["via"]) for e in elements) == \
         [(rel, "swarm") for rel in sorted(SWAPPED)], log
-    digests = sorted(d for d, width in got.values() if width > 1)
+    digests = sorted(d for d, width in got if width > 1)
     want = sorted(hashlib.sha256((site.docroot / rel).read_bytes()).hexdigest()
                   for rel in (*SWAPPED[:3], "img/thumb.png"))
     assert digests == want
@@ -98,5 +85,5 @@ def test_webtorrent_gets_the_page_bundle_from_the_web_seed_alone(browser, demo):
     assert got.sha256 == hashlib.sha256((site.docroot / first).read_bytes()).hexdigest()
     total = sum(f[b"length"] for f in meta[b"info"][b"files"])
     assert got.web_seed_bytes == total and got.log == ("log: wire webSeed ",)   # its only wire
-    seeded = [l for l in server.access_log_lines()[mark:] if "/.torrentweb/seed/www/" in l]
+    seeded = [l for l in server.access_log_lines()[mark:] if f"/.torrentweb/seed/{BUNDLE_NAME}/" in l]
     assert seeded and all(" 206 " in l or " 200 " in l for l in seeded), seeded

@@ -91,7 +91,7 @@ def test_the_page_links_its_torrent_and_a_native_client_gets_the_bytes_from_the_
         got = tmp / "dl" / "site" / name
         assert hashlib.sha256(got.read_bytes()).digest() == hashlib.sha256((SITE / name).read_bytes()).digest()
     status = wait_for(lambda: (lambda s: s if s.get("uploaded", 0) >= 1_600_000 else None)(
-        json.loads(get(url + ".torrentweb/status.json"))), 15, what="the upload in status.json")
+        json.loads(get(url + ".torrentweb/status.json"))), 30, what="the upload in status.json")
     assert status["torrents"] == 5 and status["ready"] is True
     assert b"<title>torrentweb status</title>" in get(url + ".torrentweb/status")
 

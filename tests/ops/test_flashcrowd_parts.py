@@ -167,3 +167,27 @@ def test_from_cold_the_first_visitors_get_http_then_seed_and_the_page_turns_hot(
     assert r["cold_downloaded"] == 0
     assert r["server_bytes"] == r["cold_http_bytes"] + r["web_seed_bytes"] + r["seeder_bytes"]
     assert r["http_p95_s"] > 0 and r["p95_ratio"] == pytest.approx(r["p95_s"] / r["http_p95_s"], rel=0.05)
+
+
+def test_frontends_needs_the_emulated_network(flashcrowd, capsys):
+    with pytest.raises(SystemExit) as e:
+        flashcrowd.main(["--clients", "2", "--frontends", "2"])
+    assert e.value.code == 2
+    assert "--frontends 2: 2 to 8, with --net" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_two_frontends_count_both_against_one_with_twice_the_uplink(flashcrowd, tmp_path, capsys):
+    """Server copies are summed over both frontends (Apache + seeder each); the baseline is one
+    frontend whose link has twice the rates; the ratio is printed."""
+    assert flashcrowd.main(["--clients", "2", "--size", "2MiB", "--net", "home", "--spread", "0",
+                            "--frontends", "2", "--no-http", "--json", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    several, one = (json.loads(line) for line in out.splitlines()[-2:])
+    assert (several["run"], several["frontends"], one["run"], one["frontends"]) == \
+        ("frontends", 2, "baseline", 1)
+    assert len(several["frontend_bytes"]) == 2
+    assert sum(several["frontend_bytes"]) == several["server_bytes"] > 0
+    assert one["frontend_bytes"] == [] and one["server_bytes"] > 0
+    assert "ratio, 2 frontends / 1 frontend with 2x uplink: server copies" in out

@@ -67,6 +67,17 @@ def test_the_documented_keys_load_into_typed_settings(tmp_path):
      "tw.yaml:4:19: tracker.header_timeout: expected a number of seconds of at least 1, got -1"),
     ("docroot: www\nbase_url: http://x/\ntracker:\n  max_peers_per_swarm: many\n",
      "tw.yaml:4:24: tracker.max_peers_per_swarm: expected a whole number of peers, got 'many'"),
+    ("docroot: www\nbase_url: http://x/\ntorrents:\n  web_seeds: [http://a/, ftp://b/]\n",
+     "tw.yaml:4:14: torrents.web_seeds: expected an absolute http:// or https:// URL, got 'ftp://b/'"),
+    ("docroot: www\nbase_url: http://x/\ntorrents:\n  web_seeds: [http://a/, http://a]\n",
+     "tw.yaml:4:14: torrents.web_seeds: 'http://a/' is listed twice"),
+    ("docroot: www\nbase_url: http://x/\npages:\n  dynamic:\n    paths: [blog/]\n",
+     "tw.yaml:5:12: pages.dynamic.paths: expected URL paths such as /blog/ (starting with /, no query, "
+     "quote or space), got 'blog/'"),
+    ("docroot: www\nbase_url: http://x/\npages:\n  dynamic:\n    content_types: [html]\n",
+     "tw.yaml:5:20: pages.dynamic.content_types: expected content types such as text/html, got 'html'"),
+    ("docroot: www\nbase_url: http://x/\npages:\n  dynamic:\n    fetches_per_minute: 0\n",
+     "tw.yaml:5:25: pages.dynamic.fetches_per_minute: expected at least 1 fetches per minute, got 0"),
 ])
 def test_a_mistake_names_file_line_and_key(tmp_path, text, message):
     path = write(tmp_path, text)

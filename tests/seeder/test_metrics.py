@@ -14,33 +14,57 @@ from support.ports import free_port
 from support.processes import wait_for
 from torrentweb import config
 from torrentweb.errors import ConfigError
+from torrentweb.seeder.heat import EgressNow, HeatStatus, PageStatus
 from torrentweb.seeder.metrics import Figures, figures, offload
+from torrentweb.seeder.session import SeededTorrent
+from torrentweb.seeder.status import Status
+from torrentweb.seeder.tracker.swarm import SwarmStats, TrackerStats
 
-STATUS = {
-    "ready": True, "torrents": 2, "peers": 3, "uploaded": 1_000, "upload_rate": 250,
-    "per_torrent": [{"info_hash": "aa" * 20, "name": "a.jpg", "peers": 2, "uploaded": 600, "size": 1_000},
-                    {"info_hash": "bb" * 20, "name": "b.jpg", "peers": 1, "uploaded": 400, "size": 500}],
-    "tracker": {"announces": 40, "announces_per_second": 1.5, "scrapes": 2, "refused": 1,
-                "seeders": 4, "leechers": 1,
-                "torrents": [{"info_hash": "aa" * 20, "seeders": 3, "leechers": 1, "completed": 3},
-                             {"info_hash": "bb" * 20, "seeders": 1, "leechers": 0, "completed": 2},
-                             {"info_hash": "cc" * 20, "seeders": 0, "leechers": 0, "completed": 9}]},
-}
+def status(**parts) -> Status:
+    base = dict(pid=1, started=0.0, ready=True, config="tw.yaml", addresses={}, hashing=(),
+                loop_lag_max=0.0, nofile=1024, updated=1.0, torrents=0, peers=0, uploaded=0,
+                upload_rate=0, per_torrent=())
+    return Status(**{**base, **parts})
 
 
-def test_figures_from_a_status_dict():
+def swarm(ih, seeders, leechers, completed):
+    return SwarmStats(ih, seeders, leechers, completed)
+
+
+STATUS = status(
+    torrents=2, peers=3, uploaded=1_000, upload_rate=250,
+    per_torrent=(SeededTorrent("aa" * 20, "a.jpg", 2, 600, "seeding", 1_000),
+                 SeededTorrent("bb" * 20, "b.jpg", 1, 400, "seeding", 500)),
+    tracker=TrackerStats((swarm("aa" * 20, 3, 1, 3), swarm("bb" * 20, 1, 0, 2), swarm("cc" * 20, 0, 0, 9)),
+                         1.5, 40, 2, 1, 4, 1),
+    heat=HeatStatus((PageStatus("/a.html", "hot", 5.0, 9), PageStatus("/b.html", "cold", None, 1)),
+                    EgressNow(100, 200, 300, 0), ()))
+
+
+def test_figures_from_a_status():
     f = figures(STATUS)
     # delivered: 3 x 1000 + 2 x 500 (cc is not seeded here: no size, no bytes)
     assert f == Figures(ready=True, torrents=2, peers=3, uploaded=1_000, upload_rate=250,
                         delivered=4_000, offload=0.75, announces=40, announces_per_second=1.5,
-                        scrapes=2, refused=1, seeders=4, leechers=1, completed=14)
+                        scrapes=2, refused=1, seeders=4, leechers=1, completed=14,
+                        egress_http=100, egress_seeder=200, egress_visitors=300,
+                        hot_pages=("/a.html",), cold_pages=("/b.html",))
 
 
-@pytest.mark.parametrize("status", [{}, {"tracker": None, "per_torrent": None},
-                                    {"uploaded": "lots", "tracker": {"torrents": ["junk", 3]}},
-                                    {"peers": -5, "uploaded": True}])
-def test_missing_or_malformed_parts_count_as_zero(status):
-    assert figures(status) == Figures()
+def test_a_status_without_tracker_or_torrents_counts_zero():
+    assert figures(status(ready=False)) == Figures()
+
+
+def test_status_json_is_plain_data_the_cli_and_the_status_page_read():
+    import json
+    data = json.loads(json.dumps(STATUS.as_json()))
+    assert data["per_torrent"][0] == {"info_hash": "aa" * 20, "name": "a.jpg", "peers": 2, "uploaded": 600,
+                                      "state": "seeding", "size": 1_000, "upload_rate": 0}
+    assert data["tracker"]["torrents"][2] == {"info_hash": "cc" * 20, "seeders": 0, "leechers": 0,
+                                              "completed": 9}
+    assert data["heat"]["pages"][0] == {"path": "/a.html", "state": "hot", "since": 5.0, "views": 9}
+    assert "webrtc" not in data                      # absent parts are left out
+    assert Status.from_json(data) == STATUS          # `torrentweb status` reads it back
 
 
 def test_offload_stays_within_zero_and_one():

@@ -144,3 +144,35 @@ def test_rendered_copies_appear_when_the_bundle_exists_and_go_at_the_first_chang
     assert b'rel="torrent"' in copy.read_bytes()
     assert copies.invalidate("img/a.png") == {"page.html"}  # an asset changed: the copy goes at once
     assert not copy.exists() and copies.pending_pages() == {"page.html"}
+
+
+def test_parts_stop_in_reverse_by_the_deadline_and_report_what_failed():
+    import asyncio
+    import threading
+    import time as clock
+    from torrentweb.seeder.lifecycle import Part, Parts
+    done, release = [], threading.Event()
+
+    async def stuck():
+        await asyncio.sleep(60)
+
+    def broken(old, new):
+        raise RuntimeError("no")
+
+    parts = Parts()
+    parts.started(Part("first", stop=lambda: done.append("first"), blocking=True,
+                       reload=lambda old, new: done.append(("first", new))))
+    parts.started(Part("hangs", stop=stuck, reload=broken))
+    parts.started(Part("thread", stop=lambda: release.wait(30), blocking=True))
+    parts.started(Part("fails", stop=lambda: 1 / 0, reload=lambda old, new: done.append(("fails", new))))
+
+    async def run():
+        await parts.reload("old", "new")                 # one failing reload does not stop the others
+        errors = await parts.stop(clock.monotonic() + 0.5)
+        release.set()
+        return errors
+    errors = asyncio.run(run())
+    assert done == [("first", "new"), ("fails", "new"), "first"]
+    assert errors == ["fails: division by zero", "thread: not stopped by the deadline",
+                      "hangs: not stopped by the deadline"]
+    assert parts.names() == []

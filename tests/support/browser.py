@@ -163,3 +163,30 @@ def webtorrent_fetch(ctx, torrent: bytes, *, timeout: float = 60.0, announce=(),
         raise FetchFailed(f"webtorrent download failed: {e}\npage log:\n" + "\n".join(log)) from None
     return Fetched(out["sha256"], out["length"], out["name"], out["peers"],
                    out["webSeedBytes"], tuple(log))
+
+
+def shown_images(page, selector: str = "main img") -> list[tuple[str, int]]:
+    """(SHA-256 of the bytes it shows, naturalWidth) of each image, fetched back from its
+    currentSrc (a blob: URL when the loader filled it)."""
+    return [tuple(x) for x in page.evaluate("""async (selector) => {
+      const out = []
+      for (const img of document.querySelectorAll(selector)) {
+        const buf = await (await fetch(img.currentSrc)).arrayBuffer()
+        out.push([[...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))]
+          .map(b => b.toString(16).padStart(2, '0')).join(''), img.naturalWidth])
+      }
+      return out
+    }""", selector)]
+
+
+def open_swapped(ctx, url: str, swapped: int, log: list, timeout: float = 60.0):
+    """A new tab at url, a page with one <link rel="torrent">, once the loader has shown its
+    `swapped` elements; the tab's console goes into log."""
+    from .processes import wait_for
+    page = ctx.new_page()
+    page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
+    page.goto(url)
+    assert page.locator('link[rel="torrent"]').count() == 1, page.content()
+    wait_for(lambda: page.locator("[data-torrent-state]").count() == swapped, timeout,
+             interval=0.2, what=f"the swapped elements shown; page log: {log}")
+    return page

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sqlite3
@@ -26,10 +27,11 @@ class Site:
     """A document root, a state directory and a YAML config for them, under one tmp dir."""
     root: Path
     settings: dict = field(default_factory=dict)
+    docroot_name: str = "www"
 
     @property
     def docroot(self) -> Path:
-        return self.root / "www"
+        return self.root / self.docroot_name
 
     @property
     def state(self) -> Path:
@@ -64,13 +66,22 @@ class Site:
             return {r[0]: r for r in c.execute("SELECT path, size, mtime_ns, info_hash, piece_size, "
                                                "torrent FROM files")}
 
+    def bundles(self) -> dict:
+        """files (sorted tuple) -> info-hash of the catalogued page bundles."""
+        db = self.state / "catalogue.sqlite"
+        if not db.exists():
+            return {}
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            return {tuple(sorted(json.loads(files))): ih
+                    for ih, files in c.execute("SELECT info_hash, files FROM bundles")}
+
     def torrent(self, rel: str) -> bytes:
         return (self.state / "torrents" / (rel + ".torrent")).read_bytes()
 
 
-def make_site(root: Path, base_url=None, **settings) -> Site:
+def make_site(root: Path, base_url=None, docroot_name="www", **settings) -> Site:
     """A site with free ports for everything the daemon binds, never a default one."""
-    site = Site(Path(root))
+    site = Site(Path(root), docroot_name=docroot_name)
     site.docroot.mkdir(parents=True, exist_ok=True)
     os.chmod(site.root, 0o755)
     tracker_port = free_port()

@@ -21,6 +21,7 @@ from torrentweb.page.loadertag import (default_loader_dir, loader_tag, parse_set
                                          snippet_values)
 from torrentweb.apache.templates import render
 from torrentweb.page.swap import swap
+from torrentweb.seeder.builder import build
 
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPET = ROOT / "tests" / "browser" / "httpd-loader.conf.in"
@@ -68,6 +69,16 @@ class LoaderSite:
         self.site.add(dest, lt.bencode(data))
         return "/" + dest
 
+    def bundle_torrent(self, rels, dest: str, piece_size: int = 32768) -> str:
+        """A v1 multi-file torrent of rels (name = docroot's name, paths from docroot: a page
+        bundle's layout) at docroot/dest, announced on the WebSocket tracker; its URL path.
+        Small pieces, so that pieces span two files."""
+        docroot = self.site.docroot
+        built = build(docroot.parent, [(f"{docroot.name}/{rel}", (docroot / rel).stat().st_size) for rel in rels],
+                      piece_size=piece_size, announce=[self.ws_tracker])
+        self.site.add(dest, built.data)
+        return "/" + dest
+
     def wait_torrent(self, rel: str):
         wait_for(lambda: (self.site.state / "torrents" / (rel + ".torrent")).is_file(), 60,
                  what=f"the daemon's torrent of {rel}")
@@ -81,20 +92,21 @@ class LoaderSite:
     def log_mark(self) -> int:
         return len(self.apache.access_log_lines())
 
-    def write_page(self, name: str, assets, *, hrefs=None, **settings) -> str:
+    def write_page(self, name: str, assets, *, hrefs=None, bundle=None, cold=False, **settings) -> str:
         """Render docroot/name: <link rel=torrent> per asset (the daemon's torrent, or
-        hrefs[rel]), the loader tag, swapped elements. settings override the loader's
-        (deadline=..., p2p=0, ...)."""
+        hrefs[rel]) or one for them all (bundle: its URL path), the loader tag, swapped elements (a hot page) or, cold=True, the same
+        elements left as they are (a cold page: plain HTTP, then the tab seeds its cache).
+        settings override the loader's (deadline=..., p2p=0, ...)."""
         cfg = twconfig.load(self.site.config_path)
         values = {**parse_settings(settings_env(cfg.loader)), **{k.replace("_", "-"): str(v)
                                                                for k, v in settings.items()}}
         links = "\n".join(f'<link rel="torrent" type="application/x-bittorrent" '
-                          f'href="{(hrefs or {}).get(rel, f"{PREFIX}files/{rel}.torrent")}">'
-                          for rel in assets)
+                          f'href="{bundle or (hrefs or {}).get(rel, f"{PREFIX}files/{rel}.torrent")}">'
+                          for rel in ([bundle] if bundle else assets))
         body = "\n".join(_element(rel) for rel in assets)
         html = PAGE.format(title=name, links=links, body=body,
                            loader=loader_tag(PREFIX, default_loader_dir(), values))
-        page = swap(html.encode(), "/" + name, {"/" + rel for rel in assets})
+        page = html.encode() if cold else swap(html.encode(), "/" + name, {"/" + rel for rel in assets})
         (self.site.docroot / name).write_bytes(page)
         (self.site.docroot / name).chmod(0o644)
         return self.url + name
@@ -108,20 +120,22 @@ def _element(rel: str) -> str:
 
 def render_snippet(cfg, loader_dir: Path) -> str:
     text = SNIPPET.read_text()
-    for key, value in {"prefix": PREFIX, "state_dir": cfg.state_dir}.items():
+    for key, value in {"prefix": PREFIX, "state_dir": cfg.state_dir, "docroot": cfg.docroot}.items():
         text = text.replace(f"@{key}@", str(value))
     return render("httpd-torrentweb-loader.conf.in", snippet_values(cfg)) + text
 
 
-def start_loader_site(tmp: Path):
-    """Start the daemon and Apache under tmp; a generator: the site, then everything stopped."""
+def start_loader_site(tmp: Path, seeder: dict | None = None):
+    """Start the daemon and Apache under tmp; a generator: the site, then everything stopped.
+    seeder: settings of the daemon's `seeder:` (e.g. {"webtorrent": False}: no WebRTC from it)."""
     port, ws_port = free_port(), free_port()
     ws = f"ws://127.0.0.1:{ws_port}/announce"
     site = make_site(tmp, base_url=f"http://127.0.0.1:{port}/")
     # open: the tracker keeps serving a swarm after the daemon withdraws its torrent (the
     # browser-to-browser test deletes the files: then only a browser can have them)
     site.write_config(tracker={"websocket": f"127.0.0.1:{ws_port}", "announce": [ws], "open": True},
-                      rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}])
+                      rules=[{"mimetype": "image/*", "min_size": "64KiB"}, {"mimetype": "video/*"}],
+                      **({"seeder": seeder} if seeder else {}))
     for rel in (*IMAGES, VIDEO):
         site.add(rel, (DEMO / rel).read_bytes())
     daemon = start_daemon(site, tmp / "daemon.log")

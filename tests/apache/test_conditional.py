@@ -1,5 +1,5 @@
 """Conditional requests the handler answers itself (Apache does not for handler output)."""
-from torrentweb.apache.http import etag, http_date, not_modified
+from torrentweb.apache.conditional import etag, http_date, not_modified
 
 
 def test_etag_changes_with_the_file_and_with_the_injected_markup():

@@ -1,4 +1,5 @@
-"""HTTP details the filter must handle itself: Apache does not do them for handler output.
+"""Conditional GETs the filter must answer itself (ETag, Last-Modified, 304): Apache does
+not do them for handler output.
 
 Pure functions over header values, tested without a server.
 """
