@@ -17,6 +17,15 @@ adding the page's torrent from its <link rel="torrent"> with the web seed held b
 seconds, as the browser loader does; visitors keep seeding until everyone is done, as open tabs do).
 Visitors arrive evenly within --spread seconds. Server egress = Apache's %O bytes for assets (access
 log) + the seeder's uploaded bytes (status.json); copies = egress / asset bytes.
+
+--from-cold: the origin runs the product's default `pages.p2p: auto` (pages.uplink = the budget,
+pages.hot.cool_down 5 s unless --hot says otherwise) and nobody has asked for the page before the
+crowd (its link is read from the daemon's rendered copy; the plain-HTTP baseline fetches assets
+only, and the crowd waits until its egress has left the daemon's window). Each visitor does what
+the browser loader does: GET the page; hot (swapped elements, `data-torrent-src`): the assets from
+the swarm as above; cold: the assets by plain HTTP, then the bundle torrent added over the files it
+got, so libtorrent verifies them and seeds until the run ends (after the page turned cold again).
+Reported: who got the page cold or hot, the daemon's "page ... is hot" / "... is cold" times.
 """
 from __future__ import annotations
 
@@ -43,7 +52,7 @@ sys.path.insert(0, str(ROOT / "demo"))
 sys.path.insert(0, str(HERE))              # options, net: also when loaded by path (tests)
 
 import net as netem  # noqa: E402
-from options import add_seeder_option  # noqa: E402
+from options import add_seeder_option, seeder_setting  # noqa: E402
 from origin import Origin, OriginError  # noqa: E402
 
 MIB = 1024 * 1024
@@ -98,12 +107,19 @@ def quantile(values, q) -> float:
 
 def asset_bytes_in_log(lines, paths: set[str]) -> int:
     """Sum of %O over requests for the assets (by their own URL or the page bundle's web seed)."""
-    total = 0
+    return sum(asset_bytes_by_route(lines, paths))
+
+
+def asset_bytes_by_route(lines, paths: set[str]) -> tuple[int, int]:
+    """(%O of requests for the assets' own URLs, %O of the web seed's)."""
+    plain = seed = 0
     for line in lines:
         m = LOG_RE.match(line)
-        if m and (m.group(2) in paths or "/seed/" in m.group(2)):
-            total += int(m.group(4))
-    return total
+        if m and m.group(2) in paths:
+            plain += int(m.group(4))
+        elif m and "/seed/" in m.group(2):
+            seed += int(m.group(4))
+    return plain, seed
 
 
 def parse_size(text: str) -> int:
@@ -225,12 +241,17 @@ def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, stall: b
                 times.append(took)
                 fallbacks += fell_back
     finally:
-        stop.set()
-        for w in workers:
-            w.join(30)
-            if w.is_alive():
-                w.kill()
+        end_workers(workers, stop)
     return times, fallbacks
+
+
+def end_workers(workers, stop):
+    """The visitors stop seeding; their processes end (killed after 30 s)."""
+    stop.set()
+    for w in workers:
+        w.join(30)
+        if w.is_alive():
+            w.kill()
 
 
 def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int],
@@ -271,10 +292,12 @@ def fetch_all(urls: list[str], expected: dict[str, int]):
 
 # --- one N --------------------------------------------------------------------------------------
 
-def origin_settings(args, browsers: bool, seeder: dict) -> dict:
-    """The origin's YAML for this run; seeder: settings on top of --seeder's."""
-    return {"seeder": {**dict(args.seeder), **seeder},
-            "pages": {"p2p": "always" if browsers else "off"},   # the swarm first, as before hot/cold
+def origin_settings(args, browsers: bool, seeder: dict, uplink: int = 0) -> dict:
+    """The origin's YAML for this run; seeder: settings on top of --seeder's. --from-cold: the
+    product's default `auto`, the uplink budget as pages.uplink, --hot's thresholds."""
+    pages = ({"p2p": "auto", "uplink": uplink, "hot": hot_settings(args)} if args.from_cold
+             else {"p2p": "always" if browsers else "off"})   # the swarm first, as before hot/cold
+    return {"seeder": {**dict(args.seeder), **seeder}, "pages": pages,
             "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}],
             "loader": {"deadline": args.deadline}}       # the browsers' web-seed deadline
 
@@ -298,7 +321,10 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
 
     apache_port, throttle_port = free_port(), free_port()
     base = f"http://127.0.0.1:{throttle_port}/"
-    settings = origin_settings(args, browsers, {"upload_limit": args.cap})
+    settings = origin_settings(args, browsers, {"upload_limit": args.cap}, uplink=args.cap)
+    # the daemon's access probe must reach Apache itself: through the throttle it would come
+    # from 127.0.0.1, which Apache takes for a local visitor (nothing would be published)
+    settings["access"] = {"probe_url": f"http://127.0.0.1:{apache_port}/"}
     workdir.mkdir(parents=True, exist_ok=True)
     throttle = Process([sys.executable, str(HERE / "throttle.py"), "--listen", f"127.0.0.1:{throttle_port}",
                         "--to", f"127.0.0.1:{apache_port}", "--rate", str(args.cap)],
@@ -311,7 +337,7 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
         throttle.stop()
         raise
     try:
-        yield (origin, base, *page_assets(base))
+        yield (origin, base, *(quiet_page_assets(origin, base) if args.from_cold else page_assets(base)))
     finally:
         throttle.stop()
         origin.stop()
@@ -344,16 +370,20 @@ def net_frontends(args, site: Path, workdir: Path, hosts):
     try:
         for i, (host, port, base) in enumerate(zip(hosts, ports, bases)):
             docroot = site if i == 0 else _copy_site(site, workdir / f"frontend{i}" / "srv" / "copy")
-            settings = origin_settings(args, False, {"upload_limit": 0, "listen": f"{host.ip}:{free_port()}"})
+            settings = origin_settings(args, False, {"upload_limit": 0, "listen": f"{host.ip}:{free_port()}"},
+                                       uplink=int(host.profile.up_mbit * 1e6 / 8))
             with host.entered():
                 origins.append(Origin.start(docroot, workdir / (f"frontend{i}" if i else "origin"), port=port,
                                             settings={**settings, **extra}, base_url=base,
                                             apache_extra=f"Listen {host.ip}:{port}"))
         for host, origin, base in zip(hosts, origins, bases):
             with host.entered():
-                if not origin.wait_published(timeout=60):      # mod_wsgi may answer 503 at first
+                if args.from_cold:                             # no page view before the crowd
+                    assets = quiet_page_assets(origin, base)
+                elif not origin.wait_published(timeout=60):    # mod_wsgi may answer 503 at first
                     raise BenchError(f"{base}: no <link rel=\"torrent\"> within 60 s")
-                assets = page_assets(base)
+                else:
+                    assets = page_assets(base)
                 if host is hosts[0]:
                     first = assets
                 elif lt_info_hash(assets[0]) != lt_info_hash(first[0]):
@@ -390,11 +420,12 @@ def limit_s(asset_bytes: int, origin: netem.Profile, visitors: list[netem.Profil
                asset_bytes / min(rate(p.down_mbit) for p in visitors))
 
 
-def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: float = 1.0) -> Result:
+def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: float = 1.0) -> Result | ColdResult:
     """frontends: that many origins on `origin` links, sharing the first one's tracker; scale: one
     origin whose link has `scale` times the `origin` profile's rates (the baseline of --frontends)."""
+    measure = measure_from_cold if args.from_cold else measure_one
     if not args.net:
-        return measure_one(n, args, capped_origin(args, site, work / f"n{n}"), work, None)
+        return measure(n, args, capped_origin(args, site, work / f"n{n}"), work, None)
     base = netem.PROFILES["origin"]
     link = replace(base, name=f"origin x{scale:g}", down_mbit=base.down_mbit * scale,
                    up_mbit=base.up_mbit * scale) if scale != 1 else base
@@ -404,10 +435,12 @@ def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: flo
         workdir = work / f"n{n}-f{frontends}-x{scale:g}"
         origin_cm = (net_frontends(args, site, workdir, [net[name] for name in names]) if frontends > 1
                      else net_origin(args, site, workdir, net["origin"]))
-        r = measure_one(n, args, origin_cm, work, places)
+        r = measure(n, args, origin_cm, work, places)
         uplink = replace(link, up_mbit=link.up_mbit * frontends)     # all frontends' uplinks together
         limit = limit_s(r.asset_bytes, uplink, [net[f"v{i}"].profile for i in range(n)])
     late = net.lateness         # written at teardown
+    if args.from_cold:
+        return replace(r, net=args.net, net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
     return replace(r, net=args.net, limit_s=round(limit, 2), p95_limit=round(r.p95_s / limit, 2),
                    http_p95_limit=round(r.http_p95_s / limit, 2),
                    net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
@@ -451,6 +484,283 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
         p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size, backstop=args.backstop,
         deadline=args.deadline,
         frontend_bytes=tuple(a + b for a, b in zip(apaches, seeders)) if len(origins) > 1 else ())
+
+
+# --- from cold (pages.p2p: auto) ------------------------------------------------------------
+
+HOT_MARK = b"data-torrent-src="         # a hot page's swapped elements (apache/swap.py)
+HEAT_LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) .*: page (.+) is (hot|cold): ")
+BENCH_COOL_DOWN = 5.0                   # pages.hot.cool_down here: the default 300 s would idle the run
+
+
+@dataclass(frozen=True)
+class ColdResult:
+    """--from-cold: the crowd meets a page nobody asked for yet (pages.p2p: auto)."""
+    clients: int
+    asset_bytes: int
+    server_bytes: int           # Apache's asset bytes (cold visitors' GETs + web seed) + seeder's
+    cold_http_bytes: int        # Apache, the assets' own URLs: the visitors who got the page cold
+    web_seed_bytes: int         # Apache, the bundle's web seed: hot visitors' backstop
+    seeder_bytes: int
+    server_copies: float
+    cold_visitors: int          # got the page cold: assets by HTTP, then seeded them
+    hot_visitors: int           # got the page hot: assets from the swarm
+    cold_downloaded: int        # payload bytes cold visitors took again from anyone (0: none)
+    web_seed_fallbacks: int
+    p50_s: float
+    p95_s: float
+    http_p50_s: float
+    http_p95_s: float
+    p50_ratio: float
+    p95_ratio: float
+    hot_after_s: float          # crowd's first page request -> the daemon's "page ... is hot"
+    first_hot_visitor: int      # index (arrival order) of the first visitor served the hot page
+    first_hot_at_s: float       # its page request, after the crowd's first one
+    last_cold_at_s: float       # the last visitor served cold, likewise
+    cold_after_s: float         # crowd's last page request -> "page ... is cold"
+    views: int                  # pages.hot thresholds of the run
+    window: float
+    cool_down: float
+    uplink: int                 # pages.uplink
+    spread: float
+    cap: int
+    size: int
+    net: str = ""
+    net_late_ms_p99: float = math.nan
+    net_dropped: int = 0
+
+
+def heat_events(log: str) -> list[tuple[float, str, str]]:
+    """(time, page, hot|cold) from the daemon's log lines "page /x is hot: ..."."""
+    out = []
+    for line in log.splitlines():
+        m = HEAT_LINE_RE.match(line)
+        if m:
+            stamp = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+            out.append((stamp, m.group(3), m.group(4)))
+    return out
+
+
+def page_state(body: bytes) -> str:
+    """What a browser's loader does with this page: hot (swarm first) or cold (plain HTTP)."""
+    return "hot" if HOT_MARK in body else "cold"
+
+
+def quiet_page_assets(origin, base: str):
+    """(torrent, {asset URL: length}) without a page view: the page's link is read from the
+    cold copy the daemon rendered for Apache (a GET of the page would count towards hot)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.processes import wait_for
+    copy = origin.site.state / "pages" / "index.html"
+
+    def linked():
+        m = copy.exists() and LINK_RE.search(copy.read_bytes())
+        return m and fetch(base.rstrip("/") + m.group(1).decode())
+    torrent = wait_for(linked, 60, interval=0.2, what=f"{copy} with its <link rel=\"torrent\">")
+    return torrent, torrent_assets(torrent, base)
+
+
+def torrent_assets(torrent: bytes, base: str) -> dict[str, int]:
+    """{asset URL: length} of a page bundle (its files' paths are the docroot's)."""
+    import libtorrent as lt
+    info = lt.bdecode(torrent)[b"info"]
+    return {base + "/".join(p.decode() for p in f[b"path"]): f[b"length"] for f in info[b"files"]}
+
+
+def cold_start_visit(vid: int, page_url: str, base: str, arrive_at: float, deadline: float,
+                     stall: bool, utp: bool, root: str, place, sessions: list, stop) -> dict:
+    """One visitor as the browser loader behaves with pages.p2p: auto. GET the page; hot: the
+    assets from the swarm (the web seed as stall backstop); cold: the assets by plain HTTP,
+    then the bundle torrent added over those files, so libtorrent verifies them and seeds
+    (every visitor fetches the small .torrent first: it names the assets for this bench)."""
+    import libtorrent as lt
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.ports import free_port
+    netns, ip = place
+    inside = (lambda: netem.entered(netns)) if netns else contextlib.nullcontext
+    time.sleep(max(0.0, arrive_at - time.time()))
+    arrived = time.time()
+    with inside():
+        body = fetch(page_url)
+        m = LINK_RE.search(body)
+        if not m:
+            raise BenchError(f"visitor {vid}: the page has no <link rel=\"torrent\">")
+        torrent = fetch(base.rstrip("/") + m.group(1).decode())
+        state = page_state(body)
+        save = f"{root}/v{vid}"
+        info = lt.bdecode(torrent)[b"info"]
+        if state == "cold":                 # <img src> as it is: plain HTTP, at once
+            for f in info[b"files"]:
+                rel = "/".join(p.decode() for p in f[b"path"])
+                data = fetch(base + rel)
+                if len(data) != f[b"length"]:
+                    raise BenchError(f"visitor {vid}: {rel}: {len(data)} bytes, expected {f[b'length']}")
+                target = Path(save, info[b"name"].decode(), rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            shown = time.time()
+        ses = lt.session(visitor_settings(free_port(), utp, ip))
+    sessions.append(ses)
+    ti = lt.torrent_info(torrent)
+    seeds = [w["url"] for w in ti.web_seeds()]
+    ti.set_web_seeds([])                    # hot: held back (the backstop); cold: never needed
+    atp = lt.add_torrent_params()
+    atp.ti, atp.save_path = ti, save
+    atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
+    h = ses.add_torrent(atp)
+    fell_back, last, since = False, -1, arrived
+    while not h.status().is_seeding:
+        now = time.time()
+        st = h.status()
+        if st.total_done != last:
+            last, since = st.total_done, now
+        if state == "hot" and not fell_back and now - (since if stall else arrived) >= deadline:
+            for url in seeds:               # the loader's backstop: the origin's web seed
+                h.add_url_seed(url)
+            fell_back = True
+        if now - arrived > 900 or stop.is_set():
+            raise BenchError(f"visitor {vid} ({state}) not seeding after {now - arrived:.0f} s")
+        time.sleep(0.02)
+    done = time.time()
+    if os.environ.get("FLASHCROWD_DEBUG"):
+        print(f"visitor {vid}: {state}, done in {done - arrived:.1f} s", file=sys.stderr, flush=True)
+    return {"state": state, "arrived": arrived, "took": (shown if state == "cold" else done) - arrived,
+            "fell_back": fell_back, "handle": h}
+
+
+def cold_start_visitors(page_url: str, base: str, schedule, start, deadline: float, stall: bool,
+                        utp: bool, root: str, results, stop, places: dict | None = None):
+    """One worker process of --from-cold visitors, a thread each (a cold one spends seconds in
+    HTTP GETs); every visitor keeps seeding until the parent says stop. start: (go, t0): the
+    crowd's time zero, set once every worker is ready (a loaded machine can take seconds to
+    import libtorrent: the arrivals would bunch up)."""
+    import libtorrent  # noqa: F401
+    results.put(("ready", None))
+    go, t0 = start
+    go.wait(120)
+    t0 = t0.value
+    records, errors, sessions = {}, [], []
+
+    def run(vid, offset):
+        try:
+            records[vid] = cold_start_visit(vid, page_url, base, t0 + offset, deadline, stall, utp,
+                                            root, (places or {}).get(vid, (None, "127.0.0.1")),
+                                            sessions, stop)
+        except Exception as e:              # report, never hang the parent
+            errors.append(f"visitor {vid}: {type(e).__name__}: {e}")
+    threads = [threading.Thread(target=run, args=v, daemon=True) for v in schedule]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        results.put(("error", "; ".join(errors[:3])))
+        return
+    results.put(("done", {vid: {k: v for k, v in r.items() if k != "handle"} for vid, r in records.items()}))
+    stop.wait(900)                          # seeding, as open tabs do, until the run ends
+    downloaded = {vid: r["handle"].status().total_payload_download for vid, r in records.items()
+                  if r["state"] == "cold"}
+    results.put(("downloaded", downloaded))
+
+
+def cold_start_run(page_url: str, base: str, n: int, args, root: Path, until_cold,
+                   places: dict | None = None):
+    """The crowd: n visitors, arrivals even within --spread; returns their records, once the
+    page went cold again (until_cold() waits for that while they still seed), with what the
+    cold visitors downloaded in all (their HTTP copy is not in it: it must stay 0)."""
+    ctx = mp.get_context("spawn")
+    results, stop, go, t0 = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Value("d", 0.0)
+    per = max(1, math.ceil(n / args.processes))
+    schedule = [(i, args.spread * i / n) for i in range(n)]
+    workers = [ctx.Process(target=cold_start_visitors,
+                           args=(page_url, base, schedule[i:i + per], (go, t0), args.deadline,
+                                 args.backstop == "stall", args.utp, str(root), results, stop, places),
+                           daemon=True) for i in range(0, n, per)]
+    for w in workers:
+        w.start()
+    records, downloaded = {}, {}
+    try:
+        for _ in workers:
+            results.get(timeout=120)        # ready
+        t0.value = time.time() + 0.5
+        go.set()
+        for _ in workers:
+            kind, payload = results.get(timeout=960)
+            if kind == "error":
+                raise BenchError(f"a visitor process failed: {payload}")
+            records.update(payload)
+        cold = until_cold(records)
+        stop.set()
+        for _ in workers:
+            kind, payload = results.get(timeout=60)
+            downloaded.update(payload)
+    finally:
+        end_workers(workers, stop)
+    return records, cold, sum(downloaded.values())
+
+
+def hot_settings(args) -> dict:
+    return {"cool_down": BENCH_COOL_DOWN, **dict(args.hot)}
+
+
+def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) -> ColdResult:
+    """Plain HTTP first (assets only: no page view), a quiet while its egress leaves the
+    daemon's window, then the crowd on the still-cold page."""
+    from torrentweb.seeder.heat import RATE_SPAN
+    with origin_cm as (origin, base, torrent, urls):
+        asset_bytes = sum(urls.values())
+        paths = {"/" + url[len(base):] for url in urls}
+        hot = origin.config.pages.hot
+        http_times = http_run(list(urls), n, args.spread, urls, places) if args.http else [math.nan]
+        time.sleep(RATE_SPAN + 1.0)         # the baseline's egress must not count for the crowd
+        if heat_events(origin.daemon.log()):
+            raise BenchError("the page turned hot before the crowd: " + origin.daemon.log()[-500:])
+        mark = len(origin.apache.access_log_lines())
+        up0 = origin.status().get("uploaded", 0)
+
+        def until_cold(records):
+            sys.path.insert(0, str(ROOT / "tests"))
+            from support.processes import wait_for
+            last_view = max(r["arrived"] for r in records.values())
+            return wait_for(lambda: next((t for t, _, s in heat_events(origin.daemon.log())
+                                          if s == "cold" and t > last_view), None),
+                            hot.window + hot.cool_down + 60, interval=0.2,
+                            what="the daemon's \"page ... is cold\" after the crowd")
+        vroot = Path(tempfile.mkdtemp(prefix="flashcrowd-", dir=work))
+        try:
+            records, cold_at, cold_downloaded = cold_start_run(base, base, n, args, vroot, until_cold,
+                                                               places)
+        finally:
+            shutil.rmtree(vroot, ignore_errors=True)
+        status = fresh_status(origin, time.time() + STATS_LAG)
+        seeder_bytes = status["uploaded"] - up0
+        cold_http, web_seed = asset_bytes_by_route(origin.apache.access_log_lines()[mark:], paths)
+        events = heat_events(origin.daemon.log())
+    first_view = min(r["arrived"] for r in records.values())
+    last_view = max(r["arrived"] for r in records.values())
+    hot_at = next((t for t, _, s in events if s == "hot"), math.nan)
+    order = sorted(records.values(), key=lambda r: r["arrived"])
+    times = [r["took"] for r in order]
+    server = cold_http + web_seed + seeder_bytes
+    p50, p95 = quantile(times, 0.5), quantile(times, 0.95)
+    hp50, hp95 = quantile(http_times, 0.5), quantile(http_times, 0.95)
+    return ColdResult(
+        clients=n, asset_bytes=asset_bytes, server_bytes=server, cold_http_bytes=cold_http,
+        web_seed_bytes=web_seed, seeder_bytes=seeder_bytes, server_copies=round(server / asset_bytes, 3),
+        cold_visitors=sum(r["state"] == "cold" for r in order),
+        hot_visitors=sum(r["state"] == "hot" for r in order),
+        cold_downloaded=cold_downloaded, web_seed_fallbacks=sum(r["fell_back"] for r in order),
+        p50_s=round(p50, 2), p95_s=round(p95, 2), http_p50_s=round(hp50, 2), http_p95_s=round(hp95, 2),
+        p50_ratio=round(p50 / hp50, 3), p95_ratio=round(p95 / hp95, 3),
+        hot_after_s=round(hot_at - first_view, 2),
+        first_hot_visitor=next((i for i, r in enumerate(order) if r["state"] == "hot"), -1),
+        first_hot_at_s=round(next((r["arrived"] for r in order if r["state"] == "hot"), math.nan)
+                             - first_view, 2),
+        last_cold_at_s=round(max(r["arrived"] for r in order if r["state"] == "cold") - first_view, 2)
+        if any(r["state"] == "cold" for r in order) else math.nan,
+        cold_after_s=round(cold_at - last_view, 2), views=hot.views, window=hot.window,
+        cool_down=hot.cool_down, uplink=origin.config.pages.uplink, spread=args.spread,
+        cap=args.cap, size=args.size)
 
 
 @dataclass(frozen=True)
@@ -595,6 +905,11 @@ def main(argv=None) -> int:
     p.add_argument("--net", metavar="MIX", help="on bench/net.py's emulated network (root): the "
                    "visitors' profiles, e.g. home or home=0.5,mobile=0.5; the origin's link is the "
                    "`origin` profile and replaces --cap")
+    p.add_argument("--from-cold", action="store_true", help="pages.p2p: auto on a fresh origin: "
+                   "each visitor gets the page hot (swarm) or cold (plain HTTP, then seeds it); one N")
+    p.add_argument("--hot", type=seeder_setting, action="append", default=[], metavar="KEY=VALUE",
+                   help=f"--from-cold: a pages.hot setting, e.g. views=1 (cool_down: {BENCH_COOL_DOWN:g} "
+                        "here unless given)")
     p.add_argument("--frontends", type=int, default=1, metavar="K",
                    help="with --net: K frontends (each an origin link, a copy of the site, a web seed; "
                         "one shared tracker), then one frontend with K times the uplink; prints the ratio")
@@ -604,8 +919,14 @@ def main(argv=None) -> int:
         p.error(f"--clients {args.clients}: expected 1 to 256")
     if args.net and (args.browsers or not args.clients):
         p.error("--net: native visitors only, one N (--clients)")
+    if args.from_cold and (args.browsers or not args.clients):
+        p.error("--from-cold: native visitors only, one N (--clients)")
+    if args.hot and not args.from_cold:
+        p.error("--hot: only with --from-cold")
     if args.frontends != 1 and (not args.net or not 2 <= args.frontends <= 8):
         p.error(f"--frontends {args.frontends}: 2 to 8, with --net")
+    if args.from_cold and args.frontends != 1:
+        p.error("--from-cold: one frontend")
     args.out.mkdir(parents=True, exist_ok=True)
     site = make_site(args.size, args.out)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=args.out))
@@ -617,6 +938,9 @@ def main(argv=None) -> int:
         for n in native:
             r = run_one(n, args, site, work)
             results.append(r)
+            if args.from_cold:
+                print(cold_summary(r), flush=True)
+                continue
             print(f"N={n}: torrentweb {r.server_copies:.2f} copies, p95 {r.p95_s:.1f} s; "
                   f"plain HTTP {r.http_server_copies:.2f} copies, p95 {r.http_p95_s:.1f} s", flush=True)
             if args.net:
@@ -644,6 +968,18 @@ def main(argv=None) -> int:
         for r in results + browsers:
             print(json.dumps(asdict(r)))
     return 0
+
+
+def cold_summary(r: ColdResult) -> str:
+    return (f"N={r.clients} from cold (views {r.views} in {r.window:g} s, cool_down {r.cool_down:g} s, "
+            f"spread {r.spread:g} s{', --net ' + r.net if r.net else ''}): {r.server_copies:.2f} server "
+            f"copies ({r.cold_http_bytes / r.asset_bytes:.2f} by HTTP to {r.cold_visitors} cold visitors, "
+            f"{r.web_seed_bytes / r.asset_bytes:.2f} web seed, {r.seeder_bytes / r.asset_bytes:.2f} seeder); "
+            f"{r.hot_visitors} hot; p50 / p95 {r.p50_s:.1f} / {r.p95_s:.1f} s, plain HTTP "
+            f"{r.http_p50_s:.1f} / {r.http_p95_s:.1f} s (ratios {r.p50_ratio:.2f} / {r.p95_ratio:.2f}); "
+            f"hot {r.hot_after_s:.2f} s after the first request (last cold visitor at {r.last_cold_at_s:.2f} s, "
+            f"first hot #{r.first_hot_visitor} at {r.first_hot_at_s:.2f} s), "
+            f"cold {r.cold_after_s:.1f} s after the last; cold visitors re-downloaded {r.cold_downloaded} B")
 
 
 def frontends_run(args, site: Path, work: Path) -> int:

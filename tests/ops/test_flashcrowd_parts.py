@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -120,6 +121,52 @@ def test_on_the_emulated_network_nobody_beats_the_links(flashcrowd, tmp_path, ca
     assert r["http_server_copies"] == pytest.approx(2.0, abs=0.01)
     assert r["net_dropped"] == 0 and r["net_late_ms_p99"] < 5, r    # the emulator kept up
     assert ours() == before == []
+
+
+def test_the_log_is_split_into_the_assets_own_urls_and_the_web_seed(flashcrowd):
+    paths = {"/img/crowd-00.jpg", "/img/crowd-01.jpg"}
+    assert flashcrowd.asset_bytes_by_route(LOG, paths) == (700123 + 65800, 262400)
+
+
+DAEMON_LOG = """\
+2026-12-02 01:02:10,411 INFO torrentweb.daemon: ready: seeding 1 torrents
+2026-12-02 01:02:21,070 INFO torrentweb.daemon: page /index.html is hot: the swarm first
+2026-12-02 01:02:40,905 INFO torrentweb.daemon: page /photos/a b.html is cold: plain HTTP
+2026-12-02 01:02:41,000 INFO torrentweb.daemon: published page /hot.html is hotter
+"""
+
+
+def test_hot_and_cold_come_from_the_daemons_log_lines(flashcrowd):
+    events = flashcrowd.heat_events(DAEMON_LOG)
+    assert [(page, state) for _, page, state in events] == [("/index.html", "hot"), ("/photos/a b.html", "cold")]
+    t_hot = events[0][0]
+    assert t_hot == pytest.approx(time.mktime(time.strptime("2026-12-02 01:02:21", "%Y-%m-%d %H:%M:%S")) + 0.07)
+
+
+def test_a_page_is_hot_when_its_elements_are_swapped(flashcrowd):
+    assert flashcrowd.page_state(b'<img src="data:," data-torrent-src="img/a.jpg">') == "hot"
+    assert flashcrowd.page_state(b'<img src="img/a.jpg"><link rel="torrent" href="/t">') == "cold"
+
+
+@pytest.mark.slow
+def test_from_cold_the_first_visitors_get_http_then_seed_and_the_page_turns_hot(flashcrowd, tmp_path, capsys):
+    """Four visitors, the first on a page nobody asked for: it is served cold (plain HTTP), the
+    page turns hot after one view, later visitors take the swarm; every visitor is counted once,
+    Apache's bytes for the assets' own URLs are the cold visitors' copies, the cold visitors
+    took nothing a second time, and the page cools down again after the crowd."""
+    assert flashcrowd.main(["--from-cold", "--clients", "4", "--size", "1MiB", "--spread", "6",
+                            "--hot", "views=1", "--hot", "window=2", "--hot", "cool_down=1",
+                            "--json", "--out", str(tmp_path)]) == 0
+    r = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert r["views"] == 1 and r["window"] == 2 and r["cool_down"] == 1
+    assert r["cold_visitors"] + r["hot_visitors"] == 4
+    assert r["cold_visitors"] >= 1 and r["hot_visitors"] >= 1 and r["first_hot_visitor"] >= 1
+    assert r["hot_after_s"] >= 0 and r["cold_after_s"] >= r["cool_down"]  # turned hot, then cold
+    # one copy per cold visitor from the assets' own URLs (%O: the bodies plus a few headers)
+    assert r["cold_http_bytes"] == pytest.approx(r["cold_visitors"] * r["asset_bytes"], rel=0.01)
+    assert r["cold_downloaded"] == 0
+    assert r["server_bytes"] == r["cold_http_bytes"] + r["web_seed_bytes"] + r["seeder_bytes"]
+    assert r["http_p95_s"] > 0 and r["p95_ratio"] == pytest.approx(r["p95_s"] / r["http_p95_s"], rel=0.05)
 
 
 def test_frontends_needs_the_emulated_network(flashcrowd, capsys):
