@@ -417,12 +417,18 @@ class Bundler:
         return self.info_hashes.get(key) if key else None
 
     def reheat(self, page_paths):
-        """Pages turned hot or cold (URL paths): their copies are rendered again at the next
-        tick, after the catalogue says so (the hot copy then appears, or goes)."""
+        """Pages turned hot or cold (URL paths), called after the catalogue says so: their
+        copies are rendered again now, in the caller's thread (the pool), so the hot copy
+        appears (or goes) within milliseconds: in a flash crowd every visitor served in
+        between is a whole copy by HTTP."""
         base = self.config.base_path
-        for p in page_paths:
-            if p.startswith(base):
-                self.copies.note_page(p[len(base):])
+        rels = [p[len(base):] for p in page_paths if p.startswith(base)]
+        for rel in rels:
+            self.copies.note_page(rel)
+        try:
+            self.copies.refresh_pending(rels)
+        except OSError as e:                  # the next tick's sweep tries again
+            log.warning("rendering hot and cold copies: %s", e)
 
     def noticed(self, rel: str):
         """A raw change event: stale rendered copies go at once; pages wait until it settles."""
