@@ -482,7 +482,14 @@ WEBRTC_READING = (
     "not run. With WebRTC on demand but the seeder still announcing each torrent to its own tracker "
     "over HTTP (ef32c2b, same command, 10,000 torrents): p99 78-110 ms in four runs, the loop busy "
     "accepting the seeder's own 10,000 connections (py-spy: asyncio `_accept_connection`, 73-129 ms "
-    "batches).",
+    "batches). Runs of this command on 2026-12-02 with the seeder entered in-process (p99, loop lag max, "
+    "load average at the start): on a quiet machine 43.7 ms / 14 ms at load 0.8 (3efd654), 55.9 / 10 at "
+    "0.1, 48.4 / 2 at 0.7 and 52.3 / 26 at 0.7 (the table's run): at the goal, not under it; with other sessions' work 55.3 / 65 at 1.2 (3efd654 "
+    "again), 63.9 / 79, 66.2 / 78 and 66.8 / 25 at 1.3-4.6, 116.7 / 162 with a test suite beside it. "
+    "Pausing the restore's adds to libtorrent (50 ms every 500) changed nothing (55.9 ms): not kept. "
+    "The loop's own lag stays small, but it is sampled every 100 ms and can miss a shorter hold of the "
+    "GIL: the next step is py-spy --gil over a start, to find what holds it (the bindings' calls in the "
+    "restore thread are the first suspects).",
     "",
     "Reading: idle torrents hold no WebRTC socket (offers only in swarms where a browser wants data, "
     "seeder/webrtc.py), so descriptors no longer grow with the catalogue and RSS is that of "
