@@ -78,6 +78,10 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
                    10, what="the hot copy")
     assert b'data-torrent-src="img/one.jpg"' in hot and b'data-torrent-src="img/two.jpg"' in hot
     assert b'fetchpriority' not in hot                     # the loader shows a hot page's images
+    # the copies only through the page's own URL, after its own access rules, never directly
+    assert (site.state / "hot" / "index.html").exists()
+    for copy in ("/.torrentweb/hot/index.html", "/.torrentweb/pages/index.html"):
+        assert get(server.port, copy)[0] == 403, copy
     page = wait_for(lambda: next((p for p in status(site).get("heat", {}).get("pages", ())
                                   if p["path"] == "/index.html" and p["state"] == "hot"), None),
                     10, what="the status naming the page hot")
