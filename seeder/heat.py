@@ -67,13 +67,14 @@ class Egress:
                 self.seconds.popitem(last=False)
         row[source] += n
 
-    def rate(self, now: float, source: int | None = None, span: int = RATE_SPAN) -> float:
-        """Bytes/s over the last `span` whole seconds (the current one is still filling)."""
+    def rate(self, now: float, *sources: int, span: int = RATE_SPAN) -> float:
+        """Bytes/s of `sources` over the last `span` whole seconds (the current one is still
+        filling)."""
         total = 0
         for second in range(int(now) - span, int(now)):
             row = self.seconds.get(second)
             if row is not None:
-                total += sum(row) if source is None else row[source]
+                total += sum(row[s] for s in sources)
         return total / span
 
     def series(self, now: float, step: int = 60) -> list[tuple[int, int, int, int]]:
@@ -141,13 +142,18 @@ class Heat:
             self.egress.add(int(now), VISITORS, total - self._visitors_total)
         self._visitors_total = total
 
+    def origin_rate(self, now: float) -> float:
+        """What the origin itself sends (Apache and the seeder), against pages.uplink; what
+        visitors send each other is the saving, not the origin's load."""
+        return self.egress.rate(now, HTTP, SEEDER)
+
     # decision --------------------------------------------------------------------------------
 
     def decide(self, seeders: typing.Callable[[str], int]) -> tuple[dict[str, float], list[str]]:
         """Pages turned hot (path -> since) and pages turned cold, since the last call."""
         now = self.clock()
         h = self.hot
-        loaded = bool(self.uplink) and self.egress.rate(now) >= h.egress * self.uplink
+        loaded = bool(self.uplink) and self.origin_rate(now) >= h.egress * self.uplink
         turned_hot, turned_cold = {}, []
         for path, page in list(self.pages.items()):
             while page.views and page.views[0] < now - h.window:

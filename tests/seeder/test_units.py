@@ -176,3 +176,19 @@ def test_parts_stop_in_reverse_by_the_deadline_and_report_what_failed():
     assert errors == ["fails: division by zero", "thread: not stopped by the deadline",
                       "hangs: not stopped by the deadline"]
     assert parts.names() == []
+
+
+def test_the_origins_egress_makes_a_viewed_page_hot_what_visitors_send_each_other_does_not(tmp_path):
+    """pages.uplink is the origin's budget: Apache's and the seeder's bytes count against it;
+    what visitors report sending each other is the saving, never the origin's load."""
+    from torrentweb.seeder.heat import Heat, Request
+    site = make_site(tmp_path, pages={"uplink": 1000, "hot": {"views": 100, "egress": 0.5}})
+    clock = [1000.5]
+    heat = Heat(load(site.config_path), clock=lambda: clock[0])
+    heat.take(Request(995, 200, 100, "GET", "/index.html", "text/html"))     # one view, small
+    heat.visitors_sent(990, 0)
+    heat.visitors_sent(995, 1_000_000)                 # visitors trading a lot among themselves
+    assert heat.decide(lambda page: 0) == ({}, [])
+    for second in range(989, 1000, 2):                 # the status thread's samples: 0.6 x uplink
+        heat.seeder_sent(second + 0.9, 600)
+    assert heat.decide(lambda page: 0) == ({"/index.html": 1000.5}, [])
