@@ -99,12 +99,17 @@ class Presence:
     anew when the listen port moved (a reload)."""
 
     def __init__(self, swarms, seeder, ips: typing.Sequence[str]):
-        self.swarms, self.seeder, self.ips = swarms, seeder, tuple(ips)
-        base = PEER_ID_PREFIX + os.urandom(6).hex().encode()
-        self.peer_ids = [base[:-1] + str(i).encode() for i in range(len(self.ips))]
+        self.swarms, self.seeder = swarms, seeder
+        self._identify(ips)
         self.port = seeder.listen_port()
         self.entered: set[bytes] = set()
         self._backlog: list[tuple[bytes, bool]] = []
+
+    def _identify(self, ips: typing.Sequence[str]):
+        """One peer id per address the seeder is entered under."""
+        self.ips = tuple(ips)
+        base = PEER_ID_PREFIX + os.urandom(6).hex().encode()
+        self.peer_ids = [base[:-1] + str(i).encode() for i in range(len(self.ips))]
 
     def tick(self):
         if self.seeder.listen_port() != self.port:
@@ -129,8 +134,9 @@ class Presence:
             return
         entered = set(self.entered)
         self.leave_all()
-        self.__init__(self.swarms, self.seeder, ips)
-        self._backlog = [(ih, True) for ih in entered]
+        self._identify(ips)
+        # what is entered moves first; what was waiting for a tick still waits (it is not lost)
+        self._backlog = [(ih, True) for ih in entered] + self._backlog
 
     def leave_all(self):
         for info_hash in self.entered:

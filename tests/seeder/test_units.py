@@ -192,3 +192,27 @@ def test_the_origins_egress_makes_a_viewed_page_hot_what_visitors_send_each_othe
     for second in range(989, 1000, 2):                 # the status thread's samples: 0.6 x uplink
         heat.seeder_sent(second + 0.9, 600)
     assert heat.decide(lambda page: 0) == ({"/index.html": 1000.5}, [])
+
+
+def test_a_new_seeder_address_moves_every_entry_and_loses_none_still_waiting(publishing, monkeypatch):
+    """presence.relocate() on SIGHUP: entered torrents move to the new address, and torrents
+    still waiting their turn (more than BATCH came at once) are entered there too."""
+    from torrentweb.config import TrackerConfig
+    from torrentweb.seeder import presence as presence_module
+    from torrentweb.seeder.tracker.swarm import Swarms
+    monkeypatch.setattr(presence_module, "BATCH", 1)   # one entry per tick
+    site, config, catalogue, seeder, publisher = publishing
+    seeder.is_own_tracker = lambda url: url in config.announce_urls()
+    swarms = Swarms(TrackerConfig(), lambda ih: True)
+    presence = presence_module.Presence(swarms, seeder, ["127.0.0.1"])
+    hashes = []
+    for name in ("first", "second"):
+        site.add(f"img/{name}.png", os.urandom(20_000))
+        hashes.append(bytes.fromhex(publisher.update(f"img/{name}.png").info_hash))
+    presence.tick()                                    # `first` entered, `second` waits
+    presence.relocate(["127.0.0.3"])
+    for _ in range(3):
+        presence.tick()
+    port = seeder.listen_port().to_bytes(2, "big")
+    for ih in hashes:
+        assert swarms.swarms[ih].pools[0].compacts == [bytes([127, 0, 0, 3]) + port], ih
