@@ -170,8 +170,7 @@ class Daemon:
         self.parts.started(Part("threads", stop=self._stop_threads, blocking=True))
         await self._start_heat(cfg)
         self.parts.started(Part("heat", stop=self._stop_heat, reload=self._reload_heat))
-        loop = asyncio.get_running_loop()
-        self.watcher = Watcher(cfg.docroot, cfg.watch, self._report_threadsafe(loop))
+        self.watcher = Watcher(cfg.docroot, cfg.watch, self._report)
         self.watcher.start()          # before the scan: nothing written meanwhile is missed
         self.parts.started(Part("watcher", stop=lambda: self.watcher.stop(), blocking=True,
                                 reload=self._reload_watcher))
@@ -186,7 +185,7 @@ class Daemon:
                  time.monotonic() - t0)
         self._queue_hashing(work)
         if self.bundler:
-            await loop.run_in_executor(None, self.bundler.restore)
+            await asyncio.get_running_loop().run_in_executor(None, self.bundler.restore)
         self.ready = True
         self.next_recheck = time.monotonic()       # ask Apache about everything, now, off the loop
         self._write_status()
@@ -332,12 +331,8 @@ class Daemon:
             return
         if self.heat:
             self._stop_heat()
-
-            def forget():
-                pages = list(self.catalogue.hot_pages())
-                self.catalogue.set_hot({}, pages)
-                self.bundler.reheat(pages)
-            await asyncio.get_running_loop().run_in_executor(self.pool, forget)
+            await asyncio.get_running_loop().run_in_executor(
+                self.pool, lambda: self._commit_heat({}, list(self.catalogue.hot_pages())))
             return
         await self._start_heat(new)
 
@@ -347,8 +342,8 @@ class Daemon:
         self.heat = self.request_log = None
 
     def _heat_tick(self):
-        """Pages that turned hot or cold: the catalogue says so first (the filter reads it), then
-        their copies are rendered again (the hot copy appears or goes). Off the loop: SQLite."""
+        """Pages that turned hot or cold go to the catalogue and their copies (_commit_heat),
+        off the loop: SQLite and files."""
         if self.tracker:
             self.heat.visitors_sent(time.time(), self.tracker.swarms.uploaded)
         if self._heating is not None and not self._heating.done():
@@ -361,11 +356,13 @@ class Daemon:
         for path in cold:
             log.info("page %s is cold: plain HTTP", path)
 
-        def commit():
-            self.catalogue.set_hot(hot, cold)
-            self.bundler.reheat([*hot, *cold])
-        self._heating = self.pool.submit(commit)
+        self._heating = self.pool.submit(self._commit_heat, hot, cold)
         self._heating.add_done_callback(_log_failure("cannot record hot and cold pages"))
+
+    def _commit_heat(self, hot: dict, cold):
+        """In the pool: the catalogue says so first (the filter reads it), then the copies follow."""
+        self.catalogue.set_hot(hot, cold)
+        self.bundler.reheat([*hot, *cold])
 
     def _page_seeders(self, page_path: str) -> int:
         """Visitors seeding the page's bundle (the site's own seeder not counted)."""
@@ -375,6 +372,13 @@ class Daemon:
             return 0
         own = len(self.presence.peer_ids) if self.presence and ih in self.presence.entered else 0
         return swarm.complete - own
+
+    def _on_loop(self, fn, *args):
+        """Hand a thread's result to the loop; once the loop is closed the daemon has stopped."""
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            pass
 
     def _run_control(self, fn, *args):
         """A libtorrent call on the `libtorrent` thread; its failure is logged, never lost."""
@@ -451,10 +455,9 @@ class Daemon:
                 log.info(line)
                 self.notifier.status(line)
 
-    def _report_threadsafe(self, loop):
-        def report(path, change):
-            loop.call_soon_threadsafe(self._on_change, path, change)
-        return report
+    def _report(self, path, change):
+        """watchdog's thread: a change goes to the loop."""
+        self._on_loop(self._on_change, path, change)
 
     def _on_change(self, abspath: str, change: Change):
         rel = self.publisher.policy.relpath(abspath)
@@ -492,10 +495,7 @@ class Daemon:
         if fut.exception() is not None:
             log.error("rescanning a directory failed", exc_info=fut.exception())
             return
-        try:
-            self.loop.call_soon_threadsafe(self._settle, fut.result())
-        except RuntimeError:
-            pass                           # the loop is closed: the daemon has stopped
+        self._on_loop(self._settle, fut.result())
 
     def _queue_hashing(self, paths):
         progress = self.publisher.progress
@@ -538,10 +538,7 @@ class Daemon:
             elif not self.in_flight:
                 log.info("%s; all published", self.publisher.progress.line())
                 self.notifier.status(f"seeding {len(self.seeder.info_hashes())} torrents")
-        try:
-            self.loop.call_soon_threadsafe(finish)
-        except RuntimeError:
-            pass                           # the loop is closed: the daemon has stopped
+        self._on_loop(finish)
 
     # reload --------------------------------------------------------------------------------
 
@@ -574,8 +571,7 @@ class Daemon:
         self.debouncer.open_write_timeout = new.watch.open_write_timeout
         if new.docroot != old.docroot or new.watch != old.watch:
             self.watcher.stop()
-            self.watcher = Watcher(new.docroot, new.watch,
-                                   self._report_threadsafe(asyncio.get_running_loop()))
+            self.watcher = Watcher(new.docroot, new.watch, self._report)
             self.watcher.start()
 
     def _reload_webrtc(self, old: Config, new: Config):
@@ -661,7 +657,7 @@ class Daemon:
         per = self.seeder.refresh()
         st = self.seeder.stats(per)
         if self.heat:
-            self.loop.call_soon_threadsafe(self.heat.seeder_sent, time.time(), st.upload_rate)
+            self._on_loop(self.heat.seeder_sent, time.time(), st.upload_rate)
         status = Status(**fields, tracker=snapshot.stats() if snapshot else None, updated=time.time(),
                         torrents=st.torrents, peers=st.peers, uploaded=st.uploaded,
                         upload_rate=st.upload_rate, per_torrent=tuple(per))
