@@ -21,14 +21,11 @@ RECEIVE_BUFFER = 4 * 1024 * 1024    # a burst of lines waits here, not in Apache
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, take: typing.Callable[[Request], None]):
         self.take = take
-        self.malformed = 0
 
     def datagram_received(self, data, addr):
         req = parse(data)
-        if req is None:
-            self.malformed += 1
-            return
-        self.take(req)
+        if req is not None:
+            self.take(req)
 
     def error_received(self, exc):
         log.debug("request log: %s", exc)

@@ -39,7 +39,6 @@ class Status:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
                 if getattr(self, f.name) is not None}
 
-
     @classmethod
     def from_json(cls, data: dict) -> "Status":
         """status.json back into a Status (`torrentweb status`): the daemon wrote it with

@@ -3,13 +3,13 @@ builds the bundles of the pages it sees, so the first visitor already gets the l
 download it from the seeder; a changed image gives a new torrent and the old one goes."""
 from __future__ import annotations
 
-import http.client
 import re
 import time
 
 import libtorrent as lt
 import pytest
 
+from support.apache import http_get
 from support.daemon import daemon_behind_apache, make_site
 from support.lt_client import Client, sha256
 from support.ports import free_port
@@ -34,14 +34,7 @@ def without_web_seed(torrent: bytes) -> bytes:
     return lt.bencode(meta)
 
 
-def get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
+get = http_get
 
 
 @pytest.fixture
