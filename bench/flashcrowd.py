@@ -48,12 +48,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "demo"))
 sys.path.insert(0, str(HERE))              # options, net: also when loaded by path (tests)
 
 import net as netem  # noqa: E402
+from harness.origin import Origin, OriginError  # noqa: E402
 from options import add_seeder_option, seeder_setting  # noqa: E402
-from origin import Origin, OriginError  # noqa: E402
 
 MIB = 1024 * 1024
 SERIES = (1, 8, 32, 64)
@@ -170,8 +169,7 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, 
     with `stall`, once the swarm delivered nothing for `deadline` s. places: visitor id ->
     (namespace, address) on the emulated network; the session is made inside its namespace."""
     import libtorrent as lt
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
+    from harness.ports import free_port
     pending = sorted(schedule, key=lambda v: v[1])
     running, done, progress = {}, {}, {}
     try:
@@ -305,7 +303,7 @@ def origin_settings(args, browsers: bool, seeder: dict, uplink: int = 0) -> dict
 def page_assets(base: str):
     """(the page's torrent, {asset URL: length}) once the page carries its torrent link."""
     import libtorrent as lt
-    from support.processes import wait_for
+    from harness.processes import wait_for
     torrent = wait_for(lambda: page_torrent(base), 60, what="<link rel=\"torrent\"> in the page")
     info = lt.bdecode(torrent)[b"info"]
     rel = [("/".join(p.decode() for p in f[b"path"]), f[b"length"]) for f in info[b"files"]]
@@ -315,9 +313,8 @@ def page_assets(base: str):
 @contextlib.contextmanager
 def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
     """The origin behind the throttle; yields (origin, base URL, torrent, {asset URL: length})."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
-    from support.processes import Process, wait_for
+    from harness.ports import free_port
+    from harness.processes import Process, wait_for
 
     apache_port, throttle_port = free_port(), free_port()
     base = f"http://127.0.0.1:{throttle_port}/"
@@ -358,8 +355,7 @@ def net_frontends(args, site: Path, workdir: Path, hosts):
     depend on it), each a web seed of every torrent (torrents.web_seeds), all announcing to the
     first one's tracker (README "Scaling past one machine"). Yields ([origins], first base URL,
     torrent, {asset URL: length}); the torrent is the first frontend's, the same on all."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
+    from harness.ports import free_port
     ports = [free_port() for _ in hosts]
     bases = [f"http://{h.ip}:{port}/" for h, port in zip(hosts, ports)]
     extra = {}
@@ -549,8 +545,7 @@ def page_state(body: bytes) -> str:
 def quiet_page_assets(origin, base: str):
     """(torrent, {asset URL: length}) without a page view: the page's link is read from the
     cold copy the daemon rendered for Apache (a GET of the page would count towards hot)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.processes import wait_for
+    from harness.processes import wait_for
     copy = origin.site.state / "pages" / "index.html"
 
     def linked():
@@ -574,8 +569,7 @@ def cold_start_visit(vid: int, page_url: str, base: str, arrive_at: float, deadl
     then the bundle torrent added over those files, so libtorrent verifies them and seeds
     (every visitor fetches the small .torrent first: it names the assets for this bench)."""
     import libtorrent as lt
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
+    from harness.ports import free_port
     netns, ip = place
     inside = (lambda: netem.entered(netns)) if netns else contextlib.nullcontext
     time.sleep(max(0.0, arrive_at - time.time()))
@@ -719,8 +713,7 @@ def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) 
         up0 = origin.status().get("uploaded", 0)
 
         def until_cold(records):
-            sys.path.insert(0, str(ROOT / "tests"))
-            from support.processes import wait_for
+            from harness.processes import wait_for
             last_view = max(r["arrived"] for r in records.values())
             return wait_for(lambda: next((t for t, _, s in heat_events(origin.daemon.log())
                                           if s == "cold" and t > last_view), None),
@@ -780,8 +773,7 @@ class BrowserResult:
 
 def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
     """N headless Chromium contexts open the page with the real loader (swap on)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.browser import chromium
+    from harness.browser import chromium
 
     with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, _, urls):
         asset_bytes, paths = sum(urls.values()), {"/" + url[len(base):] for url in urls}
@@ -838,8 +830,7 @@ def _browse(chromium, url: str, n: int, expected: int, spread: float):
 
 def fresh_status(origin, after: float) -> dict:
     """The daemon's status.json written after `after` (it rewrites it every 2 s)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.processes import wait_for
+    from harness.processes import wait_for
     return wait_for(lambda: (lambda s: s if s.get("updated", 0) > after else None)(origin.status()),
                     15, what="a fresh status.json")
 

@@ -41,10 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from support.daemon import Daemon, Site, make_site   # noqa: E402  (the tests' real-daemon helper)
+from harness.daemon import Daemon, Site, make_site   # noqa: E402  (the real daemon, as the tests start it)
 import results                                     # noqa: E402
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
@@ -178,7 +177,7 @@ def first_piece_from_seeder(torrent: bytes, seeder_port: int, scratch: Path, tim
     """An independent libtorrent client connected to the seeder alone gets piece 0 (and asks for
     nothing else: with every piece wanted, piece 0 competes with the whole file's transfer)."""
     import libtorrent as lt
-    from support.ports import free_port
+    from harness.ports import free_port
     session = lt.session({
         "listen_interfaces": f"127.0.0.1:{free_port()}", "allow_multiple_connections_per_ip": True,
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
@@ -406,7 +405,7 @@ def webrtc(work: Path, count: int, figures: Figures):
 
 
 def free_ports(n: int) -> list[int]:
-    from support.ports import free_port
+    from harness.ports import free_port
     return [free_port() for _ in range(n)]
 
 

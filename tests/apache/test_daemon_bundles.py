@@ -9,11 +9,11 @@ import time
 import libtorrent as lt
 import pytest
 
-from support.apache import http_get
-from support.daemon import daemon_behind_apache, make_site
+from harness.apache import http_get
+from harness.daemon import daemon_behind_apache, make_site
 from support.lt_client import Client, sha256
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.naming import BUNDLE_NAME
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)/\w+\.torrent)">')
