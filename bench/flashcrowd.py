@@ -769,10 +769,13 @@ class BrowserResult:
     via: dict                   # assets shown from swarm / webseed / http, all visitors together
     http_server_copies: float   # the same N by plain HTTP (threads), same capped origin
     http_p95_s: float
+    cold: int = 0               # --from-cold: tabs that got the page cold (plain HTTP, then seeded)
 
 
 def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
-    """N headless Chromium contexts open the page with the real loader (swap on)."""
+    """N headless Chromium contexts open the page with the real loader (swap on). --from-cold:
+    pages.p2p: auto on a page nobody viewed; the first tabs get it cold (plain HTTP, then seed
+    it from their cache), the rest hot once the daemon decides."""
     from harness.browser import chromium
 
     with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, _, urls):
@@ -782,27 +785,34 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
         time.sleep(0.5)
         lines = origin.apache.access_log_lines()
         http_bytes, mark = asset_bytes_in_log(lines[mark:], paths), len(lines)
+        if args.from_cold:              # the baseline's egress must not count for the crowd
+            from torrentweb.seeder.heat import RATE_SPAN
+            time.sleep(RATE_SPAN + 1.0)
+            if heat_events(origin.daemon.log()):
+                raise BenchError("the page turned hot before the crowd: " + origin.daemon.log()[-500:])
         up0 = origin.status().get("uploaded", 0)
-        times, via = _browse(chromium, base, n, len(urls), args.spread)
+        times, via, cold = _browse(chromium, base, n, len(urls), args.spread)
         finished = time.time()
-        seeders = [fresh_status(o, finished + STATS_LAG)["uploaded"] - u for o, u in zip(origins, up0)]
-        apaches = [asset_bytes_in_log(o.apache.access_log_lines()[m:], paths) for o, m in zip(origins, marks)]
-        seeder_bytes, apache_bytes = sum(seeders), sum(apaches)
+        seeder_bytes = fresh_status(origin, finished + STATS_LAG)["uploaded"] - up0
+        apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
     server = apache_bytes + seeder_bytes
     return BrowserResult(n, asset_bytes, server, apache_bytes, seeder_bytes,
                          round(server / asset_bytes, 3), round(quantile(times, 0.5), 2),
                          round(quantile(times, 0.95), 2), via,
-                         round(http_bytes / asset_bytes, 3), round(quantile(http_times, 0.95), 2))
+                         round(http_bytes / asset_bytes, 3), round(quantile(http_times, 0.95), 2), cold)
 
 
-SHOWN_JS = "() => window.torrentweb ? [window.torrentweb.elements.map(e => e.via), window.torrentweb.error] : [[], null]"
+# [assets shown and how, the loader's error, its mode]: a cold page's images are the browser's
+# own (plain HTTP); its loader runs after `load`, so mode "cold" means they are all shown
+SHOWN_JS = ("() => window.torrentweb ? [window.torrentweb.elements.map(e => e.via), "
+            "window.torrentweb.error, window.torrentweb.mode] : [[], null, undefined]")
 
 
 def _browse(chromium, url: str, n: int, expected: int, spread: float):
     """Open n isolated contexts (arrivals spread evenly); poll until each loader showed every asset;
     keep them all open (seeding) until the last one is done."""
     with chromium() as browser, contextlib.ExitStack() as stack:
-        pages, arrived, done = [], [], {}
+        pages, arrived, done, cold = [], [], {}, set()
         t0 = time.time()
         for i in range(n):
             time.sleep(max(0.0, t0 + spread * i / n - time.time()))
@@ -814,8 +824,11 @@ def _browse(chromium, url: str, n: int, expected: int, spread: float):
         while len(done) < n:
             for i, page in enumerate(pages):
                 if i not in done:
-                    shown, error = page.evaluate(SHOWN_JS)
-                    if len(shown) >= expected:
+                    shown, error, mode = page.evaluate(SHOWN_JS)
+                    if mode == "cold":
+                        done[i] = (time.time() - arrived[i], ["http"] * expected)
+                        cold.add(i)
+                    elif len(shown) >= expected:
                         done[i] = (time.time() - arrived[i], shown)
             if time.time() > deadline:
                 raise BenchError(f"browsers {sorted(set(range(n)) - set(done))} did not show all "
@@ -825,7 +838,7 @@ def _browse(chromium, url: str, n: int, expected: int, spread: float):
     for _, shown in done.values():
         for v in shown:
             via[v] = via.get(v, 0) + 1
-    return [t for t, _ in done.values()], via
+    return [t for t, _ in done.values()], via, len(cold)
 
 
 def fresh_status(origin, after: float) -> dict:
@@ -910,8 +923,8 @@ def main(argv=None) -> int:
         p.error(f"--clients {args.clients}: expected 1 to 256")
     if args.net and (args.browsers or not args.clients):
         p.error("--net: native visitors only, one N (--clients)")
-    if args.from_cold and (args.browsers or not args.clients):
-        p.error("--from-cold: native visitors only, one N (--clients)")
+    if args.from_cold and not (args.clients or args.browsers):
+        p.error("--from-cold: one N (--clients or --browsers)")
     if args.hot and not args.from_cold:
         p.error("--hot: only with --from-cold")
     if args.frontends != 1 and (not args.net or not 2 <= args.frontends <= 8):
@@ -942,7 +955,7 @@ def main(argv=None) -> int:
             b = run_browsers(n, args, site, work)
             browsers.append(b)
             print(f"Chromium x{n}: torrentweb {b.server_copies:.2f} copies, p95 {b.p95_s:.1f} s "
-                  f"({b.via}); plain HTTP {b.http_server_copies:.2f} copies, p95 {b.http_p95_s:.1f} s",
+                  f"({b.via}{f'; {b.cold} tabs got the page cold' if args.from_cold else ''}); plain HTTP {b.http_server_copies:.2f} copies, p95 {b.http_p95_s:.1f} s",
                   flush=True)
     except (BenchError, OriginError, netem.NetError) as e:
         print(f"flashcrowd: {e}", file=sys.stderr)

@@ -332,6 +332,7 @@ class Announcer:
                         f"&peer_id=-BN0001-abcdefghijkl&port=6&uploaded=0&downloaded=0&left=1&compact=1"
                         f" HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").encode()
         self.latencies: list[float] = []
+        self.answered: list[tuple[float, float]] = []     # (due, latency): where the tail is
         self._stop = threading.Event()
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="announce")
         self._thread = threading.Thread(target=self._schedule, name="announcer", daemon=True)
@@ -351,6 +352,7 @@ class Announcer:
                 s.sendall(self.request)
                 if s.recv(4096).startswith(b"HTTP/1.1 200"):
                     self.latencies.append(time.monotonic() - due)
+                    self.answered.append((due, self.latencies[-1]))
         except ConnectionRefusedError:
             pass                            # not listening yet
 
@@ -389,6 +391,9 @@ def webrtc(work: Path, count: int, figures: Figures):
         rss_kib = proc_status_kib(daemon.proc.pid, "VmRSS")
         lag = json.loads((site.state / "status.json").read_text()).get("loop_lag_max", float("nan"))
         latencies = announcer.stop()
+        worst = sorted(announcer.answered, key=lambda a: -a[1])[:8]
+        print("  slowest announces (due after start, latency): "
+              + ", ".join(f"{due - t0:.2f} s {lat * 1000:.0f} ms" for due, lat in worst), flush=True)
     finally:
         announcer.stop()
         stop(daemon)
