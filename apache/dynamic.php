@@ -5,10 +5,10 @@
 // (php_admin_value for mod_php, PHP_ADMIN_VALUE for php-fpm through mod_proxy_fcgi) and sets
 // TORRENTWEB_DYNAMIC_PAGE (the page's file name) only for the requests that pages.dynamic
 // selects; the Lua filter then leaves the response alone (the X-Torrentweb-Dynamic header,
-// which Apache removes).
+// which Apache removes). It reads the request by getenv(), which builds no $_SERVER.
 //
 // It reads the same instructions (<dir>/pages/<name>.lua, core/page/dynamic.py: a `return {...}`
-// of decimal-escaped strings, parsed here as data) and keeps the same rules: buffer the body (at
+// of hex-escaped strings, parsed here as data) and keeps the same rules: buffer the body (at
 // most TORRENTWEB_DYNAMIC_MAX_PAGE_SIZE), and if it starts with exactly the prefix insert the
 // markup; apply each swap whose element occurs once. On any doubt the body passes unchanged.
 
@@ -16,31 +16,26 @@ namespace Torrentweb\Dynamic;
 
 // PHP hands the buffer over each CHUNK bytes (and allocates that much at once: not the size cap)
 const CHUNK = 65536;
-const STRING = '"((?:[^"\\\\]++|\\\\[0-9]{3})*+)"';
+const STRING = '"((?:[^"\\\\]++|\\\\x[0-9a-f]{2})*+)"';
 
-function unescape(string $s): string
-{
-    return strpos($s, '\\') === false ? $s
-        : preg_replace_callback('/\\\\([0-9]{3})/', fn ($m) => chr((int) $m[1] & 255), $s);
-}
-
-/** The page's instructions, or null (unreadable: pass the page, as if nothing to add). */
+/** The page's instructions, or null (unreadable: pass the page, as if nothing to add). Its
+ * strings hold printable ASCII and \xHH escapes only, which stripcslashes() reads. */
 function parse(string $src): ?array
 {
     $s = STRING;
     $pair = '\\{' . $s . ',' . $s . '\\}';
-    if (!preg_match('/^return \\{v=1,prefix=' . $s . ',head=' . $s . ',etag=' . $s
+    if (!preg_match('/^return \\{v=2,prefix=' . $s . ',head=' . $s . ',etag=' . $s
                     . ',edits=\\{((?:' . $pair . ',?)*)\\}\\}\\n?\\z/', $src, $m)) {
         return null;
     }
     $edits = [];
     if ($m[4] !== '' && preg_match_all('/' . $pair . '/', $m[4], $pairs, PREG_SET_ORDER)) {
         foreach ($pairs as $p) {
-            $edits[] = [unescape($p[1]), unescape($p[2])];
+            $edits[] = [stripcslashes($p[1]), stripcslashes($p[2])];
         }
     }
-    return ['prefix' => unescape($m[1]), 'head' => unescape($m[2]), 'etag' => unescape($m[3]),
-            'edits' => $edits];
+    return ['prefix' => stripcslashes($m[1]), 'head' => stripcslashes($m[2]),
+            'etag' => stripcslashes($m[3]), 'edits' => $edits];
 }
 
 function ask_daemon(string $dir, string $name, string $target): void
@@ -98,7 +93,7 @@ function instructions(array $headers, string $dir, string $name): ?array
         return null;
     }
     $type = $headers['content-type'] ?? (string) ini_get('default_mimetype');
-    $types = $_SERVER['TORRENTWEB_DYNAMIC_TYPES'] ?? '';
+    $types = (string) getenv('TORRENTWEB_DYNAMIC_TYPES');
     if ($types === '' || !preg_match("#^($types)([ ;]|$)#i", $type)) {
         return null;
     }
@@ -108,9 +103,9 @@ function instructions(array $headers, string $dir, string $name): ?array
     }
     $path = "$dir/pages/$name.lua";
     $st = @stat($path);
-    $revalidate = (int) ($_SERVER['TORRENTWEB_DYNAMIC_REVALIDATE'] ?? 300);
+    $revalidate = (int) (getenv('TORRENTWEB_DYNAMIC_REVALIDATE') ?: 300);
     if ($st === false || time() - $st['mtime'] > $revalidate) {
-        $target = $_SERVER['REQUEST_URI'] ?? '';
+        $target = (string) getenv('REQUEST_URI');
         if ($target !== '' && $target[0] === '/' && strlen($target) <= 2048) {
             ask_daemon($dir, $name, $target);
         }
@@ -150,10 +145,10 @@ function finish(string $body, array $headers, array $page, int $limit): ?string
 }
 
 (function (): void {
-    $name = $_SERVER['TORRENTWEB_DYNAMIC_PAGE'] ?? '';
-    $dir = $_SERVER['TORRENTWEB_DYNAMIC_DIR'] ?? '';
-    if (strlen($name) !== 40 || $dir === '' || ($_SERVER['REQUEST_METHOD'] ?? '') !== 'GET'
-        || (int) ($_SERVER['TORRENTWEB_DYNAMIC_MAX_PAGE_SIZE'] ?? 0) <= 0 || headers_sent()) {
+    $name = (string) getenv('TORRENTWEB_DYNAMIC_PAGE');
+    $dir = (string) getenv('TORRENTWEB_DYNAMIC_DIR');
+    if (strlen($name) !== 40 || $dir === '' || ((string) getenv('REQUEST_METHOD')) !== 'GET'
+        || (int) (getenv('TORRENTWEB_DYNAMIC_MAX_PAGE_SIZE') ?: 0) <= 0 || headers_sent()) {
         return;
     }
     $st = @stat("$dir/pages/$name.lua");
@@ -161,13 +156,13 @@ function finish(string $body, array $headers, array $page, int $limit): ?string
         return;                                 // nothing to add (the Lua filter's -s test)
     }
     header('X-Torrentweb-Dynamic: php');        // the Lua filter's sign to stay away
-    $limit = (int) $_SERVER['TORRENTWEB_DYNAMIC_MAX_PAGE_SIZE'];
+    $limit = (int) getenv('TORRENTWEB_DYNAMIC_MAX_PAGE_SIZE');
     $held = '';                                 // the body so far; null: too large, streaming
     ob_start(function (string $buffer, int $phase) use (&$held, $dir, $name, $limit) {
         if ($held === null) {
             return $buffer;
         }
-        if (!($phase & PHP_OUTPUT_HANDLER_CLEAN)) {  // ob_clean(): the app discards what it just wrote
+        if (!($phase & PHP_OUTPUT_HANDLER_CLEAN)) {  // ob_clean(): the app drops what it wrote
             $held .= $buffer;
         }
         $large = strlen($held) > $limit;
