@@ -98,8 +98,8 @@ function instructions(array $headers, string $dir, string $name): ?array
         return null;
     }
     $encoding = $headers['content-encoding'] ?? '';
-    if ($encoding !== '' && $encoding !== 'identity') {
-        return null;                            // the app compressed it (ob_gzhandler, brotli)
+    if ($encoding !== '' && $encoding !== 'identity' && $encoding !== 'gzip') {
+        return null;                            // brotli and the like: not read here
     }
     $path = "$dir/pages/$name.lua";
     $st = @stat($path);
@@ -120,11 +120,18 @@ function instructions(array $headers, string $dir, string $name): ?array
 function finish(string $body, array $headers, array $page, int $limit): ?string
 {
     $length = $headers['content-length'] ?? null;
+    $gzip = ($headers['content-encoding'] ?? '') === 'gzip';
+    if ($gzip) {                                // the app's ob_gzhandler: read as INFLATE would
+        $body = @gzdecode($body, $limit + 1);
+        if ($body === false) {
+            return null;
+        }
+    }
     if (($length !== null && (int) $length > $limit) || strlen($body) > $limit) {
         return null;
     }
     $etag = $headers['etag'] ?? null;
-    if (headers_sent() && ($length !== null || $etag !== null)) {
+    if (headers_sent() && ($length !== null || $etag !== null || $gzip)) {
         return null;                            // too late to change them
     }
     $out = rewrite($body, $page);
@@ -133,6 +140,9 @@ function finish(string $body, array $headers, array $page, int $limit): ?string
     }
     if (!headers_sent()) {
         header_remove('Content-Length');
+        if ($gzip) {
+            header_remove('Content-Encoding');  // the site's DEFLATE, if any, compresses again
+        }
         if ($etag !== null) {
             // the page's own ETag, changed by what was added: "abc" -> "abc-tw<seed>"
             header_remove('ETag');
