@@ -1,4 +1,4 @@
-"""A PHP page (php-fpm behind mpm_event, as Debian serves PHP) in Chromium: the Lua filter puts
+"""A PHP page (php-fpm behind mpm_event, as Debian serves PHP) in Chromium: the PHP filter puts
 the page bundle's link and the loader into it and swaps its assets, and the tab takes every
 torrented image and the video from the swarm, with no GET for them from the tab."""
 from __future__ import annotations

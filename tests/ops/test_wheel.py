@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ("torrentweb/conf/httpd-torrentweb.conf.in", "torrentweb/conf/torrentweb.yaml",
            "torrentweb/conf/torrentweb-seeder.service", "torrentweb/apache/handler.wsgi",
-           "torrentweb/apache/status.html", "torrentweb/loader/src/torrentweb-loader.js",
+           "torrentweb/apache/status.html", "torrentweb/apache/dynamic.lua",
+           "torrentweb/apache/dynamic.php", "torrentweb/loader/src/torrentweb-loader.js",
            "torrentweb/loader/node_modules/webtorrent/dist/webtorrent.min.js")
 
 
