@@ -97,7 +97,7 @@ def parse_announce(query: bytes, client_ip: str, allow_ip_param: bool = False) -
         address = pack_ip(unquote_to_bytes(ip).decode("latin-1"))
     else:
         address = pack_ip(client_ip)
-    uploaded_n = 0 if uploaded is None else _number("uploaded", uploaded)
+    uploaded_n = 0 if uploaded is None or uploaded == b"0" else _number("uploaded", uploaded)
     return Announce(info_hash, peer_id, address, port_n, left_n, ev, numwant_n, uploaded_n)
 
 

@@ -228,9 +228,10 @@ class Swarms:
         if a.event is Event.COMPLETED and not counted:
             counted = True
             swarm.completed += 1
-        if a.uploaded > (peer[_UPLOADED] if peer is not None else 0):
-            self.uploaded += a.uploaded - (peer[_UPLOADED] if peer is not None else 0)
-        uploaded = max(a.uploaded, peer[_UPLOADED]) if peer is not None else a.uploaded
+        uploaded = peer[_UPLOADED] if peer is not None else 0
+        if a.uploaded > uploaded:
+            self.uploaded += a.uploaded - uploaded
+            uploaded = a.uploaded
         if peer is None:
             swarm.add(a.peer_id, compact, seeder, expires, counted, uploaded)
         elif peer[_COMPACT] == compact and (peer[_POOL] in (SEED4, SEED6)) == seeder:
