@@ -56,7 +56,14 @@ RAW = {
     "binary": b"<!doctype html><html><head>" + bytes(range(256)) * 64,   # not HTML, sent as text/html
     "personal": page("Hello"),                    # a cookie changes what a visitor gets
     "changing": page("Changing"),                 # its assets change while it is served
+    "second": page("Second").replace(b'<img src="/img/a.png" srcset="/img/a2x.png 2x" alt="a">',
+                                     b'<img src="/img/you.png" alt="you">'),   # another route's assets
 }
+# A front controller, as WordPress's permalinks: every path of /front/ is rewritten (.htaccess,
+# an internal redirect) to /front/index.php, which answers from the path the visitor asked for.
+FRONT_HTACCESS = (b"RewriteEngine On\nRewriteBase /front/\nRewriteRule ^index\\.php$ - [L]\n"
+                  b"RewriteCond %{REQUEST_FILENAME} !-f\nRewriteRule . /front/index.php [L]\n")
+FRONT = {"/front/first/": "page", "/front/second/": "second"}
 PHP = {
     "page.php": '<?php readfile(__DIR__ . "/raw/page.txt");',
     "split.php": '<?php $b = file_get_contents(__DIR__ . "/raw/split.txt"); $i = strpos($b, "<he") + 3;'
@@ -66,6 +73,9 @@ PHP = {
     "staff/page.php": '<?php readfile(__DIR__ . "/../raw/page.txt");',
     "etag.php": '<?php header("ETag: \\"v7\\""); readfile(__DIR__ . "/raw/page.txt");',
     "binary.php": '<?php header("Content-Type: text/html"); readfile(__DIR__ . "/raw/binary.txt");',
+    "front/index.php": '<?php $raw = ["/front/first/" => "page", "/front/second/" => "second"];'
+                       ' $p = strtok($_SERVER["REQUEST_URI"], "?"); if (!isset($raw[$p])) { http_response_code(404);'
+                       ' exit; } readfile(__DIR__ . "/../raw/" . $raw[$p] . ".txt");',
     "personal.php": '<?php $b = file_get_contents(__DIR__ . "/raw/personal.txt");'
                     ' if (isset($_COOKIE["who"])) { $b = str_replace("<html lang=\\"en\\">", '
                     '"<html lang=\\"en\\" class=\\"member\\">", $b); }'
@@ -141,6 +151,7 @@ def origin(request, tmp_path_factory):
                                          "dynamic": {"revalidate": REVALIDATE, "fetches_per_minute": 600}})
     for name, code in PHP.items():
         site.add(name, code.encode())
+    site.add("front/.htaccess", FRONT_HTACCESS)
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     common = (f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>\n'
@@ -186,6 +197,20 @@ def test_a_dynamic_page_gets_the_static_pages_link_loader_and_swap(origin, targe
     assert b'<source data-torrent-srcset="/img/pic.png"' in body
     assert f'<img src="/{PROTECTED}" alt="secret">'.encode() in body      # not swapped: HTTP
     assert "content-length" not in headers or int(headers["content-length"]) == len(body)
+
+
+def test_each_page_of_a_front_controller_gets_its_own_link_and_bundle(origin):
+    """Regression (WordPress's permalinks): the internal redirect to /front/index.php made every
+    page's request target /front/index.php, so the daemon fetched that one URL for all of them
+    (here a 404: no page was ever linked; WordPress's own answer is a redirect to its home)."""
+    site, server, daemon = origin
+    bundles = set()
+    for target, raw in FRONT.items():
+        status, _, body = linked(server, target)
+        assert status == 200 and body == expected(site, RAW[raw], target), (target, body[:400])
+        bundles.add(bundle_of(server, body))
+    assert len(bundles) == 2                                  # each its own assets
+    assert not daemon.log().count("dynamic page /front/index.php")
 
 
 def bundle_of(server, body):
@@ -318,7 +343,9 @@ def auto_origin(tmp_path_factory):
     port = free_port()
     site, cgi = dynamic_site(tmp, port, {"p2p": "auto", "hot": {"views": 4, "window": 5,
                                                                 "cool_down": 3, "swarm": 99}})
-    with daemon_behind_apache(site, tmp, port=port, extra=cgi_config(cgi, "cgid", tmp)) as (server, daemon):
+    site.add("routed/.htaccess", b"RewriteEngine On\nRewriteRule ^ /cgi-bin/page.cgi [L]\n")
+    extra = cgi_config(cgi, "cgid", tmp) + f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>\n'
+    with daemon_behind_apache(site, tmp, port=port, extra=extra) as (server, daemon):
         yield site, server, daemon
 
 
@@ -338,3 +365,19 @@ def test_a_dynamic_page_is_swapped_only_while_it_is_hot(auto_origin):
     daemon.wait_log("page /cgi-bin/page.cgi is cold: plain HTTP", timeout=60)
     wait_for(lambda: b"data-torrent-src=" not in get(server.port, "/cgi-bin/page.cgi")[2], 30,
              interval=0.3, what="the page plain again once cold")
+
+
+def test_a_page_behind_a_front_controller_turns_hot_under_its_own_path(auto_origin):
+    """Regression: the request log named the internal redirect's target (/cgi-bin/page.cgi for
+    every page of /routed/, /index.php for a WordPress), while the daemon asked about the page's
+    own path: a front controller's pages never turned hot."""
+    site, server, daemon = auto_origin
+    target = "/routed/post/"
+    linked(server, target)
+    for _ in range(6):
+        get(server.port, target)
+    daemon.wait_log(f"page {target} is hot: the swarm first")
+    hot = wait_for(lambda: (b := get(server.port, target)[2]) and b"data-torrent-src=" in b and b,
+                   30, interval=0.3, what="the hot page's swapped assets")
+    assert hot == PageFilter(Settings.from_config(load(site.config_path))).render(
+        RAW["page"], target, hot=True).body
