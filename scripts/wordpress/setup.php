@@ -1,10 +1,10 @@
 <?php
 /* Installs WordPress and publishes what scripts/try-wordpress checks, without a browser:
- *   php setup.php DOCROOT URL
+ *   php setup.php DOCROOT URL PERMALINKS       (PERMALINKS: plain, /?p=ID; or pretty, /YYYY/MM/slug/)
  * wp_install(), then a large JPEG (made here with GD) through media_handle_sideload, which makes
  * WordPress's resized copies, a published post showing it (block markup: WordPress adds srcset),
  * a private post and a draft. Prints one JSON object on stdout. */
-[$docroot, $url] = array_slice($argv, 1, 2);
+[$docroot, $url, $permalinks] = array_slice($argv, 1, 3);
 $parts = parse_url($url);
 $_SERVER['HTTP_HOST'] = $parts['host'] . ':' . $parts['port'];
 $_SERVER['SERVER_NAME'] = $parts['host'];
@@ -20,6 +20,10 @@ if (!is_blog_installed()) {
     wp_install('torrentweb try-out', 'admin', 'admin@example.invalid', true, '', wp_generate_password(24));
 }
 wp_set_current_user(1);
+/* pretty: what most sites use; the rewrite to index.php is in the .htaccess try-wordpress writes */
+global $wp_rewrite;       /* not update_option: $wp_rewrite must know (trailing slashes) */
+$wp_rewrite->set_permalink_structure($permalinks === 'pretty' ? '/%year%/%monthnum%/%postname%/' : '');
+flush_rewrite_rules(false);
 
 /* A photo-like JPEG of a few MB: smooth gradients under per-pixel noise (JPEG cannot shrink noise). */
 function large_jpeg(string $path, int $w, int $h): void {
@@ -68,6 +72,7 @@ foreach ($meta['sizes'] as $size) {
 $expire = time() + 3600;
 echo json_encode([
     'post' => get_permalink($post),
+    'plain' => home_url('/?p=' . $post),
     'private' => home_url('/?p=' . $private),
     'draft' => home_url('/?p=' . $draft),
     'uploads' => array_map(fn($f) => 'wp-content/uploads/' . $f, $files),

@@ -381,3 +381,14 @@ def test_a_page_behind_a_front_controller_turns_hot_under_its_own_path(auto_orig
                    30, interval=0.3, what="the hot page's swapped assets")
     assert hot == PageFilter(Settings.from_config(load(site.config_path))).render(
         RAW["page"], target, hot=True).body
+
+
+@pytest.mark.parametrize("target", ["/page.php", "/front/first/"])
+def test_a_php_page_asked_for_gzip_gets_its_link_and_the_site_compresses_it(origin, target):
+    """Browsers ask for gzip and the site's DEFLATE compresses text/html."""
+    site, server, daemon = origin
+    raw = RAW[FRONT.get(target, "page")]
+    linked(server, target)
+    status, headers, body = linked(server, target, {"Accept-Encoding": "gzip"})
+    assert headers.get("content-encoding") == "gzip"
+    assert gzip.decompress(body) == expected(site, raw, target)
