@@ -73,8 +73,9 @@ $expire = time() + 3600;
 echo json_encode([
     'post' => get_permalink($post),
     'plain' => home_url('/?p=' . $post),
-    'private' => home_url('/?p=' . $private),
-    'draft' => home_url('/?p=' . $draft),
+    'private' => get_permalink($private),
+    'draft' => add_query_arg(['p' => $draft, 'preview' => 'true'], home_url('/')),
     'uploads' => array_map(fn($f) => 'wp-content/uploads/' . $f, $files),
-    'logged_in_cookie' => LOGGED_IN_COOKIE . '=' . rawurlencode(wp_generate_auth_cookie(1, $expire, 'logged_in')),
+    /* not LOGGED_IN_COOKIE: defined when the site had no siteurl yet (before wp_install) */
+    'logged_in_cookie' => 'wordpress_logged_in_' . md5(get_site_option('siteurl')) . '=' . rawurlencode(wp_generate_auth_cookie(1, $expire, 'logged_in')),
 ]), "\n";
