@@ -31,11 +31,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from support.apache import start_apache       # noqa: E402  (the tests' real-httpd helper)
-from support.php import php_fpm                # noqa: E402
-from support.ports import free_port            # noqa: E402
+from harness.apache import start_apache       # noqa: E402  (the tests' real-httpd helper)
+from harness.php import php_fpm                # noqa: E402
+from harness.ports import free_port            # noqa: E402
 from torrentweb.apache.snippet import handler_path   # noqa: E402
 from torrentweb.config import load             # noqa: E402
 from torrentweb.seeder import builder          # noqa: E402

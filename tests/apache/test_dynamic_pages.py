@@ -20,12 +20,12 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from support.apache import grant_web_access, http_get
+from harness.apache import grant_web_access, http_get
 from support.clients import aria2c_download
-from support.daemon import daemon_behind_apache, make_site
-from support.php import MOD_PHP, php_fpm
-from support.ports import free_port
-from support.processes import wait_for
+from harness.daemon import daemon_behind_apache, make_site
+from harness.php import MOD_PHP, php_fpm
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.config import load
 from torrentweb.naming import BUNDLE_NAME
 from torrentweb.page.loadertag import default_loader_dir

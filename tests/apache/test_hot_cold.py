@@ -10,10 +10,10 @@ import urllib.request
 
 import pytest
 
-from support.apache import http_get
-from support.daemon import daemon_behind_apache, make_site
-from support.ports import free_port
-from support.processes import wait_for
+from harness.apache import http_get
+from harness.daemon import daemon_behind_apache, make_site
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.config import load
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="/\.torrentweb/t/')
@@ -100,7 +100,7 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
 
 
 def test_the_status_page_shows_a_hot_page_and_the_egress_chart(quick, tmp_path):
-    from support.browser import chromium
+    from harness.browser import chromium
     site, server, daemon = quick
     wait_for(lambda: state_of(get(server.port, "/index.html")[1]) == "cold", 30, what="the cold page")
     for _ in range(5):

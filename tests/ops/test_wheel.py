@@ -57,6 +57,7 @@ def test_the_wheel_carries_the_templates_the_handler_and_the_loader(installed):
     wheel, venv, tmp = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     assert [f for f in SHIPPED if f not in names] == []
+    assert {n.split("/")[0] for n in names} == {"torrentweb", "torrentweb-0.1.0.dist-info"}   # no harness
 
 
 def test_every_command_runs_from_the_installed_wheel(installed):

@@ -4,7 +4,7 @@ import socket
 import struct
 import time
 
-from support.ports import free_port
+from harness.ports import free_port
 from torrentweb.config import Address, SeederConfig
 from torrentweb.seeder import builder
 from torrentweb.seeder.session import SeedingSession
