@@ -2,12 +2,13 @@
 -- LuaOutputFilter, bound by the snippet to the responses pages.dynamic selects (FilterProvider).
 --
 -- It parses no HTML. The daemon fetched the page's anonymous view, ran the same scan, plan and
--- swap as for static pages, and wrote <dir>/pages/<sha1 of the request target>.lua (see
+-- swap as for static pages, and wrote <dir>/pages/<sha1 of its path?query>.lua (see
 -- core/page/dynamic.py): a prefix, the markup that goes after it, literal element swaps. Here:
 -- buffer the body (at most TORRENTWEB_DYNAMIC_MAX_PAGE_SIZE), and if it starts with exactly that
 -- prefix insert the markup; apply each swap whose element occurs once. On any doubt (no file,
 -- another prefix, a compressed or too large body, an error) the body passes unchanged.
--- A page without a current file gets a marker in <dir>/requests/ for the daemon. An empty file
+-- A page without a current file gets a marker in <dir>/requests/ for the daemon (its request
+-- target and its path as the request log has it, one a line). An empty file
 -- (nothing to add) keeps this filter from running at all (the snippet's FilterProvider).
 
 local cache = {}          -- file name -> {mtime, page}; one per Lua VM (LuaScope thread)
@@ -29,7 +30,7 @@ local function read_page(path, mtime)
     return page
 end
 
-local function ask_daemon(r, dir, name, target)
+local function ask_daemon(r, dir, name, target, path)
     local marker = dir .. "/requests/" .. name
     if r:stat(marker) then
         return
@@ -37,30 +38,51 @@ local function ask_daemon(r, dir, name, target)
     local tmp = marker .. "." .. tostring(r:clock()) .. ".tmp"
     local f = io.open(tmp, "w")
     if f then
-        f:write(target)
+        f:write(target .. "\n" .. path)
         f:close()
         os.rename(tmp, marker)
     end
 end
 
-local function page_for(r)
-    local dir = r.subprocess_env["TORRENTWEB_DYNAMIC_DIR"]
-    local target = r.unparsed_uri
-    if not dir or not target or target:sub(1, 1) ~= "/" or #target > 2048 then
+-- The page as the visitor asked for it. A front controller (WordPress's permalinks: a rewrite
+-- of every path to /index.php) answers through an internal redirect, whose r.uri and
+-- r.unparsed_uri name /index.php for every page: the target comes from the request line, the
+-- path (as the request log's %U has it: after DirectoryIndex, before any redirect) from the
+-- request before the redirect, which PHP, CGI and FastCGI handlers leave in REDIRECT_URL.
+local function original(r)
+    local target = (r.the_request or ""):match("^GET (/%S*) HTTP/[%d.]+$")
+    if not target or #target > 2048 then
         return nil
     end
-    -- the snippet's FilterProvider names the same file: sha1(%{REQUEST_URI} . '?' . %{QUERY_STRING})
-    local name = r:sha1(r.uri .. "?" .. (r.args or ""))
-    local path = dir .. "/pages/" .. name .. ".lua"
-    local st = r:stat(path)
+    if not r.subprocess_env["REDIRECT_STATUS"] then       -- not redirected (the snippet tests the same)
+        return target, r.uri, r.args or ""
+    end
+    local path = r.subprocess_env["REDIRECT_URL"]
+    if not path or path:sub(1, 1) ~= "/" then
+        return nil                         -- redirected, and nothing says from where: unchanged
+    end
+    return target, path, r.subprocess_env["REDIRECT_QUERY_STRING"] or ""
+end
+
+local function page_for(r)
+    local dir = r.subprocess_env["TORRENTWEB_DYNAMIC_DIR"]
+    local target, path, query = original(r)
+    if not dir or not target then
+        return nil
+    end
+    -- the snippet's FilterProvider names the same file: sha1(path . '?' . query), from
+    -- REQUEST_URI and QUERY_STRING, or after a redirect REDIRECT_URL and REDIRECT_QUERY_STRING
+    local name = r:sha1(path .. "?" .. query)
+    local file = dir .. "/pages/" .. name .. ".lua"
+    local st = r:stat(file)
     local revalidate = tonumber(r.subprocess_env["TORRENTWEB_DYNAMIC_REVALIDATE"]) or 300
     if not st or os.time() - st.mtime / 1000000 > revalidate then      -- r:stat() gives µs
-        ask_daemon(r, dir, name, target)
+        ask_daemon(r, dir, name, target, path)
     end
     if not st then
         return nil
     end
-    return read_page(path, st.mtime)
+    return read_page(file, st.mtime)
 end
 
 local function rewrite(body, page)

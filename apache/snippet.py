@@ -66,7 +66,7 @@ def _dynamic_pages(config) -> str:
         "lua_filter": apache_file("dynamic.lua"),
         "selector": dynamic_selector(config),
         "probe_source": config.access.probe_source,
-        "page_file": dynamic_format.selector_file(config.state_dir),
+        "page_file_test": dynamic_format.selector_file_test(config.state_dir),
         "state_dir": config.state_dir,
         "max_page_size": config.pages.max_page_size,
         "revalidate": int(dynamic.revalidate),

@@ -46,6 +46,7 @@ LINKED = b'type="application/x-bittorrent" rel="torrent"'   # a page already lin
 class Page:
     name: str                        # its file name (torrentweb.page.dynamic)
     target: str                      # path?query as requested
+    path: str                        # its path as the request log has it: the key of its heat
     body: bytes | None = None        # the anonymous view, zlib-compressed (None: not fetched)
     fetched: float = 0.0             # monotonic time of the last fetch
     requested: float = 0.0           # monotonic time of the last marker
@@ -141,15 +142,18 @@ class DynamicPages:
                 continue
             try:
                 with open(entry.path, "rb") as f:
-                    target = f.read(fmt.MAX_TARGET + 1).decode("latin-1")
+                    text = f.read(2 * fmt.MAX_TARGET + 2).decode("latin-1")
             except OSError:
                 continue
             _unlink(entry.path)
+            target, _, path = text.partition("\n")
             if not fmt.valid_target(target) or not fmt.valid_name(name):
                 continue
+            if not fmt.valid_target(path):     # not ASCII once decoded: its heat is not followed
+                path = urlsplit(target).path
             page = self.pages.get(name)
             if page is None:
-                page = self.pages[name] = Page(name, target, requested=now)
+                page = self.pages[name] = Page(name, target, path, requested=now)
                 self._evict()
             page.requested = now
             if page.body is None or now - page.fetched >= self.settings.revalidate:
@@ -213,12 +217,12 @@ class DynamicPages:
 
     def _render(self, page: Page):
         body = zlib.decompress(page.body)
-        path = urlsplit(page.target).path
+        path = urlsplit(page.target).path      # the document's URL: relative references resolve here
         if LINKED in body:                  # the middleware or a rendered copy links it already
             self._write(page, fmt.nothing_file(), None)
             return
         try:
-            p = self.filter.prepare(body, path, self.filter.is_hot(path))
+            p = self.filter.prepare(body, path, self.filter.is_hot(page.path))
         except CatalogueUnavailable as e:
             log.warning("%s; dynamic pages wait", e)
             return

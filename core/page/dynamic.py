@@ -12,10 +12,14 @@ Under <state_dir>/dynamic/:
                          empty: nothing to add, and no filter runs (the snippet's
                          FilterProvider tests -s, the PHP one its size)
   requests/<name>        dropped by the filter when a page has no current file; holds the
-                         request target as sent (path?query), which the daemon fetches
+                         request target as sent (path?query, from the request line), which the
+                         daemon fetches, and on a second line the page's path as the request
+                         log's %U has it (the key of its heat: pages.p2p auto)
 <name> is the SHA-1 (hex) of Apache's decoded URL path, "?" and the query string: what both
 ap_expr (sha1(%{REQUEST_URI} . '?' . %{QUERY_STRING})) and the Lua filter compute (the PHP
-one gets it from the snippet: TORRENTWEB_DYNAMIC_PAGE).
+one gets it from the snippet: TORRENTWEB_DYNAMIC_PAGE); after an internal redirect
+(WordPress's permalinks rewrite every page to /index.php), those of the request before it
+(REDIRECT_URL, REDIRECT_QUERY_STRING), so that each page keeps its own file.
 """
 from __future__ import annotations
 
@@ -51,9 +55,18 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.match(name))
 
 
-def selector_file(state_dir) -> str:
-    """The ap_expr word naming a page's file (the snippet's FilterProvider)."""
-    return (f"'{pages_dir(state_dir)}/' . sha1(%{{REQUEST_URI}} . '?' . %{{QUERY_STRING}}) . '.lua'")
+def selector_file_test(state_dir) -> str:
+    """The ap_expr clause of the snippet's FilterProvider: the page's file is missing (the filter
+    drops a marker) or not empty (it has work). The file is named as the Lua filter names it:
+    from the request before an internal redirect (a front controller's rewrite to /index.php)
+    when there was one."""
+    def test(path: str, query: str) -> str:
+        file = f"'{pages_dir(state_dir)}/' . sha1({path} . '?' . {query}) . '.lua'"
+        return f"(-s {file} || ! -f {file})"
+    first = test("%{REQUEST_URI}", "%{QUERY_STRING}")
+    before = test("reqenv('REDIRECT_URL')", "reqenv('REDIRECT_QUERY_STRING')")
+    return (f"((-z reqenv('REDIRECT_STATUS') && {first})"
+            f" || (-n reqenv('REDIRECT_STATUS') && {before}))")
 
 
 def valid_target(target: str) -> bool:

@@ -56,7 +56,14 @@ RAW = {
     "binary": b"<!doctype html><html><head>" + bytes(range(256)) * 64,   # not HTML, sent as text/html
     "personal": page("Hello"),                    # a cookie changes what a visitor gets
     "changing": page("Changing"),                 # its assets change while it is served
+    "second": page("Second").replace(b'<img src="/img/a.png" srcset="/img/a2x.png 2x" alt="a">',
+                                     b'<img src="/img/you.png" alt="you">'),   # another route's assets
 }
+# A front controller, as WordPress's permalinks: every path of /front/ is rewritten (.htaccess,
+# an internal redirect) to /front/index.php, which answers from the path the visitor asked for.
+FRONT_HTACCESS = (b"RewriteEngine On\nRewriteBase /front/\nRewriteRule ^index\\.php$ - [L]\n"
+                  b"RewriteCond %{REQUEST_FILENAME} !-f\nRewriteRule . /front/index.php [L]\n")
+FRONT = {"/front/first/": "page", "/front/second/": "second"}
 PHP = {
     "page.php": '<?php readfile(__DIR__ . "/raw/page.txt");',
     "split.php": '<?php $b = file_get_contents(__DIR__ . "/raw/split.txt"); $i = strpos($b, "<he") + 3;'
@@ -68,6 +75,9 @@ PHP = {
     "staff/page.php": '<?php readfile(__DIR__ . "/../raw/page.txt");',
     "etag.php": '<?php header("ETag: \\"v7\\""); readfile(__DIR__ . "/raw/page.txt");',
     "binary.php": '<?php header("Content-Type: text/html"); readfile(__DIR__ . "/raw/binary.txt");',
+    "front/index.php": '<?php $raw = ["/front/first/" => "page", "/front/second/" => "second"];'
+                       ' $p = strtok($_SERVER["REQUEST_URI"], "?"); if (!isset($raw[$p])) { http_response_code(404);'
+                       ' exit; } readfile(__DIR__ . "/../raw/" . $raw[$p] . ".txt");',
     "personal.php": '<?php $b = file_get_contents(__DIR__ . "/raw/personal.txt");'
                     ' if (isset($_COOKIE["who"])) { $b = str_replace("<html lang=\\"en\\">", '
                     '"<html lang=\\"en\\" class=\\"member\\">", $b); }'
@@ -143,6 +153,7 @@ def origin(request, tmp_path_factory):
                                          "dynamic": {"revalidate": REVALIDATE, "fetches_per_minute": 600}})
     for name, code in PHP.items():
         site.add(name, code.encode())
+    site.add("front/.htaccess", FRONT_HTACCESS)
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     common = (f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>\n'
@@ -174,7 +185,8 @@ def linked(server, target, headers=None):
     """The page once the daemon has prepared it (the first requests pass unchanged)."""
     def ready():
         status, hdrs, body = get(server.port, target, headers)
-        return (status, hdrs, body) if b'rel="torrent"' in body else None
+        text = gzip.decompress(body) if hdrs.get("content-encoding") == "gzip" else body
+        return (status, hdrs, body) if b'rel="torrent"' in text else None
     return wait_for(ready, 60, interval=0.3, what=f"{target} carrying its torrent link")
 
 
@@ -188,6 +200,20 @@ def test_a_dynamic_page_gets_the_static_pages_link_loader_and_swap(origin, targe
     assert b'<source data-torrent-srcset="/img/pic.png"' in body
     assert f'<img src="/{PROTECTED}" alt="secret">'.encode() in body      # not swapped: HTTP
     assert "content-length" not in headers or int(headers["content-length"]) == len(body)
+
+
+def test_each_page_of_a_front_controller_gets_its_own_link_and_bundle(origin):
+    """Regression (WordPress's permalinks): the internal redirect to /front/index.php made every
+    page's request target /front/index.php, so the daemon fetched that one URL for all of them
+    (here a 404: no page was ever linked; WordPress's own answer is a redirect to its home)."""
+    site, server, daemon = origin
+    bundles = set()
+    for target, raw in FRONT.items():
+        status, _, body = linked(server, target)
+        assert status == 200 and body == expected(site, RAW[raw], target), (target, body[:400])
+        bundles.add(bundle_of(server, body))
+    assert len(bundles) == 2                                  # each its own assets
+    assert not daemon.log().count("dynamic page /front/index.php")
 
 
 def bundle_of(server, body):
@@ -248,9 +274,8 @@ def test_brotli_from_the_upstream_passes_byte_identical(origin):
 def test_gzip_from_the_upstream_is_read_and_the_client_gets_a_readable_page(origin):
     site, server, daemon = origin
     status, headers, body = linked(server, "/app/page", {"Accept-Encoding": "gzip"})
-    if headers.get("content-encoding") == "gzip":      # the site's DEFLATE compresses it again
-        body = gzip.decompress(body)
-    assert body == expected(site, RAW["page"], "/app/page")
+    assert headers.get("content-encoding") == "gzip"     # the site's DEFLATE compresses it again
+    assert gzip.decompress(body) == expected(site, RAW["page"], "/app/page")
 
 
 def test_a_php_app_that_gzips_its_own_output_gets_a_readable_page_with_its_link(origin):
@@ -343,7 +368,9 @@ def auto_origin(tmp_path_factory):
     port = free_port()
     site, cgi = dynamic_site(tmp, port, {"p2p": "auto", "hot": {"views": 4, "window": 5,
                                                                 "cool_down": 3, "swarm": 99}})
-    with daemon_behind_apache(site, tmp, port=port, extra=cgi_config(cgi, "cgid", tmp)) as (server, daemon):
+    site.add("routed/.htaccess", b"RewriteEngine On\nRewriteRule ^ /cgi-bin/page.cgi [L]\n")
+    extra = cgi_config(cgi, "cgid", tmp) + f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>\n'
+    with daemon_behind_apache(site, tmp, port=port, extra=extra) as (server, daemon):
         yield site, server, daemon
 
 
@@ -363,3 +390,32 @@ def test_a_dynamic_page_is_swapped_only_while_it_is_hot(auto_origin):
     daemon.wait_log("page /cgi-bin/page.cgi is cold: plain HTTP", timeout=60)
     wait_for(lambda: b"data-torrent-src=" not in get(server.port, "/cgi-bin/page.cgi")[2], 30,
              interval=0.3, what="the page plain again once cold")
+
+
+def test_a_page_behind_a_front_controller_turns_hot_under_its_own_path(auto_origin):
+    """Regression: the request log named the internal redirect's target (/cgi-bin/page.cgi for
+    every page of /routed/, /index.php for a WordPress), while the daemon asked about the page's
+    own path: a front controller's pages never turned hot."""
+    site, server, daemon = auto_origin
+    target = "/routed/post/"
+    linked(server, target)
+    for _ in range(6):
+        get(server.port, target)
+    daemon.wait_log(f"page {target} is hot: the swarm first")
+    hot = wait_for(lambda: (b := get(server.port, target)[2]) and b"data-torrent-src=" in b and b,
+                   30, interval=0.3, what="the hot page's swapped assets")
+    assert hot == PageFilter(Settings.from_config(load(site.config_path))).render(
+        RAW["page"], target, hot=True).body
+
+
+@pytest.mark.parametrize("target", ["/page.php", "/front/first/"])
+def test_a_php_page_asked_for_gzip_gets_its_link_and_the_site_compresses_it(origin, target):
+    """Regression: browsers ask for gzip, and the site's DEFLATE (AddOutputFilterByType, a
+    RESOURCE harness) ran before the filter: the page was compressed, the snippet's INFLATE undid
+    it (sent uncompressed), and after a front controller's redirect it got no link at all."""
+    site, server, daemon = origin
+    raw = RAW[FRONT.get(target, "page")]
+    linked(server, target)
+    status, headers, body = linked(server, target, {"Accept-Encoding": "gzip"})
+    assert headers.get("content-encoding") == "gzip"
+    assert gzip.decompress(body) == expected(site, raw, target)
