@@ -207,15 +207,17 @@ def visitors(torrents: list[bytes], schedule, t0: float, deadline: float, stall:
                 atp.save_path = f"{root}/v{vid}"
                 atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
                 running[vid] = (ses, ses.add_torrent(atp), t0 + offset, seeds)
-                progress[vid] = (0, t0 + offset)
+                progress[vid] = (0, time.time())     # the loader's clock starts with its torrent
             for vid, (ses, h, arrived, seeds) in running.items():
                 if vid in done:
                     continue
-                st = h.status()
-                if st.total_done != progress[vid][0]:
+                st, now = h.status(), time.time()
+                # bytes received, as the loader counts them (WebTorrent's torrent.received)
+                if st.total_payload_download != progress[vid][0]:
                     if not progress[vid][0] and os.environ.get("FLASHCROWD_DEBUG"):
-                        print(f"visitor {vid}: first bytes after {now - arrived:.1f} s", file=sys.stderr)
-                    progress[vid] = (st.total_done, now)
+                        print(f"visitor {vid}: first bytes after {now - arrived:.1f} s, "
+                              f"{progress[vid][1] - arrived:.1f} s to start", file=sys.stderr)
+                    progress[vid] = (st.total_payload_download, now)
                 since = progress[vid][1] if stall else arrived
                 if st.is_seeding:
                     done[vid] = (time.time() - arrived, not seeds)
@@ -225,7 +227,7 @@ def visitors(torrents: list[bytes], schedule, t0: float, deadline: float, stall:
                 elif seeds and now - since >= deadline:
                     if os.environ.get("FLASHCROWD_DEBUG"):
                         print(f"visitor {vid}: web seed after {now - arrived:.1f} s, "
-                              f"{st.total_done} B done, {st.num_peers} peers", file=sys.stderr)
+                              f"{st.total_payload_download} B received, {st.num_peers} peers", file=sys.stderr)
                     for url in seeds:           # the loader's backstop: the origin's web seed
                         h.add_url_seed(url)
                     running[vid] = (ses, h, arrived, [])
@@ -641,8 +643,8 @@ def cold_start_visit(vid: int, page_url: str, base: str, arrive_at: float, deadl
     while not h.status().is_seeding:
         now = time.time()
         st = h.status()
-        if st.total_done != last:
-            last, since = st.total_done, now
+        if st.total_payload_download != last:
+            last, since = st.total_payload_download, now
         if state == "hot" and not fell_back and now - (since if stall else arrived) >= deadline:
             for url in seeds:               # the loader's backstop: the origin's web seed
                 h.add_url_seed(url)

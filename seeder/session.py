@@ -235,20 +235,35 @@ class SeedingSession:
         the bindings wait for holding the GIL."""
         self.session.post_torrent_updates(QUERY_NAME)
         self.session.post_session_stats()
-        deadline, seen = time.monotonic() + timeout, set()
-        while len(seen) < 2 and time.monotonic() < deadline:
-            seen |= self._pop_alerts()
-            if len(seen) < 2:
-                self.session.wait_for_alert(max(1, int((deadline - time.monotonic()) * 1000)))
+        self._wait_for({"torrents", "session"}, timeout)
         if self._port_stale:
             self._port_stale, self._listen_port = False, self.session.listen_port()
+        self._set_slots()
+        with self._lock:
+            return list(self._figures.values())
+
+    def rebalance(self, timeout: float = 1.0):
+        """Between refresh()es (the daemon's status tick, 2 s): only the torrents that changed,
+        so that a swarm whose visitors just arrived has its unchoke slots within a choker
+        round; a crowd's visitors take the web seed after 3 s without a byte."""
+        self.session.post_torrent_updates(QUERY_NAME)
+        self._wait_for({"torrents"}, timeout)
+        self._set_slots()
+
+    def _wait_for(self, wanted: set, timeout: float):
+        deadline, seen = time.monotonic() + timeout, set()
+        while not wanted <= seen and time.monotonic() < deadline:
+            seen |= self._pop_alerts()
+            if not wanted <= seen:
+                self.session.wait_for_alert(max(1, int((deadline - time.monotonic()) * 1000)))
+
+    def _set_slots(self):
+        """The choker's session-wide slots for the swarms that download now (choker_slots)."""
         with self._lock:
             swarms = max(1, len(self._downloading))
         if self.config.unchoke_slots and swarms != self._swarms:
             self._swarms = swarms
             self.session.apply_settings({"unchoke_slots_limit": choker_slots(self.config, swarms)})
-        with self._lock:
-            return list(self._figures.values())
 
     def _pop_alerts(self) -> set:
         """Log the alerts, take the figures of the state update and the session counters;
