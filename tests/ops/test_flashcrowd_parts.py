@@ -103,8 +103,9 @@ def test_limit_is_the_tightest_of_origin_uplinks_and_downlink(flashcrowd):
     assert flashcrowd.limit_s([20 * mb], origin, [slow]) == pytest.approx(5.0)
     # two pages: one copy of each through the origin (visitor i wants page i % 2)
     assert flashcrowd.limit_s([20 * mb, 10 * mb], origin, [home] * 2) == pytest.approx(1.5)
-    # ... and every visitor's own page through all the uplinks
-    assert flashcrowd.limit_s([20 * mb, 10 * mb], origin, [home] * 8) == pytest.approx((4 * 20 + 4 * 10) / 100)
+    # ... and every visitor's own page through all the uplinks (8 visitors, 2 Mbit/s up each)
+    thin = P("t", down_mbit=50, up_mbit=2, delay_ms=20)
+    assert flashcrowd.limit_s([20 * mb, 10 * mb], origin, [thin] * 8) == pytest.approx((4 * 20 + 4 * 10) / 36)
 
 
 @pytest.mark.slow
