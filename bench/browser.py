@@ -37,6 +37,7 @@ import libtorrent as lt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))      # net, options: also when loaded by path (tests)
 
 import net as netem  # noqa: E402
 from options import add_seeder_option  # noqa: E402
