@@ -55,7 +55,7 @@ COPY demo/site/ /var/www/html/
 # Debian's module layout: mod_wsgi from the venv, the modules torrentweb's Apache snippet needs;
 # Apache's logs go to the container's stdout/stderr.
 RUN cp /opt/torrentweb/wsgi.load /etc/apache2/mods-available/wsgi_torrentweb.load \
- && a2enmod -q wsgi_torrentweb alias mime headers env rewrite remoteip proxy proxy_http proxy_wstunnel deflate lua filter \
+ && a2enmod -q wsgi_torrentweb alias mime headers env rewrite remoteip proxy proxy_http proxy_wstunnel deflate lua filter setenvif \
  && a2dissite -q 000-default && a2ensite -q torrentweb \
  && ln -sf /dev/stdout /var/log/apache2/access.log \
  && ln -sf /dev/stderr /var/log/apache2/error.log \

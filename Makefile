@@ -11,7 +11,7 @@ deps:
 
 # Debian's /usr/bin/python3, not the pyenv one: Apache's www-data workers must read it.
 # --no-cache-dir: a cached mod_wsgi wheel may be linked against another Python.
-$(VENV)/.installed: setup.py requirements-test.txt | deps
+$(VENV)/.installed: setup.py requirements-test.txt harness/pyproject.toml | deps
 	test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
 	$(PIP) install -q -U pip setuptools wheel
 	$(PIP) install -q -e '.[apache]' -r requirements-test.txt

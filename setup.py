@@ -18,7 +18,7 @@ setup(
         "torrentweb.loader": "loader",      # the browser loader; build the wheel after `make npm`
     },
     package_data={
-        "torrentweb.apache": ["*.wsgi", "*.html", "*.lua"],
+        "torrentweb.apache": ["*.wsgi", "*.html", "*.lua", "*.php"],
         "torrentweb.conf": ["*.in", "*.yaml", "*.conf", "*.service"],
         "torrentweb.loader": ["src/*.js", "node_modules/webtorrent/dist/webtorrent.min.js"],
     },

@@ -22,8 +22,8 @@ local function read_page(path, mtime)
     if chunk then
         ok, page = pcall(chunk)
     end
-    if not ok or type(page) ~= "table" or page.v ~= 1 then
-        page = {v = 1}                     -- unreadable: pass the page, as if nothing to add
+    if not ok or type(page) ~= "table" or page.v ~= 2 then
+        page = {v = 2}                     -- unreadable: pass the page, as if nothing to add
     end
     cache[path] = {mtime, page}
     return page

@@ -70,6 +70,9 @@ def _dynamic_pages(config) -> str:
         "state_dir": config.state_dir,
         "max_page_size": config.pages.max_page_size,
         "revalidate": int(dynamic.revalidate),
+        "php_filter": apache_file("dynamic.php"),
+        "types": _alternatives(dynamic.content_types),
+        "path_selector": dynamic_path_selector(config),
     })
 
 
@@ -77,13 +80,22 @@ def dynamic_selector(config) -> str:
     """The ap_expr choosing the responses the Lua filter sees: 200, the configured content
     types and URL paths; never torrentweb's own URLs, static pages (the WSGI handler) or their
     rendered copies."""
-    dynamic = config.pages.dynamic
-    types = "|".join(re.escape(t) for t in dynamic.content_types)
-    paths = "|".join(re.escape(p) for p in dynamic.paths)
+    types = _alternatives(config.pages.dynamic.content_types)
     return (f"%{{REQUEST_STATUS}} == 200 && %{{CONTENT_TYPE}} =~ m#^({types})([ ;]|$)#i"
-            f" && %{{REQUEST_URI}} =~ m#^({paths})#"
-            f" && %{{REQUEST_URI}} !~ m#^{re.escape(config.apache.prefix)}#"
+            f" && {dynamic_path_selector(config)}"
             f" && %{{HANDLER}} != '{HANDLER_NAME}' && -z reqenv('REDIRECT_TORRENTWEB_COPY')")
+
+
+def dynamic_path_selector(config) -> str:
+    """The URL paths of the dynamic pages' selection: the configured prefixes, never
+    torrentweb's own URLs."""
+    return (f"%{{REQUEST_URI}} =~ m#^({_alternatives(config.pages.dynamic.paths)})#"
+            f" && %{{REQUEST_URI}} !~ m#^{re.escape(config.apache.prefix)}#")
+
+
+def _alternatives(words) -> str:
+    """A regex alternation of literal words (ap_expr's and PHP's PCRE alike)."""
+    return "|".join(re.escape(w) for w in words)
 
 
 def _python(apache) -> str:

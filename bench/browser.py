@@ -36,16 +36,15 @@ from pathlib import Path
 import libtorrent as lt
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))      # net, options: also when loaded by path (tests)
 
 import net as netem  # noqa: E402
 from options import add_seeder_option  # noqa: E402
-from support.apache import grant_web_access, start_apache  # noqa: E402
-from support.browser import chromium  # noqa: E402
-from support.daemon import make_site, start_daemon  # noqa: E402
-from support.ports import free_port  # noqa: E402
-from support.processes import Process, wait_for  # noqa: E402
+from harness.apache import grant_web_access, start_apache  # noqa: E402
+from harness.browser import chromium  # noqa: E402
+from harness.daemon import make_site, start_daemon  # noqa: E402
+from harness.ports import free_port  # noqa: E402
+from harness.processes import Process, wait_for  # noqa: E402
 from torrentweb import config as twconfig  # noqa: E402
 from torrentweb.page import loadertag  # noqa: E402
 from torrentweb.naming import seed_name  # noqa: E402

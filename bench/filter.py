@@ -3,15 +3,17 @@
 
     .venv/bin/python bench/filter.py              # 10 s per path
     .venv/bin/python bench/filter.py --quick      # 3 s per path
+    .venv/bin/python bench/filter.py --php        # only the PHP rows (not written to RESULTS.md)
 
 Serves the same page bytes four ways from one real httpd + mod_wsgi (wrk -t2 -c32 on loopback):
   static   Apache core, a plain file outside the filter's binding (the baseline)
   filter   through the mod_wsgi handler in daemon mode: scan, catalogue lookup, injection
   copy     the daemon's rendered copy of an unchanged page, served by Apache core via mod_rewrite
 (and a no-op handler in the same daemon processes: mod_wsgi's own floor), and the same bytes
-from a PHP page (php-fpm) two ways:
-  php-plain  outside pages.dynamic.paths: PHP alone (the baseline of the PHP row)
-  php        through the dynamic pages' mod_lua filter, with the daemon's instructions for it
+from a PHP page two ways, through php-fpm (this httpd) and then through mod_php (a
+second httpd with mpm_prefork on the same port and state):
+  php-plain  outside pages.dynamic.paths: PHP alone (the baseline of the PHP rows)
+  php        inside: torrentweb's dynamic pages (for PHP, apache/dynamic.php as auto_prepend_file)
 and prints requests/s, p50/p99 latency and each path's ratio to the static runs just before and
 after it (the machine is shared: the static runs track its drift). The
 catalogue is filled the daemon's way (its Policy, builder, build_bundle, RenderedCopies).
@@ -31,11 +33,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
-from support.apache import start_apache       # noqa: E402  (the tests' real-httpd helper)
-from support.php import php_fpm                # noqa: E402
-from support.ports import free_port            # noqa: E402
+from harness.apache import start_apache       # noqa: E402  (the tests' real-httpd helper)
+from harness.php import MOD_PHP, php_fpm       # noqa: E402
+from harness.ports import free_port            # noqa: E402
 from torrentweb.apache.snippet import handler_path   # noqa: E402
 from torrentweb.config import load             # noqa: E402
 from torrentweb.seeder import builder          # noqa: E402
@@ -133,12 +134,31 @@ def prepare_php(server, dynamic: DynamicPages) -> bytes:
     raise SystemExit("php/page.php never got its link")
 
 
-def measure(url: str, seconds: int) -> dict:
+def measure(url: str, seconds: int, label: str | None = None) -> dict:
     wrk(url, 1)                                    # warm up
     r = wrk(url, seconds)
-    print(f"{url.rsplit('/', 2)[1]:9} {r['rps']:9.0f} req/s  p50 {r['p50']:>8}  p99 {r['p99']:>8}",
-          flush=True)
+    print(f"{label or url.rsplit('/', 2)[1]:13} {r['rps']:9.0f} req/s  p50 {r['p50']:>8}  "
+          f"p99 {r['p99']:>8}", flush=True)
     return r
+
+
+def php_runs(server, seconds: int, label: str) -> list:
+    """The PHP page with torrentweb between two runs of the same page without it."""
+    plain = ("php-plain", server.url + "php-plain/page.php")
+    return [(f"{name} ({label})", measure(url, seconds, f"{name} {label}"))
+            for name, url in (plain, ("php", server.url + "php/page.php"), plain)]
+
+
+def mod_php_runs(root, config, extra, dynamic, page, seconds) -> list:
+    """The same PHP rows through mod_php: Apache with mpm_prefork on the same port and state."""
+    server = start_apache(root, config, extra=extra + MOD_PHP, mpm="prefork", name="httpd-prefork")
+    try:
+        php = prepare_php(server, dynamic)
+        plain_php, _ = fetch(server.url + "php-plain/page.php")
+        assert plain_php == page and LINK.search(php), "wrong mod_php bodies"
+        return php_runs(server, seconds, "mod_php")
+    finally:
+        server.stop()
 
 
 def wrk(url: str, seconds: int) -> dict:
@@ -161,6 +181,8 @@ def main(argv=None) -> int:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--quick", action="store_true", help="3 s per path instead of 10")
     args.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
+    args.add_argument("--php", action="store_true",
+                      help="only the PHP rows (php-fpm, mod_php); does not write bench/RESULTS.md")
     opts = args.parse_args(argv)
     seconds = 3 if opts.quick else 10
     with tempfile.TemporaryDirectory(prefix="tw-bench-filter-") as tmp, php_fpm(Path(tmp), children=8) as fpm:
@@ -189,10 +211,9 @@ def main(argv=None) -> int:
                      f"WSGIHandlerScript noop-embedded {root}/noop.wsgi process-group=%{{GLOBAL}} "
                      "application-group=%{GLOBAL}\n"
                      f'<Directory "{config.docroot}/noop-embedded">\n    <FilesMatch "\\.html?$">\n'
-                     "        SetHandler noop-embedded\n    </FilesMatch>\n</Directory>\n"
-                     + fpm.apache_config)
+                     "        SetHandler noop-embedded\n    </FilesMatch>\n</Directory>\n")
             (root / "noop.wsgi").write_text(NOOP)
-            server = start_apache(root, config, extra=extra)
+            server = start_apache(root, config, extra=extra + fpm.apache_config)
             static, _ = fetch(server.url + "core/page.html")
             filtered, h_filter = fetch(server.url + "filter/page.html")
             copy, h_copy = fetch(server.url + "copy/page.html")
@@ -202,27 +223,36 @@ def main(argv=None) -> int:
             plain_php, _ = fetch(server.url + "php-plain/page.php")
             assert plain_php == page and php == filtered, "wrong PHP bodies"
             print(f"page: {len(page)} bytes, 20 <img>; with its link: {len(filtered)} bytes")
-            runs = [("static", measure(server.url + "core/page.html", seconds))]
-            for name, path in PATHS:         # each path between two static runs: drift cancels
-                runs.append((name, measure(server.url + path, seconds)))
+            runs = []
+            if not opts.php:
                 runs.append(("static", measure(server.url + "core/page.html", seconds)))
-            runs.append(("php-plain", measure(server.url + "php-plain/page.php", seconds)))
-            runs.append(("php", measure(server.url + "php/page.php", seconds)))
-            runs.append(("php-plain", measure(server.url + "php-plain/page.php", seconds)))
+                for name, path in PATHS:     # each path between two static runs: drift cancels
+                    runs.append((name, measure(server.url + path, seconds)))
+                    runs.append(("static", measure(server.url + "core/page.html", seconds)))
+            runs += php_runs(server, seconds, "php-fpm")
+            server.stop()
+            server = None
+            runs += mod_php_runs(root, config, extra, dynamic, page, seconds)
         finally:
             if server:
                 server.stop()
             dynamic.stop()
             catalogue.close()
     ratio = {}
-    for i in range(1, 2 * len(PATHS), 2):   # runs[i] is a path, runs[i-1] and runs[i+1] static
-        ratio[runs[i][0]] = runs[i][1]["rps"] / ((runs[i - 1][1]["rps"] + runs[i + 1][1]["rps"]) / 2)
-    ratio["php"] = runs[-2][1]["rps"] / ((runs[-3][1]["rps"] + runs[-1][1]["rps"]) / 2)
+    for (before, a), (name, r), (after, b) in zip(runs, runs[1:], runs[2:]):
+        if before == after != name:          # a path between two runs of its baseline
+            ratio[name] = r["rps"] / ((a["rps"] + b["rps"]) / 2)
+    if opts.php:
+        print(f"\nPHP page with torrentweb / the same PHP page without: php-fpm "
+              f"{ratio['php (php-fpm)']:.2f}x, mod_php {ratio['php (mod_php)']:.2f}x; "
+              f"load average {os.getloadavg()[0]:.1f}")
+        return 0
     lines = [f"| {name} | {r['rps']:.0f} | {f'{ratio[name]:.2f}x' if name in ratio else ''} | "
              f"{r['p50']} | {r['p99']} |" for name, r in runs]
     table = "\n".join(["| path (in run order) | req/s | vs the static runs beside it | p50 | p99 |",
                        "| --- | --- | --- | --- | --- |", *lines])
-    print(f"\nPHP page through the dynamic pages' filter / the same PHP page without: {ratio['php']:.2f}x")
+    print(f"\nPHP page with torrentweb / the same PHP page without: php-fpm "
+          f"{ratio['php (php-fpm)']:.2f}x, mod_php {ratio['php (mod_php)']:.2f}x")
     print(f"ratio to the static runs beside each: a no-op handler {ratio['noop']:.2f}x, filter "
           f"(daemon mode) {ratio['filter']:.2f}x, no-op embedded {ratio['noop-embedded']:.2f}x, "
           f"embedded {ratio['embedded']:.2f}x, "
@@ -247,12 +277,13 @@ mod_wsgi in daemon mode, 2 processes x 16 threads; a ~20 KB page with 20 `<img>`
   version, one stat pair for the version); the rest is the mod_wsgi round trip.
 - rendered copy / static: **{ratio['copy']:.2f}x** (goal >= 0.9x for an unchanged page): the daemon
   writes the injected page to `state_dir/pages/`, mod_rewrite hands it to Apache core.
-- PHP page (php-fpm, the same bytes by `readfile`) through the dynamic pages' mod_lua filter / the
-  same PHP page outside `pages.dynamic.paths`, run between two runs of it: **{ratio['php']:.2f}x**
-  (goal >= 0.9x, not reached for a page this cheap to make): mod_lua builds a Lua state per
-  request (`LuaScope once`; `thread` and `server` were slower still for an output filter), about
-  0.3 ms of CPU per page that gets markup, against the ~0.5 ms PHP takes for this `readfile`
-  page on these cores. Pages with nothing to add never reach Lua (an empty instructions file).
+- PHP page (the same bytes by `readfile`) with torrentweb / the same PHP page outside
+  `pages.dynamic.paths`, run between two runs of it: php-fpm (mpm_event, mod_proxy_fcgi)
+  **{ratio['php (php-fpm)']:.2f}x**, mod_php (mpm_prefork, a second httpd on the same port and state)
+  **{ratio['php (mod_php)']:.2f}x** (goal >= 0.9x). PHP pages take the PHP path
+  (`apache/dynamic.php` as `auto_prepend_file`: the same instructions applied in an output buffer,
+  no Lua); CGI and proxied pages the mod_lua filter, whose Lua state per request costs about as much
+  CPU as this whole PHP page (README "Dynamic pages"). Pages with nothing to add cost one `stat`.
 - Every path ran between two static runs and is compared with their mean, so the drift of a
   shared machine cancels out (load average at the end of this run: {os.getloadavg()[0]:.1f} on 2 cores).
 - Reading: the filter sits at mod_wsgi's own floor (the no-op handler), so its work is not what

@@ -48,12 +48,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "demo"))
 sys.path.insert(0, str(HERE))              # options, net: also when loaded by path (tests)
 
 import net as netem  # noqa: E402
+from harness.origin import Origin, OriginError  # noqa: E402
 from options import add_seeder_option, seeder_setting  # noqa: E402
-from origin import Origin, OriginError  # noqa: E402
 
 MIB = 1024 * 1024
 SERIES = (1, 8, 32, 64)
@@ -187,8 +186,7 @@ def visitors(torrents: list[bytes], schedule, t0: float, deadline: float, stall:
     with `stall`, once the swarm delivered nothing for `deadline` s. places: visitor id ->
     (namespace, address) on the emulated network; the session is made inside its namespace."""
     import libtorrent as lt
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
+    from harness.ports import free_port
     pending = sorted(schedule, key=lambda v: v[1])
     running, done, progress = {}, {}, {}
     try:
@@ -329,7 +327,7 @@ def origin_settings(args, browsers: bool, seeder: dict, uplink: int = 0) -> dict
 def page_assets(base: str, path: str = ""):
     """(the page's torrent, {asset URL: length}) once the page base+path carries its torrent link."""
     import libtorrent as lt
-    from support.processes import wait_for
+    from harness.processes import wait_for
     torrent = wait_for(lambda: page_torrent(base, path), 60, what=f"<link rel=\"torrent\"> in /{path}")
     info = lt.bdecode(torrent)[b"info"]
     rel = [("/".join(p.decode() for p in f[b"path"]), f[b"length"]) for f in info[b"files"]]
@@ -339,9 +337,8 @@ def page_assets(base: str, path: str = ""):
 @contextlib.contextmanager
 def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
     """The origin behind the throttle; yields (origin, base URL, torrent, {asset URL: length})."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
-    from support.processes import Process, wait_for
+    from harness.ports import free_port
+    from harness.processes import Process, wait_for
 
     apache_port, throttle_port = free_port(), free_port()
     base = f"http://127.0.0.1:{throttle_port}/"
@@ -383,8 +380,7 @@ def net_frontends(args, site: Path, workdir: Path, hosts):
     depend on it), each a web seed of every torrent (torrents.web_seeds), all announcing to the
     first one's tracker (README "Scaling past one machine"). Yields ([origins], first base URL,
     [(torrent, {asset URL: length}) per page]); the torrents are the first frontend's, the same on all."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
+    from harness.ports import free_port
     ports = [free_port() for _ in hosts]
     bases = [f"http://{h.ip}:{port}/" for h, port in zip(hosts, ports)]
     extra = {}
@@ -580,8 +576,7 @@ def page_state(body: bytes) -> str:
 def quiet_page_assets(origin, base: str):
     """(torrent, {asset URL: length}) without a page view: the page's link is read from the
     cold copy the daemon rendered for Apache (a GET of the page would count towards hot)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.processes import wait_for
+    from harness.processes import wait_for
     copy = origin.site.state / "pages" / "index.html"
 
     def linked():
@@ -605,8 +600,7 @@ def cold_start_visit(vid: int, page_url: str, base: str, arrive_at: float, deadl
     then the bundle torrent added over those files, so libtorrent verifies them and seeds
     (every visitor fetches the small .torrent first: it names the assets for this bench)."""
     import libtorrent as lt
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.ports import free_port
+    from harness.ports import free_port
     netns, ip = place
     inside = (lambda: netem.entered(netns)) if netns else contextlib.nullcontext
     time.sleep(max(0.0, arrive_at - time.time()))
@@ -750,8 +744,7 @@ def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) 
         up0 = origin.status().get("uploaded", 0)
 
         def until_cold(records):
-            sys.path.insert(0, str(ROOT / "tests"))
-            from support.processes import wait_for
+            from harness.processes import wait_for
             last_view = max(r["arrived"] for r in records.values())
             return wait_for(lambda: next((t for t, _, s in heat_events(origin.daemon.log())
                                           if s == "cold" and t > last_view), None),
@@ -807,12 +800,14 @@ class BrowserResult:
     via: dict                   # assets shown from swarm / webseed / http, all visitors together
     http_server_copies: float   # the same N by plain HTTP (threads), same capped origin
     http_p95_s: float
+    cold: int = 0               # --from-cold: tabs that got the page cold (plain HTTP, then seeded)
 
 
 def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
-    """N headless Chromium contexts open the page with the real loader (swap on)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.browser import chromium
+    """N headless Chromium contexts open the page with the real loader (swap on). --from-cold:
+    pages.p2p: auto on a page nobody viewed; the first tabs get it cold (plain HTTP, then seed
+    it from their cache), the rest hot once the daemon decides."""
+    from harness.browser import chromium
 
     with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, [(_, urls)]):
         asset_bytes, paths = sum(urls.values()), {"/" + url[len(base):] for url in urls}
@@ -821,8 +816,13 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
         time.sleep(0.5)
         lines = origin.apache.access_log_lines()
         http_bytes, mark = asset_bytes_in_log(lines[mark:], paths), len(lines)
+        if args.from_cold:              # the baseline's egress must not count for the crowd
+            from torrentweb.seeder.heat import RATE_SPAN
+            time.sleep(RATE_SPAN + 1.0)
+            if heat_events(origin.daemon.log()):
+                raise BenchError("the page turned hot before the crowd: " + origin.daemon.log()[-500:])
         up0 = origin.status().get("uploaded", 0)
-        times, via = _browse(chromium, base, n, len(urls), args.spread)
+        times, via, cold = _browse(chromium, base, n, len(urls), args.spread)
         finished = time.time()
         seeder_bytes = fresh_status(origin, finished + STATS_LAG)["uploaded"] - up0
         apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
@@ -830,17 +830,20 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
     return BrowserResult(n, asset_bytes, server, apache_bytes, seeder_bytes,
                          round(server / asset_bytes, 3), round(quantile(times, 0.5), 2),
                          round(quantile(times, 0.95), 2), via,
-                         round(http_bytes / asset_bytes, 3), round(quantile(http_times, 0.95), 2))
+                         round(http_bytes / asset_bytes, 3), round(quantile(http_times, 0.95), 2), cold)
 
 
-SHOWN_JS = "() => window.torrentweb ? [window.torrentweb.elements.map(e => e.via), window.torrentweb.error] : [[], null]"
+# [assets shown and how, the loader's error, its mode]: a cold page's images are the browser's
+# own (plain HTTP); its loader runs after `load`, so mode "cold" means they are all shown
+SHOWN_JS = ("() => window.torrentweb ? [window.torrentweb.elements.map(e => e.via), "
+            "window.torrentweb.error, window.torrentweb.mode] : [[], null, undefined]")
 
 
 def _browse(chromium, url: str, n: int, expected: int, spread: float):
     """Open n isolated contexts (arrivals spread evenly); poll until each loader showed every asset;
     keep them all open (seeding) until the last one is done."""
     with chromium() as browser, contextlib.ExitStack() as stack:
-        pages, arrived, done = [], [], {}
+        pages, arrived, done, cold = [], [], {}, set()
         t0 = time.time()
         for i in range(n):
             time.sleep(max(0.0, t0 + spread * i / n - time.time()))
@@ -852,8 +855,11 @@ def _browse(chromium, url: str, n: int, expected: int, spread: float):
         while len(done) < n:
             for i, page in enumerate(pages):
                 if i not in done:
-                    shown, error = page.evaluate(SHOWN_JS)
-                    if len(shown) >= expected:
+                    shown, error, mode = page.evaluate(SHOWN_JS)
+                    if mode == "cold":
+                        done[i] = (time.time() - arrived[i], ["http"] * expected)
+                        cold.add(i)
+                    elif len(shown) >= expected:
                         done[i] = (time.time() - arrived[i], shown)
             if time.time() > deadline:
                 raise BenchError(f"browsers {sorted(set(range(n)) - set(done))} did not show all "
@@ -863,13 +869,12 @@ def _browse(chromium, url: str, n: int, expected: int, spread: float):
     for _, shown in done.values():
         for v in shown:
             via[v] = via.get(v, 0) + 1
-    return [t for t, _ in done.values()], via
+    return [t for t, _ in done.values()], via, len(cold)
 
 
 def fresh_status(origin, after: float) -> dict:
     """The daemon's status.json written after `after` (it rewrites it every 2 s)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from support.processes import wait_for
+    from harness.processes import wait_for
     return wait_for(lambda: (lambda s: s if s.get("updated", 0) > after else None)(origin.status()),
                     15, what="a fresh status.json")
 
@@ -955,8 +960,8 @@ def main(argv=None) -> int:
         p.error(f"--clients {args.clients}: expected 1 to 256")
     if args.net and (args.browsers or not args.clients):
         p.error("--net: native visitors only, one N (--clients)")
-    if args.from_cold and (args.browsers or not args.clients):
-        p.error("--from-cold: native visitors only, one N (--clients)")
+    if args.from_cold and not (args.clients or args.browsers):
+        p.error("--from-cold: one N (--clients or --browsers)")
     if args.hot and not args.from_cold:
         p.error("--hot: only with --from-cold")
     if args.frontends != 1 and (not args.net or not 2 <= args.frontends <= 8):
@@ -992,7 +997,7 @@ def main(argv=None) -> int:
             b = run_browsers(n, args, site, work)
             browsers.append(b)
             print(f"Chromium x{n}: torrentweb {b.server_copies:.2f} copies, p95 {b.p95_s:.1f} s "
-                  f"({b.via}); plain HTTP {b.http_server_copies:.2f} copies, p95 {b.http_p95_s:.1f} s",
+                  f"({b.via}{f'; {b.cold} tabs got the page cold' if args.from_cold else ''}); plain HTTP {b.http_server_copies:.2f} copies, p95 {b.http_p95_s:.1f} s",
                   flush=True)
     except (BenchError, OriginError, netem.NetError) as e:
         print(f"flashcrowd: {e}", file=sys.stderr)

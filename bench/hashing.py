@@ -41,10 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from support.daemon import Daemon, Site, make_site   # noqa: E402  (the tests' real-daemon helper)
+from harness.daemon import Daemon, Site, make_site   # noqa: E402  (the real daemon, as the tests start it)
 import results                                     # noqa: E402
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
@@ -178,7 +177,7 @@ def first_piece_from_seeder(torrent: bytes, seeder_port: int, scratch: Path, tim
     """An independent libtorrent client connected to the seeder alone gets piece 0 (and asks for
     nothing else: with every piece wanted, piece 0 competes with the whole file's transfer)."""
     import libtorrent as lt
-    from support.ports import free_port
+    from harness.ports import free_port
     session = lt.session({
         "listen_interfaces": f"127.0.0.1:{free_port()}", "allow_multiple_connections_per_ip": True,
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
@@ -333,6 +332,7 @@ class Announcer:
                         f"&peer_id=-BN0001-abcdefghijkl&port=6&uploaded=0&downloaded=0&left=1&compact=1"
                         f" HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").encode()
         self.latencies: list[float] = []
+        self.answered: list[tuple[float, float]] = []     # (due, latency): where the tail is
         self._stop = threading.Event()
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="announce")
         self._thread = threading.Thread(target=self._schedule, name="announcer", daemon=True)
@@ -352,6 +352,7 @@ class Announcer:
                 s.sendall(self.request)
                 if s.recv(4096).startswith(b"HTTP/1.1 200"):
                     self.latencies.append(time.monotonic() - due)
+                    self.answered.append((due, self.latencies[-1]))
         except ConnectionRefusedError:
             pass                            # not listening yet
 
@@ -390,6 +391,9 @@ def webrtc(work: Path, count: int, figures: Figures):
         rss_kib = proc_status_kib(daemon.proc.pid, "VmRSS")
         lag = json.loads((site.state / "status.json").read_text()).get("loop_lag_max", float("nan"))
         latencies = announcer.stop()
+        worst = sorted(announcer.answered, key=lambda a: -a[1])[:8]
+        print("  slowest announces (due after start, latency): "
+              + ", ".join(f"{due - t0:.2f} s {lat * 1000:.0f} ms" for due, lat in worst), flush=True)
     finally:
         announcer.stop()
         stop(daemon)
@@ -406,7 +410,7 @@ def webrtc(work: Path, count: int, figures: Figures):
 
 
 def free_ports(n: int) -> list[int]:
-    from support.ports import free_port
+    from harness.ports import free_port
     return [free_port() for _ in range(n)]
 
 

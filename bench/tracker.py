@@ -35,10 +35,9 @@ from urllib.parse import quote_from_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-sys.path.insert(0, str(ROOT / "tests"))
 
-from support.ports import free_port            # noqa: E402
-from support.processes import Process, wait_for  # noqa: E402
+from harness.ports import free_port            # noqa: E402
+from harness.processes import Process, wait_for  # noqa: E402
 import results                                  # noqa: E402  (bench/results.py)
 
 HASHES = 1000

@@ -331,11 +331,11 @@ class HotConfig:
     seconds, or the origin's egress at `egress` x pages.uplink while the page has visitors.
     Cold again once neither has held for `cool_down` seconds and fewer than `swarm` visitors
     seed the page."""
-    views: int = parsed(_count("page views", 1), 3)
+    views: int = parsed(_count("page views", 1), 1)
     window: float = parsed(_at_least_one("number of seconds"), 10.0)
     egress: float = parsed(_fraction, 0.5)
     swarm: int = parsed(_count("seeders"), 4)
-    cool_down: float = parsed(_positive("number of seconds"), 300.0)
+    cool_down: float = parsed(_positive("number of seconds"), 60.0)
 
 
 @section

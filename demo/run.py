@@ -27,10 +27,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from harness.origin import Origin, OriginError
 
-from origin import Origin, OriginError  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def parse_args(argv):

@@ -95,8 +95,10 @@ class Presence:
     """Keeps the seeder entered in its own tracker's swarms; runs on the tracker's loop.
 
     `seeder.joined()` hands over what changed since the last call (torrents added or removed
-    with an own tracker stripped); `tick()` writes up to BATCH of them, and enters everything
-    anew when the listen port moved (a reload)."""
+    with an own tracker stripped: the session's `TorrentTrackers.own`); `tick()` writes up to
+    BATCH of them, and enters everything anew when the listen port moved (a reload). `entered`
+    is the one record of which torrents are pinned in the swarms now (the rest wait in the
+    backlog)."""
 
     def __init__(self, swarms, seeder, ips: typing.Sequence[str]):
         self.swarms, self.seeder = swarms, seeder

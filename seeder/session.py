@@ -47,6 +47,16 @@ class SessionStats:
 REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked again
 
 
+class TorrentTrackers(typing.NamedTuple):
+    """A seeded torrent's announce URLs as the session split them, (url, tier)s each."""
+    native: typing.Sequence  # http, udp: given to libtorrent
+    web: typing.Sequence     # ws, wss: given to libtorrent only while WebRTC is offered
+    own: bool                # the daemon's own tracker was stripped: presence enters the seeder there
+
+
+NO_TRACKERS = TorrentTrackers((), (), False)
+
+
 def settings_for(config: SeederConfig, verbose: bool = False, swarms: int = 1) -> dict:
     """libtorrent settings: see shared/notes/webtorrent-interop.md for why each is there.
     `verbose`: state changes too (log_level debug); 10,000 torrents make 50,000 of them at start.
@@ -111,16 +121,16 @@ class SeedingSession:
         self.session = lt.session(settings_for(config, verbose))
         self.session.set_peer_class_filter(_every_peer_global())
         self._seeding: set[str] = set()
-        self._trackers: dict[str, tuple[list, list]] = {}   # info-hash -> (native, web) (url, tier)s
+        self._trackers: dict[str, TorrentTrackers] = {}      # info-hash -> its announce URLs
         self._figures: dict[str, SeededTorrent] = {}          # as of the last state_update_alert
         self._sent: list[tuple[float, int]] = []             # the last two (time, payload bytes sent)
         self._lock = threading.Lock()
         self._listen_port = self.session.listen_port()       # now: nothing keeps libtorrent busy yet
         self._port_stale = False
         # announce URLs of the daemon's own tracker: libtorrent is not given them, the daemon
-        # enters the seeder in those swarms itself (seeder/presence.py); set before any add()
+        # enters the seeder in those swarms itself (seeder/presence.py); set before any add().
+        # Which torrents had one: TorrentTrackers.own; which are entered yet: presence.entered.
         self.is_own_tracker: typing.Callable[[str], bool] = lambda url: False
-        self._entered: set[str] = set()
         self._joined: list[tuple[bytes, bool]] = []         # for presence, since its last look
         self._downloading: set[str] = set()                 # torrents with peers that download
         self._swarms = 1                                    # what the choker's slots are set for
@@ -152,9 +162,8 @@ class SeedingSession:
         own = [t for t in native if self.is_own_tracker(t[0])]
         native = [t for t in native if t not in own]
         with self._lock:
-            self._trackers[info_hash] = (native, web)
+            self._trackers[info_hash] = TorrentTrackers(native, web, bool(own))
             if own:
-                self._entered.add(info_hash)
                 self._joined.append((bytes.fromhex(info_hash), True))
         atp.trackers = [url for url, _ in native]
         atp.tracker_tiers = [tier for _, tier in native]
@@ -175,13 +184,13 @@ class SeedingSession:
     def web_trackers(self, info_hash: str) -> list:
         """The torrent's ws:// and wss:// announce URLs (left out of libtorrent until offered)."""
         with self._lock:
-            return [url for url, _ in self._trackers.get(info_hash, ((), ()))[1]]
+            return [url for url, _ in self._trackers.get(info_hash, NO_TRACKERS).web]
 
     def offer_webrtc(self, info_hash: str) -> bool:
         """Announce the torrent to its WebSocket trackers now, with WebRTC offers; False when
         there is nothing to offer (WebRTC off, no ws:// tracker, or the torrent is gone)."""
         with self._lock:
-            native, web = self._trackers.get(info_hash, ((), ()))
+            native, web, _ = self._trackers.get(info_hash, NO_TRACKERS)
         h = self._handle(info_hash) if web and self.config.webtorrent else None
         if h is None:
             return False
@@ -193,7 +202,7 @@ class SeedingSession:
     def withdraw_webrtc(self, info_hash: str):
         """Back to native trackers only: no new offers (pending ones time out in libtorrent)."""
         with self._lock:
-            native, _ = self._trackers.get(info_hash, ((), ()))
+            native = self._trackers.get(info_hash, NO_TRACKERS).native
         h = self._handle(info_hash)
         if h is not None:
             h.replace_trackers([_entry(url, tier) for url, tier in native])
@@ -205,11 +214,10 @@ class SeedingSession:
     def remove(self, info_hash: str):
         with self._lock:
             self._seeding.discard(info_hash)
-            self._trackers.pop(info_hash, None)
+            trackers = self._trackers.pop(info_hash, NO_TRACKERS)
             self._figures.pop(info_hash, None)
             self._downloading.discard(info_hash)
-            if info_hash in self._entered:
-                self._entered.discard(info_hash)
+            if trackers.own:
                 self._joined.append((bytes.fromhex(info_hash), False))
         h = self._handle(info_hash)
         if h is not None:
@@ -320,7 +328,6 @@ class SeedingSession:
             self._trackers.clear()
             self._figures.clear()
             self._downloading.clear()
-            self._entered.clear()
         self.session.pause()
         for h in self.session.get_torrents():
             self.session.remove_torrent(h)

@@ -1,19 +1,16 @@
-"""Fixtures shared by every part's tests. Each part's own helpers live in tests/support/."""
-import os
+"""Fixtures shared by every part's tests. Each part's own helpers live in tests/support/ (on the path
+through pytest.ini's `pythonpath`); what starts a real origin is the harness package (harness/)."""
 import shutil
-import sys
 import tempfile
 import threading
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))   # `from support import ...`
-
 
 def pytest_configure(config):
     """Apache's www-data workers must reach tmp_path. pytest resets /tmp/pytest-of-root to 0700
     whenever any pytest session starts, which cut a running httpd off (403) when sessions
-    overlap: give each session a base directory of its own (support.apache grants o+x on it)."""
+    overlap: give each session a base directory of its own (harness.apache grants o+x on it)."""
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = config._torrentweb_basetemp = tempfile.mkdtemp(prefix="torrentweb-tests-")
 

@@ -1,6 +1,8 @@
 """The layers hold: apache/ and seeder/ never import each other; both build on the shared layer
 (torrentweb: config, catalogue, page, naming, resources, errors), which imports neither; and
-what runs inside Apache loads nothing beyond the standard library and that layer."""
+what runs inside Apache loads nothing beyond the standard library and that layer. Below the
+tests: the product never imports the harness (harness/, the origin starter of tests, demo and
+benchmarks), and nothing outside tests/ imports the tests' own helpers (tests/support)."""
 from __future__ import annotations
 
 import ast
@@ -13,12 +15,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SIDES = {"apache": "torrentweb.apache", "seeder": "torrentweb.seeder"}
 SHARED = sorted(p for p in (ROOT / "core").rglob("*.py") if p.name != "cli.py")   # cli: the top
+PRODUCT = [p for top in ("core", "apache", "seeder") for p in sorted((ROOT / top).rglob("*.py"))]
 
 
 def imported(path: Path) -> set[str]:
     """Absolute names a module imports (relative imports resolved against its package)."""
     top, *sub = path.relative_to(ROOT).parent.parts
-    package = ".".join([{"core": "torrentweb"}.get(top, f"torrentweb.{top}"), *sub])
+    package = ".".join([{"core": "torrentweb", "harness": "harness"}.get(top, f"torrentweb.{top}"), *sub])
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -54,6 +57,22 @@ def test_the_check_above_can_fail():
     assert offending([ROOT / "seeder" / "bundles.py"], ["torrentweb.page"]) != []
     assert "torrentweb.seeder.builder" in imported(ROOT / "seeder" / "publisher.py")
     assert "torrentweb.page.swap" in imported(ROOT / "core" / "page" / "render.py")
+    assert offending([ROOT / "harness" / "daemon.py"], ["harness"]) != []       # relative, in harness
+    assert offending([ROOT / "tests" / "support" / "loadersite.py"], ["harness"]) != []
+
+
+def test_the_product_never_imports_the_harness_or_the_tests():
+    assert PRODUCT
+    assert offending(PRODUCT, ["harness", "support", "tests"]) == []
+
+
+def test_demo_benchmarks_and_harness_never_reach_into_the_tests():
+    """They share the harness with the tests' fixtures; tests/support is the tests' own."""
+    files = [p for top in ("demo", "bench", "harness") for p in sorted((ROOT / top).rglob("*.py"))
+             if "node_modules" not in p.parts]
+    assert len(files) > 10
+    assert offending(files, ["support", "tests"]) == []
+    assert [f"{p.relative_to(ROOT)}" for p in files if '"tests"' in p.read_text()] == []    # no sys.path
 
 
 def test_what_runs_in_apache_loads_only_the_standard_library_and_the_shared_layer():

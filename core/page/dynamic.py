@@ -1,19 +1,21 @@
 """Dynamic pages (PHP, CGI, proxied apps): what the daemon writes and Apache's mod_lua filter
-(apache/dynamic.lua) reads, in one place.
+(apache/dynamic.lua) and, for PHP pages, the PHP one (apache/dynamic.php) read, in one place.
 
-The filter cannot parse HTML and must stay fast, so the daemon, which fetched the page's
+The filters cannot parse HTML and must stay fast, so the daemon, which fetched the page's
 anonymous view and ran the same scan, plan and swap as for static pages, hands it literal
 work only: "if the body starts with exactly PREFIX, insert HEAD after it; replace each of these
 element bytes, found once, by these". Any mismatch leaves the page (or the element) unchanged.
 
 Under <state_dir>/dynamic/:
-  pages/<name>.lua       one per requested URL: `return {...}`, loaded by the filter with an
-                         empty environment (text only); empty: nothing to add, and the filter
-                         does not even run (the snippet's FilterProvider tests -s)
+  pages/<name>.lua       one per requested URL: `return {...}`, loaded by the Lua filter with
+                         an empty environment (text only), parsed as data by the PHP one;
+                         empty: nothing to add, and no filter runs (the snippet's
+                         FilterProvider tests -s, the PHP one its size)
   requests/<name>        dropped by the filter when a page has no current file; holds the
                          request target as sent (path?query), which the daemon fetches
 <name> is the SHA-1 (hex) of Apache's decoded URL path, "?" and the query string: what both
-ap_expr (sha1(%{REQUEST_URI} . '?' . %{QUERY_STRING})) and the Lua filter compute.
+ap_expr (sha1(%{REQUEST_URI} . '?' . %{QUERY_STRING})) and the Lua filter compute (the PHP
+one gets it from the snippet: TORRENTWEB_DYNAMIC_PAGE).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import re
 
 from .inject import insertion_point
 
-VERSION = 1
+VERSION = 2                    # 2: hex escapes (1 had decimal ones)
 MAX_PREFIX = 4096              # a head that starts later is not one we trust to be the same
 MAX_TARGET = 2048
 # a request target the daemon may fetch: origin-form, printable, no fragment
@@ -59,11 +61,12 @@ def valid_target(target: str) -> bool:
 
 
 def lua_string(data: bytes) -> str:
-    """A Lua string literal of any bytes (decimal escapes for all but plain printable ASCII)."""
+    """A Lua string literal of any bytes: hex escapes (\\xHH) for all but plain printable ASCII,
+    which PHP's stripcslashes() reads back as they are (apache/dynamic.php)."""
     out = []
     for b in data:
         c = chr(b)
-        out.append(c if 0x20 <= b < 0x7f and c not in '"\\' else f"\\{b:03d}")
+        out.append(c if 0x20 <= b < 0x7f and c not in '"\\' else f"\\x{b:02x}")
     return '"' + "".join(out) + '"'
 
 

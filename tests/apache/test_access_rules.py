@@ -20,11 +20,11 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from support.apache import start_apache
-from support.daemon import daemon_behind_apache, make_site, start_daemon
+from harness.apache import start_apache
+from harness.daemon import daemon_behind_apache, make_site, start_daemon
 from support.lt_client import Client
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.config import load
 from torrentweb.seeder import builder
 

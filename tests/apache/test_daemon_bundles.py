@@ -9,11 +9,11 @@ import time
 import libtorrent as lt
 import pytest
 
-from support.apache import http_get
-from support.daemon import daemon_behind_apache, make_site
+from harness.apache import http_get
+from harness.daemon import daemon_behind_apache, make_site
 from support.lt_client import Client, sha256
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.naming import BUNDLE_NAME
 
 LINK = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="(/\.torrentweb/t/(\w+)/\w+\.torrent)">')
@@ -40,7 +40,9 @@ get = http_get
 @pytest.fixture
 def chain(tmp_path):
     port = free_port()
-    site = make_site(tmp_path, base_url=f"http://127.0.0.1:{port}/")
+    # these tests view the page several times and compare it with its cold copy: with the
+    # default pages.hot.views (1) the second view would already get the hot one
+    site = make_site(tmp_path, base_url=f"http://127.0.0.1:{port}/", pages={"hot": {"views": 100}})
     site.add("img/one.jpg", pixels(1, 40_000))
     site.add("img/two.jpg", pixels(2, 70_000))
     site.add("index.html", PAGE)

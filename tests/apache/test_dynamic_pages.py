@@ -20,12 +20,12 @@ from pathlib import Path
 import libtorrent as lt
 import pytest
 
-from support.apache import grant_web_access, http_get
+from harness.apache import grant_web_access, http_get
 from support.clients import aria2c_download
-from support.daemon import daemon_behind_apache, make_site
-from support.php import MOD_PHP, php_fpm
-from support.ports import free_port
-from support.processes import wait_for
+from harness.daemon import daemon_behind_apache, make_site
+from harness.php import MOD_PHP, php_fpm
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.config import load
 from torrentweb.naming import BUNDLE_NAME
 from torrentweb.page.loadertag import default_loader_dir
@@ -62,6 +62,8 @@ PHP = {
     "split.php": '<?php $b = file_get_contents(__DIR__ . "/raw/split.txt"); $i = strpos($b, "<he") + 3;'
                  ' echo substr($b, 0, $i); flush(); usleep(100000); echo substr($b, $i);',
     "big.php": '<?php readfile(__DIR__ . "/raw/big.txt");',
+    "gzip.php": '<?php ob_start("ob_gzhandler"); readfile(__DIR__ . "/raw/page.txt");',
+    "prepend.php": '<?php echo basename(ini_get("auto_prepend_file"));',
     "changing.php": '<?php readfile(__DIR__ . "/raw/changing.txt");',
     "staff/page.php": '<?php readfile(__DIR__ . "/../raw/page.txt");',
     "etag.php": '<?php header("ETag: \\"v7\\""); readfile(__DIR__ . "/raw/page.txt");',
@@ -249,6 +251,29 @@ def test_gzip_from_the_upstream_is_read_and_the_client_gets_a_readable_page(orig
     if headers.get("content-encoding") == "gzip":      # the site's DEFLATE compresses it again
         body = gzip.decompress(body)
     assert body == expected(site, RAW["page"], "/app/page")
+
+
+def test_a_php_app_that_gzips_its_own_output_gets_a_readable_page_with_its_link(origin):
+    site, server, daemon = origin
+
+    def linked_page():
+        status, headers, body = get(server.port, "/gzip.php", {"Accept-Encoding": "gzip"})
+        assert status == 200
+        if headers.get("content-encoding") == "gzip":  # PHP's or the site's DEFLATE
+            body = gzip.decompress(body)
+        return body if b'rel="torrent"' in body else None
+    body = wait_for(linked_page, 60, interval=0.3, what="/gzip.php carrying its torrent link")
+    assert body == expected(site, RAW["page"], "/gzip.php")
+
+
+def test_php_pages_get_the_markup_from_php_and_apache_keeps_its_signal_to_itself(origin):
+    """Inside pages.dynamic.paths PHP runs torrentweb's prepend file (no Lua state per request);
+    the header that keeps the Lua filter away never reaches the visitor."""
+    site, server, daemon = origin
+    status, headers, body = get(server.port, "/prepend.php")
+    assert status == 200 and body == b"dynamic.php"
+    status, headers, body = linked(server, "/page.php")
+    assert "x-torrentweb-dynamic" not in headers
 
 
 def test_a_visitor_whose_page_starts_otherwise_gets_it_unchanged(origin):

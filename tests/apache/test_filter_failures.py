@@ -1,8 +1,8 @@
 """A broken filter never breaks the site: the page is served as on disk and the reason logged."""
 
 from support.filtersite import image, make_site
-from support.apache import start_apache, http_get
-from support.processes import wait_for
+from harness.apache import start_apache, http_get
+from harness.processes import wait_for
 from torrentweb.page.render import PageFilter, Settings
 
 PAGE = b"<html><head><title>x</title></head><body><img src='a.jpg'></body></html>"

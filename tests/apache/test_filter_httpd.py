@@ -13,10 +13,10 @@ import libtorrent as lt
 import pytest
 
 from support.filtersite import LINK_RE, image, make_site
-from support.apache import start_apache
+from harness.apache import start_apache
 from support.clients import QBittorrent, transmission_download
 from support.lt_client import Client, sha256
-from support.ports import free_port
+from harness.ports import free_port
 from torrentweb.naming import BUNDLE_NAME
 
 INDEX = b"""<!DOCTYPE html>

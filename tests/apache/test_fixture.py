@@ -5,8 +5,8 @@ import urllib.request
 
 import pytest
 
-from support.apache import start_apache
-from support.ports import free_port
+from harness.apache import start_apache
+from harness.ports import free_port
 from torrentweb.config import loads
 
 

@@ -12,10 +12,10 @@ import libtorrent as lt
 import pytest
 
 from support.clients import QBittorrent, aria2c_download, transmission_download
-from support.daemon import daemon_behind_apache, make_site
+from harness.daemon import daemon_behind_apache, make_site
 from support.lt_client import Client, sha256
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.naming import BUNDLE_NAME
 
 pytestmark = pytest.mark.slow

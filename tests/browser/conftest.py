@@ -1,8 +1,8 @@
 """Module fixtures of the browser tests: one Chromium and one site (daemon + Apache) per module,
-a fresh browser context per test (tests/support/browser.py, tests/support/loadersite.py)."""
+a fresh browser context per test (harness/browser.py, tests/support/loadersite.py)."""
 import pytest
 
-from support.browser import chromium
+from harness.browser import chromium
 from support.loadersite import start_loader_site
 
 

@@ -11,7 +11,7 @@ import libtorrent as lt
 import pytest
 
 from support.loadersite import IMAGES, start_loader_site
-from support.processes import wait_for
+from harness.processes import wait_for
 from test_loader import SWARM_DEADLINE, open_page, shown_images
 
 pytestmark = pytest.mark.slow

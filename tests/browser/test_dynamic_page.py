@@ -1,4 +1,4 @@
-"""A PHP page (php-fpm behind mpm_event, as Debian serves PHP) in Chromium: the Lua filter puts
+"""A PHP page (php-fpm behind mpm_event, as Debian serves PHP) in Chromium: the PHP filter puts
 the page bundle's link and the loader into it and swaps its assets, and the tab takes every
 torrented image and the video from the swarm, with no GET for them from the tab."""
 from __future__ import annotations
@@ -9,13 +9,13 @@ import urllib.request
 
 import pytest
 
-from support.apache import grant_web_access
-from support.browser import open_swapped, shown_images
-from support.daemon import daemon_behind_apache, make_site
+from harness.apache import grant_web_access
+from harness.browser import open_swapped, shown_images
+from harness.daemon import daemon_behind_apache, make_site
 from support.loadersite import DEMO
-from support.php import php_fpm
-from support.ports import free_port
-from support.processes import wait_for
+from harness.php import php_fpm
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb import config as twconfig
 from torrentweb.page.loadertag import default_loader_dir
 

@@ -9,11 +9,11 @@ import shutil
 
 import pytest
 
-from support.apache import grant_web_access, http_get
-from support.daemon import daemon_behind_apache, make_site
+from harness.apache import grant_web_access, http_get
+from harness.daemon import daemon_behind_apache, make_site
 from support.loadersite import DEMO
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb import config as twconfig
 from torrentweb.page.loadertag import default_loader_dir
 

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from support.loadersite import IMAGES, VIDEO
-from support.browser import webtorrent_fetch
-from support.ports import free_port
-from support.processes import wait_for
+from harness.browser import webtorrent_fetch
+from harness.ports import free_port
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.slow
 # Tests that assert "from the swarm" give it time: the suite shares 2 cores with other suites,
@@ -240,7 +240,7 @@ def test_metered_connections_upload_nothing_unless_the_site_opts_in(browser, loa
 
 
 def test_the_harness_fetches_a_file_from_the_seeder_alone(browser, loader_site):
-    """support.browser.webtorrent_fetch, which other parts' tests use: bundle + tracker + seeder."""
+    """harness.browser.webtorrent_fetch, which other parts' tests use: bundle + tracker + seeder."""
     with browser.context() as ctx:
         got = webtorrent_fetch(ctx, loader_site.site.torrent(IMAGES[0]), web_seeds=False)
     assert (got.sha256, got.web_seed_bytes) == (loader_site.sha256(IMAGES[0]), 0)

@@ -12,11 +12,11 @@ import libtorrent as lt
 import pytest
 
 from support.loadersite import DEMO
-from support.apache import grant_web_access
-from support.browser import open_swapped, shown_images, webtorrent_fetch
-from support.daemon import daemon_behind_apache, make_site
-from support.ports import free_port
-from support.processes import wait_for
+from harness.apache import grant_web_access
+from harness.browser import open_swapped, shown_images, webtorrent_fetch
+from harness.daemon import daemon_behind_apache, make_site
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb import config as twconfig
 from torrentweb.naming import BUNDLE_NAME
 from torrentweb.page.loadertag import default_loader_dir

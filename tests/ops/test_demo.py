@@ -16,8 +16,8 @@ import libtorrent as lt
 import pytest
 
 from support.lt_client import Client
-from support.ports import free_port
-from support.processes import Process, wait_for
+from harness.ports import free_port
+from harness.processes import Process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "demo" / "site"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from support.apache import grant_web_access
-from support.daemon import make_site
-from support.ports import free_port
-from support.processes import Process, wait_for
+from harness.apache import grant_web_access
+from harness.daemon import make_site
+from harness.ports import free_port
+from harness.processes import Process, wait_for
 from torrentweb import config as tw_config
 from torrentweb.apache.standalone import standalone_config
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from support.ports import free_port
-from support.processes import Process, wait_for
+from harness.ports import free_port
+from harness.processes import Process, wait_for
 from support.scripts import script_module
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,12 +17,12 @@ import urllib.request
 import libtorrent as lt
 import pytest
 
-from support.apache import grant_web_access, start_apache
-from support.browser import chromium
-from support.daemon import make_site, start_daemon
+from harness.apache import grant_web_access, start_apache
+from harness.browser import chromium
+from harness.daemon import make_site, start_daemon
 from support.lt_client import sha256
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from support.scripts import script_module
 from torrentweb import cli
 from torrentweb.config import load as load_config

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.processes import wait_for
+from harness.processes import wait_for
 from support.scripts import script_module
 
 ROOT = Path(__file__).resolve().parents[2]

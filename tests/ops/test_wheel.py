@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ("torrentweb/conf/httpd-torrentweb.conf.in", "torrentweb/conf/torrentweb.yaml",
            "torrentweb/conf/torrentweb-seeder.service", "torrentweb/apache/handler.wsgi",
-           "torrentweb/apache/status.html", "torrentweb/loader/src/torrentweb-loader.js",
+           "torrentweb/apache/status.html", "torrentweb/apache/dynamic.lua",
+           "torrentweb/apache/dynamic.php", "torrentweb/loader/src/torrentweb-loader.js",
            "torrentweb/loader/node_modules/webtorrent/dist/webtorrent.min.js")
 
 
@@ -57,6 +58,7 @@ def test_the_wheel_carries_the_templates_the_handler_and_the_loader(installed):
     wheel, venv, tmp = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     assert [f for f in SHIPPED if f not in names] == []
+    assert {n.split("/")[0] for n in names} == {"torrentweb", "torrentweb-0.1.0.dist-info"}   # no harness
 
 
 def test_every_command_runs_from_the_installed_wheel(installed):

@@ -1,7 +1,7 @@
 """Fixtures of the daemon's tests: a site of free ports, daemons stopped by PID at the end."""
 import pytest
 
-from support.daemon import make_site, start_daemon
+from harness.daemon import make_site, start_daemon
 
 
 @pytest.fixture

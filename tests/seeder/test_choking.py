@@ -5,7 +5,7 @@ import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from support.ports import free_port
+from harness.ports import free_port
 from torrentweb.config import Address, SeederConfig
 from torrentweb.seeder import builder
 from torrentweb.seeder.session import SeedingSession

@@ -7,9 +7,9 @@ import time
 
 import libtorrent as lt
 
-from support.daemon import TORRENTWEB
+from harness.daemon import TORRENTWEB
 from support.lt_client import Client, info_hash
-from support.processes import wait_for
+from harness.processes import wait_for
 
 
 def seeded(site) -> set:
@@ -195,7 +195,7 @@ def test_a_new_base_url_rewrites_torrents_without_rehashing(site, daemons):
 def test_sighup_moves_the_tracker_to_a_new_port_and_keeps_seeding(site, daemons):
     import urllib.request
     from urllib.parse import quote_from_bytes
-    from support.ports import free_port
+    from harness.ports import free_port
     site.add("a.png", os.urandom(5000))
     d = daemons(site)
     d.wait_log("published a.png ")

@@ -11,9 +11,9 @@ import time
 import pytest
 import yaml
 
-from support.daemon import TORRENTWEB, make_site
+from harness.daemon import TORRENTWEB, make_site
 from support.lt_client import Client
-from support.processes import Process, wait_for
+from harness.processes import Process, wait_for
 from torrentweb.cli import main
 
 

@@ -8,10 +8,10 @@ import urllib.request
 
 import pytest
 
-from support.daemon import TORRENTWEB, make_site, start_daemon
+from harness.daemon import TORRENTWEB, make_site, start_daemon
 from support.lt_client import Client
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb import config
 from torrentweb.errors import ConfigError
 from torrentweb.seeder.heat import EgressNow, HeatStatus, PageStatus

@@ -3,9 +3,9 @@ import os
 
 import libtorrent as lt
 
-from support.apache import start_apache
+from harness.apache import start_apache
 from support.clients import aria2c_download
-from support.daemon import make_site, start_daemon
+from harness.daemon import make_site, start_daemon
 from torrentweb import config
 
 

@@ -8,7 +8,7 @@ from urllib.parse import quote_from_bytes
 import libtorrent as lt
 
 from support.lt_client import Client
-from support.processes import wait_for
+from harness.processes import wait_for
 
 
 def announce(site, ih: bytes, peer_id: bytes = b"-PR0001-000000000001", left: int = 1) -> dict:
@@ -77,8 +77,8 @@ def test_an_announce_ip_is_what_visitors_are_given(site, daemons):
 
 
 def test_a_seeder_behind_nat_without_announce_ip_announces_over_http(tmp_path, daemons):
-    from support.daemon import make_site
-    from support.ports import free_port
+    from harness.daemon import make_site
+    from harness.ports import free_port
     port = free_port()
     site = make_site(tmp_path, base_url="http://192.0.2.10/",            # not an address of this machine
                      seeder={"listen": f"0.0.0.0:{port}"})

@@ -7,10 +7,10 @@ from __future__ import annotations
 import libtorrent as lt
 import pytest
 
-from support.daemon import make_site, start_daemon
+from harness.daemon import make_site, start_daemon
 from support.lt_client import info_hash
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.catalogue import Catalogue
 from torrentweb.config import load as load_config
 from torrentweb.naming import BUNDLE_NAME

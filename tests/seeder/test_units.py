@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from support.daemon import make_site
+from harness.daemon import make_site
 from support.lt_client import info_hash
 from torrentweb.catalogue import Catalogue
 from torrentweb.config import load

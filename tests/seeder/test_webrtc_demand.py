@@ -18,9 +18,9 @@ import time
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from support.daemon import Daemon, make_site
-from support.ports import free_port
-from support.processes import wait_for
+from harness.daemon import Daemon, make_site
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.seeder.webrtc import FDS_PER_SWARM, LINGER, RESERVE, cap_for
 
 TORRENTS = 300

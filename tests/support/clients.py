@@ -22,8 +22,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from .ports import free_port
-from .processes import Process, wait_for
+from harness.ports import free_port
+from harness.processes import Process, wait_for
 
 
 class ClientFailed(AssertionError):

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from support.apache import ApacheServer
-from support.ports import free_port
+from harness.apache import ApacheServer
+from harness.ports import free_port
 from torrentweb.config import load
 from torrentweb.seeder import builder
 from torrentweb.catalogue import Catalogue

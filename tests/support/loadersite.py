@@ -12,10 +12,10 @@ from urllib.parse import quote_from_bytes
 
 import libtorrent as lt
 
-from .apache import ApacheServer, grant_web_access, start_apache
-from .daemon import Daemon, Site, make_site, start_daemon
-from .ports import free_port
-from .processes import wait_for
+from harness.apache import ApacheServer, grant_web_access, start_apache
+from harness.daemon import Daemon, Site, make_site, start_daemon
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb import config as twconfig
 from torrentweb.page.loadertag import (default_loader_dir, loader_tag, parse_settings, settings_env,
                                          snippet_values)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import libtorrent as lt
 
-from .ports import free_port
-from .processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 
 
 class Client:

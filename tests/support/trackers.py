@@ -13,8 +13,8 @@ import libtorrent as lt
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.config import Address, TrackerConfig
 from torrentweb.seeder.tracker.server import Tracker
 

@@ -11,10 +11,10 @@ import libtorrent as lt
 import pytest
 
 from support.trackers import RunningTracker, Seeder, info_hash, make_torrent, random_file, sha256
-from support.apache import start_apache
+from harness.apache import start_apache
 from support.clients import aria2c_download
-from support.ports import free_port
-from support.processes import wait_for
+from harness.ports import free_port
+from harness.processes import wait_for
 from torrentweb.config import loads
 
 pytestmark = pytest.mark.slow

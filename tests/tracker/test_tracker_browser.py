@@ -9,8 +9,8 @@ import hashlib
 import pytest
 
 from support.trackers import RunningTracker, Seeder, info_hash, loopback_config, make_torrent, random_file, sha256
-from support.browser import HARNESS_ORIGIN, chromium, serve_harness, webtorrent_fetch
-from support.processes import wait_for
+from harness.browser import HARNESS_ORIGIN, chromium, serve_harness, webtorrent_fetch
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import pytest
 
 from support.trackers import RunningTracker, info_hash, loopback_config, make_torrent, random_file, sha256
 from support.clients import QBittorrent, aria2c_download
-from support.processes import wait_for
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.slow
 

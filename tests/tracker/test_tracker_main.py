@@ -7,8 +7,8 @@ from urllib.parse import quote_from_bytes
 
 import libtorrent as lt
 
-from support.ports import free_port
-from support.processes import Process, wait_for
+from harness.ports import free_port
+from harness.processes import Process, wait_for
 from torrentweb.seeder.tracker.__main__ import main
 
 IH = b"\x33" * 20

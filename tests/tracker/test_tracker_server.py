@@ -10,7 +10,7 @@ from websockets.frames import PING
 from websockets.sync.client import connect as ws_connect
 
 from support.trackers import RawWebSocket, RunningTracker, announce_path, bodies, get, http_exchange, loopback_config
-from support.ports import free_port
+from harness.ports import free_port
 from torrentweb.config import Address
 from torrentweb.seeder.tracker.errors import BindError
 from torrentweb.seeder.tracker.udp import PROTOCOL_ID

@@ -6,7 +6,7 @@ tracker relayed the offers and answers between them (both directions of the rela
 import pytest
 
 from support.trackers import RunningTracker, Seeder, info_hash, loopback_config, make_torrent, random_file, sha256
-from support.processes import wait_for
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.slow
 

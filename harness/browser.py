@@ -4,7 +4,7 @@ One browser per test module (starting Chromium costs ~1 s), one context per test
 has its own cookies, cache, localStorage and OPFS, so WebTorrent cannot complete a download
 from a previous test's storage (see ../shared/notes/webtorrent-interop.md).
 
-    from support.browser import chromium, webtorrent_fetch
+    from harness.browser import chromium, webtorrent_fetch
 
     @pytest.fixture(scope="module")
     def browser():
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 BUNDLE_DIR = ROOT / "loader" / "node_modules" / "webtorrent" / "dist"
 FETCH_PAGE = Path(__file__).with_name("webtorrent_fetch.html")

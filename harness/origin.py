@@ -9,25 +9,22 @@ flash-crowd benchmark (bench/flashcrowd.py).
     finally:
         origin.stop()              # both stopped by PID (process groups), nothing left behind
 
-It reuses the test suite's process helpers (tests/support: Process, start_apache, the daemon
-runner that waits for READY=1), so the demo, the benchmark and the tests start things one way.
+It is built from the same helpers as the tests' fixtures (harness.apache's start_apache, the daemon
+runner that waits for READY=1), so the demo, the benchmarks and the tests start things one way.
 """
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from torrentweb import config as configuration
 
-from support.apache import ApacheServer, start_apache  # noqa: E402
-from support.daemon import Daemon, Site  # noqa: E402
-from support.ports import free_port  # noqa: E402
-from torrentweb import config as configuration  # noqa: E402
+from .apache import ApacheServer, start_apache
+from .daemon import Daemon, Site
+from .ports import free_port
 
 RULES = [{"mimetype": "image/*", "min_size": "64KiB", "swap": True},
          {"mimetype": "video/*", "swap": True}]
