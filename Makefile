@@ -29,11 +29,23 @@ test: venv npm
 demo: venv npm
 	$(PY) demo/run.py
 
+# Every benchmark, one after the other (about an hour; the --net ones need root: namespaces).
+# The emulated network first: those are the figures a site can expect (bench/RESULTS.md).
 bench: venv npm
+	$(PY) bench/net.py selftest
+	$(PY) bench/flashcrowd.py --clients 32 --net home --spread 0
+	$(PY) bench/flashcrowd.py --clients 32 --net mobile --spread 0
+	$(PY) bench/flashcrowd.py --clients 32 --net home=0.5,mobile=0.5 --spread 0
+	$(PY) bench/flashcrowd.py --clients 60 --pages 20 --size 1MiB --net home --spread 0
+	$(PY) bench/flashcrowd.py --clients 8 --net home --spread 0 --frontends 2 --no-http
+	$(PY) bench/flashcrowd.py --clients 32 --from-cold --hot views=1
+	$(PY) bench/flashcrowd.py
+	$(PY) bench/browser.py
 	$(PY) bench/hashing.py
+	$(PY) bench/hashing.py --webrtc
+	$(PY) bench/filter.py
 	cd bench && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	$(PY) bench/tracker.py
-	$(PY) bench/flashcrowd.py
 
 clean:
 	rm -rf $(VENV) loader/node_modules

@@ -21,6 +21,7 @@ once the images are shown. Prints a table and ratios (torrentweb / plain; < 1 is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import re
@@ -35,7 +36,9 @@ from pathlib import Path
 import libtorrent as lt
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))      # net, options: also when loaded by path (tests)
 
+import net as netem  # noqa: E402
 from options import add_seeder_option  # noqa: E402
 from harness.apache import grant_web_access, start_apache  # noqa: E402
 from harness.browser import chromium  # noqa: E402
@@ -91,19 +94,26 @@ Alias "{prefix}seed/{seed_name}/" "{docroot}/"
 class Origin:
     """Daemon + Apache (+ the shared-budget relay when capped) serving both pages."""
 
-    def __init__(self, tmp: Path, cap: int, loader: dict, seeder: dict, cold_tag: str = "head"):
+    def __init__(self, tmp: Path, cap: int, loader: dict, seeder: dict, cold_tag: str = "head",
+                 host=None, port: int | None = None):
+        """host: a bench/net.py host to run in (its link is the origin's; everything listens on
+        its address); port: the page's port, when the browser must know it in advance."""
+        with host.entered() if host else contextlib.nullcontext():
+            self._start(tmp, cap, loader, seeder, cold_tag, host.ip if host else "127.0.0.1", port)
+
+    def _start(self, tmp: Path, cap: int, loader: dict, seeder: dict, cold_tag: str, ip: str, port):
         self.tmp = tmp
         self.loader = loader            # overrides of the loader's settings (upload_limit=...)
         self.cold_tag = cold_tag        # where the cold page has the loader's tag (COLD_TAGS)
-        apache_port = free_port()
+        apache_port = port if port and not cap else free_port()
         self.relay = None
-        front = free_port() if cap else apache_port
+        front = (port or free_port()) if cap else apache_port
         ws_port = free_port()
-        self.site = make_site(tmp, base_url=f"http://127.0.0.1:{front}/")
+        self.site = make_site(tmp, base_url=f"http://{ip}:{front}/")
         self.site.write_config(
-            tracker={"websocket": f"127.0.0.1:{ws_port}", "announce": [f"ws://127.0.0.1:{ws_port}/announce"]},
+            tracker={"websocket": f"{ip}:{ws_port}", "announce": [f"ws://{ip}:{ws_port}/announce"]},
             rules=[{"mimetype": "image/*", "min_size": "64KiB"}],
-            seeder={"listen": f"127.0.0.1:{free_port()}", "upload_limit": cap, **seeder})
+            seeder={"listen": f"{ip}:{free_port()}", "upload_limit": cap, **seeder})
         for rel in IMAGES:
             self.site.add(rel, (ROOT / "demo" / "site" / rel).read_bytes())
         self.daemon = start_daemon(self.site, tmp / "daemon.log")
@@ -117,13 +127,14 @@ class Origin:
             snippet = render("httpd-torrentweb-loader.conf.in", loadertag.snippet_values(cfg)) + \
                 TORRENTS_CONF.format(prefix=PREFIX, state=cfg.state_dir, docroot=cfg.docroot,
                                      seed_name=seed_name(cfg))
-            self.apache = start_apache(tmp, cfg, port=apache_port, snippet=snippet)
+            self.apache = start_apache(tmp, cfg, port=apache_port, snippet=snippet,
+                                       extra=f"Listen {ip}:{apache_port}" if ip != "127.0.0.1" else "")
             if cap:
                 self.relay = Process([sys.executable, str(ROOT / "bench" / "throttle.py"), "--listen",
                                       f"127.0.0.1:{front}", "--to", f"127.0.0.1:{apache_port}",
                                       "--rate", str(cap)], tmp / "relay.log")
                 wait_for(lambda: "listening on" in self.relay.log(), 20, what="the throttle relay")
-            self.url = f"http://127.0.0.1:{front}/"
+            self.url = f"http://{ip}:{front}/"
             self.write_pages(cfg)
         except BaseException:
             self.stop()
@@ -232,6 +243,12 @@ def scenario(browser, origin: Origin, tabs: int, runs: int, page: str = "tw"):
     return results, timelines
 
 
+def secure_origins(ip: str, ports) -> list[str]:
+    """Chromium flags: the origin's private http:// pages count as secure (real sites are https://;
+    WebTorrent needs a secure context), as on loopback."""
+    return ["--unsafely-treat-insecure-origin-as-secure=" + ",".join(f"http://{ip}:{p}" for p in ports)]
+
+
 def size(text: str) -> int:
     return twconfig._size(text)
 
@@ -249,22 +266,35 @@ def main(argv=None) -> int:
                          "fetchpriority=low), normal: the same at normal priority, at the end of <body>, in <head> as <script async>, or inserted on the load "
                          "event by an inline script; none: the plain page itself (A/A, the noise floor)")
     add_seeder_option(ap)
+    ap.add_argument("--net", choices=[p for p in netem.PROFILES if p not in ("origin", "lan")],
+                    help="root: on bench/net.py's emulated network, the origin on the `origin` link, "
+                         "Chromium in a namespace on this profile's link (uncapped and cold: one tab)")
     ap.add_argument("--keep", action="store_true", help="keep the origins' work directories")
     ap.add_argument("--debug", action="store_true", help="print each tab's fallbacks and elements")
     args = ap.parse_args(argv)
+    if args.net and args.only == "capped":
+        ap.error("--net: the origin's link is its cap; scenarios uncapped and cold (one tab)")
     loader = {"upload-limit": str(size(args.upload_limit))} if args.upload_limit else {}
     if args.deadline is not None:
         loader["deadline"] = str(args.deadline)
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-bench-browser-"))
     rows, cold_rows, paired = [], [], []
+    scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1, "tw"),
+                 "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs, "tw"),
+                 "cold": (f"cold page (tag: {args.cold_tag}), idle, 1 tab", 0, 1, "cold")}
+    names = [args.only] if args.only else [n for n in scenarios if not (args.net and n == "capped")]
+    ports = {name: free_port() for name in names}
+    network = (netem.Network([("origin", netem.PROFILES["origin"]), ("visitor", netem.PROFILES[args.net])])
+               if args.net else contextlib.nullcontext())
     try:
-        with chromium() as browser:
-            scenarios = {"uncapped": ("uncapped, 1 tab", 0, 1, "tw"),
-                         "capped": (f"capped {args.cap // 1024} KiB/s, {args.tabs} tabs", args.cap, args.tabs, "tw"),
-                         "cold": (f"cold page (tag: {args.cold_tag}), idle, 1 tab", 0, 1, "cold")}
-            for name in ([args.only] if args.only else scenarios):
+        with network as net, net["visitor"].entered() if args.net else contextlib.nullcontext(), \
+                chromium(secure_origins(net["origin"].ip, ports.values()) if args.net else ()) as browser:
+            for name in names:
                 label, cap, tabs, page = scenarios[name]
-                origin = Origin(tmp / name, cap, loader, dict(args.seeder), args.cold_tag)
+                if args.net:
+                    label += f", --net {args.net}"
+                origin = Origin(tmp / name, cap, loader, dict(args.seeder), args.cold_tag,
+                                host=net["origin"] if args.net else None, port=ports[name])
                 try:
                     res, timelines = scenario(browser, origin, tabs, args.runs, page)
                     pieces = origin.bundle_pieces

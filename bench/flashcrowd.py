@@ -69,7 +69,7 @@ class BenchError(Exception):
 @dataclass(frozen=True)
 class Result:
     clients: int
-    asset_bytes: int            # one visitor's assets (one copy)
+    asset_bytes: int            # one visitor's assets (one copy; --pages: of every page)
     server_bytes: int           # BitTorrent run: Apache asset bytes + seeder uploaded
     apache_bytes: int
     seeder_bytes: int
@@ -94,6 +94,8 @@ class Result:
     net_late_ms_p99: float = math.nan  # --net: the delay line's lateness (its own accuracy) ...
     net_dropped: int = 0               # ... and packets it could not write on
     frontend_bytes: tuple = ()         # --frontends: each frontend's Apache asset + seeder bytes
+    pages: int = 1                     # --pages: the crowd spread over that many pages (visitor
+    page_bytes: tuple = ()             # i on page i % pages); asset_bytes: one copy of each
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -128,16 +130,24 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * {"": 1, "KiB": 1024, "MiB": MIB, "GiB": 1024 * MIB}[m.group(2)]
 
 
-def make_site(size: int, out: Path) -> Path:
-    """The generated page, cached per size (make-assets is deterministic)."""
-    site = out / f"site-{size}"
-    if not (site / "index.html").exists():
-        tmp = out / f".site-{size}.tmp"
+def make_site(size: int, out: Path, pages: int = 1) -> Path:
+    """The generated page (pages > 1: that many, p01/ ... each its own images), cached per size
+    and count (make-assets is deterministic)."""
+    site = out / (f"site-{size}" if pages == 1 else f"site-{size}-pages{pages}")
+    if not (site / page_paths(pages)[-1] / "index.html").exists():
+        tmp = out / f".{site.name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run([sys.executable, str(ROOT / "demo" / "make-assets.py"), "--flashcrowd", str(tmp),
-                        "--size", f"{size // 1024}KiB"], check=True, stdout=subprocess.DEVNULL)
+        for k, rel in enumerate(page_paths(pages)):
+            subprocess.run([sys.executable, str(ROOT / "demo" / "make-assets.py"), "--flashcrowd",
+                            str(tmp / rel), "--size", f"{size // 1024}KiB", "--seed", str(100 + 100 * k)],
+                           check=True, stdout=subprocess.DEVNULL)
         tmp.rename(site)
     return site
+
+
+def page_paths(pages: int) -> list[str]:
+    """The pages' paths under the site's root: "" for the one page, else p01/, p02/, ..."""
+    return [""] if pages == 1 else [f"p{k:02d}/" for k in range(1, pages + 1)]
 
 
 def fetch(url: str, timeout=600) -> bytes:
@@ -147,7 +157,7 @@ def fetch(url: str, timeout=600) -> bytes:
 
 # --- visitors ---------------------------------------------------------------------------------
 
-def visitor_settings(port: int, utp: bool, ip: str = "127.0.0.1") -> dict:
+def visitor_settings(port: int, utp: bool, ip: str = "127.0.0.1", extra: dict | None = None) -> dict:
     """A native visitor. TCP only by default: on loopback here uTP did no better (N = 32, two runs
     each: 4.0 / 2.4 copies with uTP, 3.5 / 1.6 without) and costs more CPU on a shared machine."""
     return {
@@ -158,12 +168,19 @@ def visitor_settings(port: int, utp: bool, ip: str = "127.0.0.1") -> dict:
         "user_agent": "flashcrowd-visitor",
         "enable_outgoing_utp": utp, "enable_incoming_utp": utp,
         "alert_queue_size": 100,
+        # as a browser tab does: WebTorrent unchokes every peer that says it is interested (and
+        # trims to 10 slots every 10 s); libtorrent's 8 slots, rotated every 15 s, leave most
+        # of a crowd choked at first: on `home` links, N = 32, 11-21 of 32 visitors got nothing
+        # in 3 s and took the web seed (6.3-11 copies); unlimited: none did (3.3 copies)
+        "unchoke_slots_limit": -1,
+        **(extra or {}),                 # --visitor KEY=VALUE: libtorrent settings, tuning runs
     }
 
 
-def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, utp: bool,
-             root: str, results, stop, places: dict | None = None):
+def visitors(torrents: list[bytes], schedule, t0: float, deadline: float, stall: bool, utp: bool,
+             root: str, results, stop, places: dict | None = None, extra: dict | None = None):
     """One worker process: start each visitor at its arrival time, report completion times.
+    Visitor i takes torrents[i % len(torrents)] (a page each).
 
     The web seed is the backstop: added `deadline` s after arrival (the loader's rule today), or,
     with `stall`, once the swarm delivered nothing for `deadline` s. places: visitor id ->
@@ -179,8 +196,8 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, 
                 vid, offset = pending.pop(0)
                 netns, ip = (places or {}).get(vid, (None, "127.0.0.1"))
                 with netem.entered(netns) if netns else contextlib.nullcontext():
-                    ses = lt.session(visitor_settings(free_port(), utp, ip))
-                ti = lt.torrent_info(torrent)
+                    ses = lt.session(visitor_settings(free_port(), utp, ip, extra))
+                ti = lt.torrent_info(torrents[vid % len(torrents)])
                 seeds = [w["url"] for w in ti.web_seeds()]
                 ti.set_web_seeds([])
                 atp = lt.add_torrent_params()
@@ -188,13 +205,17 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, 
                 atp.save_path = f"{root}/v{vid}"
                 atp.flags &= ~(lt.torrent_flags.paused | lt.torrent_flags.auto_managed)
                 running[vid] = (ses, ses.add_torrent(atp), t0 + offset, seeds)
-                progress[vid] = (0, t0 + offset)
+                progress[vid] = (0, time.time())     # the loader's clock starts with its torrent
             for vid, (ses, h, arrived, seeds) in running.items():
                 if vid in done:
                     continue
-                st = h.status()
-                if st.total_done != progress[vid][0]:
-                    progress[vid] = (st.total_done, now)
+                st, now = h.status(), time.time()
+                # bytes received, as the loader counts them (WebTorrent's torrent.received)
+                if st.total_payload_download != progress[vid][0]:
+                    if not progress[vid][0] and os.environ.get("FLASHCROWD_DEBUG"):
+                        print(f"visitor {vid}: first bytes after {now - arrived:.1f} s, "
+                              f"{progress[vid][1] - arrived:.1f} s to start", file=sys.stderr)
+                    progress[vid] = (st.total_payload_download, now)
                 since = progress[vid][1] if stall else arrived
                 if st.is_seeding:
                     done[vid] = (time.time() - arrived, not seeds)
@@ -202,6 +223,9 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, 
                         print(f"visitor {vid}: done in {time.time() - arrived:.1f} s, "
                               f"{h.status().num_peers} peers", file=sys.stderr, flush=True)
                 elif seeds and now - since >= deadline:
+                    if os.environ.get("FLASHCROWD_DEBUG"):
+                        print(f"visitor {vid}: web seed after {now - arrived:.1f} s, "
+                              f"{st.total_payload_download} B received, {st.num_peers} peers", file=sys.stderr)
                     for url in seeds:           # the loader's backstop: the origin's web seed
                         h.add_url_seed(url)
                     running[vid] = (ses, h, arrived, [])
@@ -217,15 +241,16 @@ def visitors(torrent: bytes, schedule, t0: float, deadline: float, stall: bool, 
             ses.remove_torrent(h)
 
 
-def torrent_run(torrent: bytes, n: int, spread: float, deadline: float, stall: bool, utp: bool,
-                processes: int, root: Path, places: dict | None = None):
+def torrent_run(torrents: list[bytes], n: int, spread: float, deadline: float, stall: bool, utp: bool,
+                processes: int, root: Path, places: dict | None = None, extra: dict | None = None):
     ctx = mp.get_context("spawn")
     results, stop = ctx.Queue(), ctx.Event()
     per = max(1, math.ceil(n / processes))
     schedule = [(i, spread * i / n) for i in range(n)]
     t0 = time.time() + 3.0                        # time for the workers to import libtorrent
-    workers = [ctx.Process(target=visitors, args=(torrent, schedule[i:i + per], t0, deadline, stall,
-                                                  utp, str(root), results, stop, places), daemon=True)
+    workers = [ctx.Process(target=visitors, args=(torrents, schedule[i:i + per], t0, deadline, stall,
+                                                  utp, str(root), results, stop, places, extra),
+                          daemon=True)
                for i in range(0, n, per)]
     for w in workers:
         w.start()
@@ -252,10 +277,9 @@ def end_workers(workers, stop):
             w.kill()
 
 
-def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int],
-             places: dict | None = None):
-    """N threads fetch every asset; with places (visitor id -> (namespace, address)), each from
-    inside its visitor's namespace."""
+def http_run(pages: list[dict[str, int]], n: int, spread: float, places: dict | None = None):
+    """N threads, visitor i fetches every asset of pages[i % len(pages)] ({URL: length}); with
+    places (visitor id -> (namespace, address)), each from inside its visitor's namespace."""
     times, errors = [None] * n, []
     t0 = time.time() + 0.5
 
@@ -265,7 +289,7 @@ def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int],
         netns = (places or {}).get(i, (None,))[0]
         try:
             with netem.entered(netns) if netns else contextlib.nullcontext():
-                fetch_all(urls, expected)
+                fetch_all(pages[i % len(pages)])
         except Exception as e:
             errors.append(f"visitor {i}: {e}")
             return
@@ -281,11 +305,11 @@ def http_run(urls: list[str], n: int, spread: float, expected: dict[str, int],
     return times
 
 
-def fetch_all(urls: list[str], expected: dict[str, int]):
-    for url in urls:
+def fetch_all(expected: dict[str, int]):
+    for url, length in expected.items():
         got = len(fetch(url))
-        if got != expected[url]:
-            raise BenchError(f"{url}: {got} bytes, expected {expected[url]}")
+        if got != length:
+            raise BenchError(f"{url}: {got} bytes, expected {length}")
 
 
 # --- one N --------------------------------------------------------------------------------------
@@ -300,11 +324,11 @@ def origin_settings(args, browsers: bool, seeder: dict, uplink: int = 0) -> dict
             "loader": {"deadline": args.deadline}}       # the browsers' web-seed deadline
 
 
-def page_assets(base: str):
-    """(the page's torrent, {asset URL: length}) once the page carries its torrent link."""
+def page_assets(base: str, path: str = ""):
+    """(the page's torrent, {asset URL: length}) once the page base+path carries its torrent link."""
     import libtorrent as lt
     from harness.processes import wait_for
-    torrent = wait_for(lambda: page_torrent(base), 60, what="<link rel=\"torrent\"> in the page")
+    torrent = wait_for(lambda: page_torrent(base, path), 60, what=f"<link rel=\"torrent\"> in /{path}")
     info = lt.bdecode(torrent)[b"info"]
     rel = [("/".join(p.decode() for p in f[b"path"]), f[b"length"]) for f in info[b"files"]]
     return torrent, {base + path: length for path, length in rel}
@@ -334,7 +358,8 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
         throttle.stop()
         raise
     try:
-        yield (origin, base, *(quiet_page_assets(origin, base) if args.from_cold else page_assets(base)))
+        yield (origin, base, [quiet_page_assets(origin, base)] if args.from_cold
+               else [page_assets(base, path) for path in page_paths(args.pages)])
     finally:
         throttle.stop()
         origin.stop()
@@ -354,7 +379,7 @@ def net_frontends(args, site: Path, workdir: Path, hosts):
     """One origin per host, each on its own copy of the site (another path: info-hashes do not
     depend on it), each a web seed of every torrent (torrents.web_seeds), all announcing to the
     first one's tracker (README "Scaling past one machine"). Yields ([origins], first base URL,
-    torrent, {asset URL: length}); the torrent is the first frontend's, the same on all."""
+    [(torrent, {asset URL: length}) per page]); the torrents are the first frontend's, the same on all."""
     from harness.ports import free_port
     ports = [free_port() for _ in hosts]
     bases = [f"http://{h.ip}:{port}/" for h, port in zip(hosts, ports)]
@@ -375,16 +400,16 @@ def net_frontends(args, site: Path, workdir: Path, hosts):
         for host, origin, base in zip(hosts, origins, bases):
             with host.entered():
                 if args.from_cold:                             # no page view before the crowd
-                    assets = quiet_page_assets(origin, base)
-                elif not origin.wait_published(timeout=60):    # mod_wsgi may answer 503 at first
-                    raise BenchError(f"{base}: no <link rel=\"torrent\"> within 60 s")
+                    assets = [quiet_page_assets(origin, base)]
+                elif not origin.wait_published(page_paths(args.pages)[-1], timeout=60):
+                    raise BenchError(f"{base}: no <link rel=\"torrent\"> within 60 s")   # mod_wsgi: 503 at first
                 else:
-                    assets = page_assets(base)
+                    assets = [page_assets(base, path) for path in page_paths(args.pages)]
                 if host is hosts[0]:
                     first = assets
-                elif lt_info_hash(assets[0]) != lt_info_hash(first[0]):
+                elif [lt_info_hash(t) for t, _ in assets] != [lt_info_hash(t) for t, _ in first]:
                     raise BenchError(f"{base}: another info-hash than {bases[0]} for the same page")
-        yield (origins, bases[0], *first)
+        yield (origins, bases[0], first)
     finally:
         for origin in origins:
             origin.stop()
@@ -407,13 +432,15 @@ def network(mix: str, n: int, origins=None) -> netem.Network:
                           *((f"v{i}", p) for i, p in enumerate(netem.crowd(mix, n)))])
 
 
-def limit_s(asset_bytes: int, origin: netem.Profile, visitors: list[netem.Profile]) -> float:
-    """No visitor can finish sooner: one copy through the origin's uplink; N copies through all
-    uplinks together; one copy through the slowest visitor's downlink (link rates, bytes/s)."""
+def limit_s(page_bytes: list[int], origin: netem.Profile, visitors: list[netem.Profile]) -> float:
+    """No visitor can finish sooner: one copy of every page through the origin's uplink; every
+    visitor's copy (visitor i: page i % pages) through all uplinks together; each visitor's
+    page through its downlink (link rates, bytes/s)."""
     rate = lambda mbit: mbit * 1e6 / 8                                  # noqa: E731
     uplinks = rate(origin.up_mbit) + sum(rate(p.up_mbit) for p in visitors)
-    return max(asset_bytes / rate(origin.up_mbit), len(visitors) * asset_bytes / uplinks,
-               asset_bytes / min(rate(p.down_mbit) for p in visitors))
+    wants = [page_bytes[i % len(page_bytes)] for i in range(len(visitors))]
+    return max(sum(page_bytes) / rate(origin.up_mbit), sum(wants) / uplinks,
+               max(w / rate(p.down_mbit) for w, p in zip(wants, visitors)))
 
 
 def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: float = 1.0) -> Result | ColdResult:
@@ -433,7 +460,8 @@ def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: flo
                      else net_origin(args, site, workdir, net["origin"]))
         r = measure(n, args, origin_cm, work, places)
         uplink = replace(link, up_mbit=link.up_mbit * frontends)     # all frontends' uplinks together
-        limit = limit_s(r.asset_bytes, uplink, [net[f"v{i}"].profile for i in range(n)])
+        limit = math.nan if args.from_cold else limit_s(list(r.page_bytes), uplink,
+                                                         [net[f"v{i}"].profile for i in range(n)])
     late = net.lateness         # written at teardown
     if args.from_cold:
         return replace(r, net=args.net, net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
@@ -444,13 +472,15 @@ def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: flo
 
 def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Result:
     """Plain HTTP, then BitTorrent, against the origin that origin_cm starts."""
-    with origin_cm as (origin, base, torrent, urls):
+    with origin_cm as (origin, base, pages):
         origins = origin if isinstance(origin, list) else [origin]     # --frontends: every one counts
-        asset_bytes = sum(urls.values())
-        paths = {"/" + url[len(base):] for url in urls}
+        page_urls = [urls for _, urls in pages]
+        asset_bytes = sum(sum(urls.values()) for urls in page_urls)     # one copy of every page
+        demand = sum(sum(page_urls[i % len(pages)].values()) for i in range(n))
+        paths = {"/" + url[len(base):] for urls in page_urls for url in urls}
 
         marks = [len(o.apache.access_log_lines()) for o in origins]
-        http_times = http_run(list(urls), n, args.spread, urls, places) if args.http else [math.nan]
+        http_times = http_run(page_urls, n, args.spread, places) if args.http else [math.nan]
         time.sleep(0.5)
         http_bytes = sum(asset_bytes_in_log(o.apache.access_log_lines()[m:], paths)
                          for o, m in zip(origins, marks))
@@ -459,9 +489,9 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
         up0 = [o.status().get("uploaded", 0) for o in origins]
         vroot = Path(tempfile.mkdtemp(prefix="flashcrowd-", dir=work))
         try:
-            times, fallbacks = torrent_run(torrent, n, args.spread, args.deadline,
+            times, fallbacks = torrent_run([t for t, _ in pages], n, args.spread, args.deadline,
                                            args.backstop == "stall", args.utp, args.processes, vroot,
-                                           places)
+                                           places, dict(args.visitor))
         finally:
             shutil.rmtree(vroot, ignore_errors=True)
         finished = time.time()
@@ -473,12 +503,13 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
     return Result(
         clients=n, asset_bytes=asset_bytes, server_bytes=server, apache_bytes=apache_bytes,
         seeder_bytes=seeder_bytes, server_copies=round(server / asset_bytes, 3),
-        offload=round(1 - server / (n * asset_bytes), 3),
+        offload=round(1 - server / demand, 3),
         p50_s=round(quantile(times, 0.5), 2), p95_s=round(p95, 2), web_seed_fallbacks=fallbacks,
         http_server_bytes=http_bytes, http_server_copies=round(http_bytes / asset_bytes, 3),
         http_p50_s=round(quantile(http_times, 0.5), 2), http_p95_s=round(http_p95, 2),
         p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size, backstop=args.backstop,
-        deadline=args.deadline,
+        deadline=args.deadline, pages=len(pages),
+        page_bytes=tuple(sum(urls.values()) for urls in page_urls),
         frontend_bytes=tuple(a + b for a, b in zip(apaches, seeders)) if len(origins) > 1 else ())
 
 
@@ -606,8 +637,8 @@ def cold_start_visit(vid: int, page_url: str, base: str, arrive_at: float, deadl
     while not h.status().is_seeding:
         now = time.time()
         st = h.status()
-        if st.total_done != last:
-            last, since = st.total_done, now
+        if st.total_payload_download != last:
+            last, since = st.total_payload_download, now
         if state == "hot" and not fell_back and now - (since if stall else arrived) >= deadline:
             for url in seeds:               # the loader's backstop: the origin's web seed
                 h.add_url_seed(url)
@@ -701,11 +732,11 @@ def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) 
     """Plain HTTP first (assets only: no page view), a quiet while its egress leaves the
     daemon's window, then the crowd on the still-cold page."""
     from torrentweb.seeder.heat import RATE_SPAN
-    with origin_cm as (origin, base, torrent, urls):
+    with origin_cm as (origin, base, [(torrent, urls)]):
         asset_bytes = sum(urls.values())
         paths = {"/" + url[len(base):] for url in urls}
         hot = origin.config.pages.hot
-        http_times = http_run(list(urls), n, args.spread, urls, places) if args.http else [math.nan]
+        http_times = http_run([urls], n, args.spread, places) if args.http else [math.nan]
         time.sleep(RATE_SPAN + 1.0)         # the baseline's egress must not count for the crowd
         if heat_events(origin.daemon.log()):
             raise BenchError("the page turned hot before the crowd: " + origin.daemon.log()[-500:])
@@ -778,10 +809,10 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
     it from their cache), the rest hot once the daemon decides."""
     from harness.browser import chromium
 
-    with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, _, urls):
+    with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, [(_, urls)]):
         asset_bytes, paths = sum(urls.values()), {"/" + url[len(base):] for url in urls}
         mark = len(origin.apache.access_log_lines())
-        http_times = http_run(list(urls), n, args.spread, urls)
+        http_times = http_run([urls], n, args.spread)
         time.sleep(0.5)
         lines = origin.apache.access_log_lines()
         http_bytes, mark = asset_bytes_in_log(lines[mark:], paths), len(lines)
@@ -848,8 +879,8 @@ def fresh_status(origin, after: float) -> dict:
                     15, what="a fresh status.json")
 
 
-def page_torrent(base: str) -> bytes | None:
-    m = LINK_RE.search(fetch(base))
+def page_torrent(base: str, path: str = "") -> bytes | None:
+    m = LINK_RE.search(fetch(base + path))
     return fetch(base.rstrip("/") + m.group(1).decode()) if m else None
 
 
@@ -905,6 +936,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-http", dest="http", action="store_false",
                    help="skip the plain-HTTP baseline (for tuning runs; its figures become NaN)")
     add_seeder_option(p)
+    p.add_argument("--visitor", type=seeder_setting, action="append", default=[], metavar="KEY=VALUE",
+                   help="a libtorrent setting of the native visitors, for a tuning run, e.g. "
+                        "unchoke_slots_limit=-1")
     p.add_argument("--processes", type=int, default=4, help="visitor processes")
     p.add_argument("--net", metavar="MIX", help="on bench/net.py's emulated network (root): the "
                    "visitors' profiles, e.g. home or home=0.5,mobile=0.5; the origin's link is the "
@@ -917,6 +951,9 @@ def main(argv=None) -> int:
     p.add_argument("--frontends", type=int, default=1, metavar="K",
                    help="with --net: K frontends (each an origin link, a copy of the site, a web seed; "
                         "one shared tracker), then one frontend with K times the uplink; prints the ratio")
+    p.add_argument("--pages", type=int, default=1, metavar="K",
+                   help="a site of K pages (p01/ ... each its own --size of images), the crowd spread "
+                        "over them (visitor i on page i %% K); one N, native visitors")
     p.add_argument("--out", type=Path, default=HERE / "out", help="work dir (git-ignored)")
     args = p.parse_args(argv)
     if args.clients is not None and not 1 <= args.clients <= 256:
@@ -931,8 +968,12 @@ def main(argv=None) -> int:
         p.error(f"--frontends {args.frontends}: 2 to 8, with --net")
     if args.from_cold and args.frontends != 1:
         p.error("--from-cold: one frontend")
+    if args.pages != 1 and (not 2 <= args.pages <= 50 or not args.clients or args.browsers
+                            or args.from_cold or args.frontends != 1):
+        p.error(f"--pages {args.pages}: 2 to 50, one N (--clients), native visitors, one frontend, "
+                "not --from-cold")
     args.out.mkdir(parents=True, exist_ok=True)
-    site = make_site(args.size, args.out)
+    site = make_site(args.size, args.out, args.pages)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=args.out))
     results, browsers = [], []
     native = [args.clients] if args.clients else [] if args.browsers else SERIES
@@ -945,7 +986,8 @@ def main(argv=None) -> int:
             if args.from_cold:
                 print(cold_summary(r), flush=True)
                 continue
-            print(f"N={n}: torrentweb {r.server_copies:.2f} copies, p95 {r.p95_s:.1f} s; "
+            print(f"N={n}{f' over {r.pages} pages' if r.pages > 1 else ''}: torrentweb "
+                  f"{r.server_copies:.2f} copies ({r.web_seed_fallbacks} web-seed fallbacks), p95 {r.p95_s:.1f} s; "
                   f"plain HTTP {r.http_server_copies:.2f} copies, p95 {r.http_p95_s:.1f} s", flush=True)
             if args.net:
                 print(f"  --net {r.net}: limit_s {r.limit_s:.2f} s; p95 = {r.p95_limit:.2f} x limit_s "

@@ -183,17 +183,18 @@ def make_demo(root: Path) -> list[Path]:
     return [index, *files]
 
 
-def flashcrowd_pictures(total: int) -> tuple[Picture, ...]:
-    """Enough 1920x1200 landscapes (~0.5-0.8 MiB each at quality 95) to reach `total` bytes."""
-    return tuple(Picture(f"img/crowd-{i:02d}.jpg", 1920, 1200, 100 + i, f"Crowd picture {i}", quality=95)
+def flashcrowd_pictures(total: int, seed: int = 100) -> tuple[Picture, ...]:
+    """Enough 1920x1200 landscapes (~0.5-0.8 MiB each at quality 95) to reach `total` bytes;
+    `seed`: the first one's (another seed, other pictures: a site of many such pages)."""
+    return tuple(Picture(f"img/crowd-{i:02d}.jpg", 1920, 1200, seed + i, f"Crowd picture {i}", quality=95)
                  for i in range(max(1, total // (640 * 1024))))
 
 
-def make_flashcrowd(root: Path, total: int) -> list[Path]:
+def make_flashcrowd(root: Path, total: int, seed: int = 100) -> list[Path]:
     """A page whose images total about `total` bytes, for the flash-crowd benchmark."""
     if total < 64 * 1024 or total > 1024 * MIB:
         raise AssetError(f"--size {total} bytes: expected between 64 KiB and 1 GiB")
-    pictures, files, written = flashcrowd_pictures(total), [], 0
+    pictures, files, written = flashcrowd_pictures(total, seed), [], 0
     for picture in pictures:
         if written >= total:
             break
@@ -220,10 +221,11 @@ def main(argv=None) -> int:
     parser.add_argument("--flashcrowd", type=Path, metavar="DIR",
                         help="make the bigger flash-crowd page in DIR instead of the demo site")
     parser.add_argument("--size", type=parse_size, default=8 * MIB, help="flash-crowd total, e.g. 8MiB")
+    parser.add_argument("--seed", type=int, default=100, help="flash-crowd: the first picture's seed")
     args = parser.parse_args(argv)
     try:
         if args.flashcrowd:
-            files = make_flashcrowd(args.flashcrowd, args.size)
+            files = make_flashcrowd(args.flashcrowd, args.size, args.seed)
             root = args.flashcrowd
         else:
             files = make_demo(args.out)

@@ -63,6 +63,7 @@ PROGRESS_EVERY = 5.0   # hashing progress in the log during long scans
 RETRY_APACHE = 5.0     # seconds before asking again when Apache could not be asked
 ACCESS_FILE = ".htaccess"
 WEBRTC_EVERY = 1.0     # browsers gone from an offered swarm are looked for
+CHOKER_EVERY = 0.5     # swarms that gained or lost downloaders get their unchoke slots
 LAG_EVERY = 0.1        # the loop's lag is sampled this often
 # A thread running Python keeps the GIL this long before the loop may have it; the loop gives
 # it up at every socket call, so an announce waited up to 5 ms (the default) several times.
@@ -95,6 +96,7 @@ class Daemon:
         self.control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="libtorrent")
         self.status_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status")
         self._status_write: concurrent.futures.Future | None = None
+        self._rebalancing: concurrent.futures.Future | None = None
         self.webrtc: WebrtcOffers | None = None
         self.presence: Presence | None = None
         self.heat: Heat | None = None                 # pages.p2p: auto
@@ -423,7 +425,7 @@ class Daemon:
     # the loop ------------------------------------------------------------------------------
 
     async def _main_loop(self):
-        last_status = last_progress = last_webrtc = time.monotonic()
+        last_status = last_progress = last_webrtc = last_choker = time.monotonic()
         while not self.stopping.is_set():
             try:
                 await asyncio.wait_for(self.stopping.wait(), TICK)
@@ -446,9 +448,12 @@ class Daemon:
                 last_webrtc = now
                 self.webrtc.tick()
             if now - last_status >= STATUS_EVERY:
-                last_status = now
+                last_status = last_choker = now
                 self._write_status()
                 self.notifier.watchdog()
+            elif now - last_choker >= CHOKER_EVERY:
+                last_choker = now
+                self._rebalance()
             if self.in_flight and now - last_progress >= PROGRESS_EVERY:
                 last_progress = now
                 line = self.publisher.progress.line()
@@ -649,6 +654,13 @@ class Daemon:
             return
         self._status_write = self.status_pool.submit(self._status_off_loop, self._loop_status())
         self._status_write.add_done_callback(_log_failure("cannot write status.json"))
+
+    def _rebalance(self):
+        """The seeder's slots between status ticks, on the same thread (never beside a refresh)."""
+        if self._rebalancing is not None and not self._rebalancing.done():
+            return
+        self._rebalancing = self.status_pool.submit(self.seeder.rebalance)
+        self._rebalancing.add_done_callback(_log_failure("cannot rebalance the seeder's slots"))
 
     def _status_off_loop(self, fields: dict):
         """On the `status` thread: the tracker's figures (from a snapshot of its table),

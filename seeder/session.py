@@ -57,9 +57,10 @@ class TorrentTrackers(typing.NamedTuple):
 NO_TRACKERS = TorrentTrackers((), (), False)
 
 
-def settings_for(config: SeederConfig, verbose: bool = False) -> dict:
+def settings_for(config: SeederConfig, verbose: bool = False, swarms: int = 1) -> dict:
     """libtorrent settings: see shared/notes/webtorrent-interop.md for why each is there.
-    `verbose`: state changes too (log_level debug); 10,000 torrents make 50,000 of them at start."""
+    `verbose`: state changes too (log_level debug); 10,000 torrents make 50,000 of them at start.
+    `swarms`: how many torrents have peers that download (see `choker_slots`)."""
     s = {
         "listen_interfaces": str(config.listen),
         "allow_multiple_connections_per_ip": True,   # visitors behind one NAT share an address
@@ -84,7 +85,7 @@ def settings_for(config: SeederConfig, verbose: bool = False) -> dict:
         "announce_to_all_tiers": True, "announce_to_all_trackers": True,
     }
     if config.unchoke_slots:
-        s["unchoke_slots_limit"] = config.unchoke_slots
+        s["unchoke_slots_limit"] = choker_slots(config, swarms)
         s["choking_algorithm"] = 0
         s["unchoke_interval"] = max(1, round(config.unchoke_interval))
     if config.outgoing_interface:
@@ -92,6 +93,14 @@ def settings_for(config: SeederConfig, verbose: bool = False) -> dict:
     if not config.webtorrent:
         s["max_webtorrent_offers"] = 0
     return s
+
+
+def choker_slots(config: SeederConfig, swarms: int) -> int:
+    """`unchoke_slots` per swarm that has downloaders. libtorrent's choker is the session's:
+    with one fixed number of slots, a crowd spread over 20 pages shared 2 slots, so 18 swarms
+    got nothing from the seeder and fell back to the web seed. Each torrent is held to
+    `unchoke_slots` of its own (add(): max_uploads), so one big swarm cannot take them all."""
+    return config.unchoke_slots * max(1, swarms)
 
 
 def _every_peer_global() -> "lt.ip_filter":
@@ -123,11 +132,16 @@ class SeedingSession:
         # Which torrents had one: TorrentTrackers.own; which are entered yet: presence.entered.
         self.is_own_tracker: typing.Callable[[str], bool] = lambda url: False
         self._joined: list[tuple[bytes, bool]] = []         # for presence, since its last look
+        self._downloading: set[str] = set()                 # torrents with peers that download
+        self._swarms = 1                                    # what the choker's slots are set for
 
     def apply(self, config: SeederConfig):
         """Reload: new limits and addresses take effect without dropping the swarms."""
+        if config.unchoke_slots != self.config.unchoke_slots:
+            for h in self.session.get_torrents():
+                h.set_max_uploads(config.unchoke_slots or -1)
         self.config = config
-        self.session.apply_settings(settings_for(config, self.verbose))
+        self.session.apply_settings(settings_for(config, self.verbose, self._swarms))
         self._port_stale = True            # apply_settings is asynchronous: read it in refresh()
 
     def add(self, info_hash: str, torrent_data: bytes, save_path: Path, renamed: dict | None = None):
@@ -153,6 +167,7 @@ class SeedingSession:
                 self._joined.append((bytes.fromhex(info_hash), True))
         atp.trackers = [url for url, _ in native]
         atp.tracker_tiers = [tier for _, tier in native]
+        atp.max_uploads = self.config.unchoke_slots or -1      # its share of choker_slots
         atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode
                      | lt.torrent_flags.override_trackers
                      | lt.torrent_flags.update_subscribe) & ~(   # in refresh()'s state updates
@@ -201,6 +216,7 @@ class SeedingSession:
             self._seeding.discard(info_hash)
             trackers = self._trackers.pop(info_hash, NO_TRACKERS)
             self._figures.pop(info_hash, None)
+            self._downloading.discard(info_hash)
             if trackers.own:
                 self._joined.append((bytes.fromhex(info_hash), False))
         h = self._handle(info_hash)
@@ -227,15 +243,35 @@ class SeedingSession:
         the bindings wait for holding the GIL."""
         self.session.post_torrent_updates(QUERY_NAME)
         self.session.post_session_stats()
-        deadline, seen = time.monotonic() + timeout, set()
-        while len(seen) < 2 and time.monotonic() < deadline:
-            seen |= self._pop_alerts()
-            if len(seen) < 2:
-                self.session.wait_for_alert(max(1, int((deadline - time.monotonic()) * 1000)))
+        self._wait_for({"torrents", "session"}, timeout)
         if self._port_stale:
             self._port_stale, self._listen_port = False, self.session.listen_port()
+        self._set_slots()
         with self._lock:
             return list(self._figures.values())
+
+    def rebalance(self, timeout: float = 1.0):
+        """Between refresh()es (the daemon's status tick, 2 s): only the torrents that changed,
+        so that a swarm whose visitors just arrived has its unchoke slots within a choker
+        round; a crowd's visitors take the web seed after 3 s without a byte."""
+        self.session.post_torrent_updates(QUERY_NAME)
+        self._wait_for({"torrents"}, timeout)
+        self._set_slots()
+
+    def _wait_for(self, wanted: set, timeout: float):
+        deadline, seen = time.monotonic() + timeout, set()
+        while not wanted <= seen and time.monotonic() < deadline:
+            seen |= self._pop_alerts()
+            if not wanted <= seen:
+                self.session.wait_for_alert(max(1, int((deadline - time.monotonic()) * 1000)))
+
+    def _set_slots(self):
+        """The choker's session-wide slots for the swarms that download now (choker_slots)."""
+        with self._lock:
+            swarms = max(1, len(self._downloading))
+        if self.config.unchoke_slots and swarms != self._swarms:
+            self._swarms = swarms
+            self.session.apply_settings({"unchoke_slots_limit": choker_slots(self.config, swarms)})
 
     def _pop_alerts(self) -> set:
         """Log the alerts, take the figures of the state update and the session counters;
@@ -262,10 +298,16 @@ class SeedingSession:
         figures = [SeededTorrent(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
                                 str(st.state), st.total_wanted, st.upload_payload_rate)
                    for st in statuses]
+        downloading = {str(st.info_hashes.v1): st.num_peers > st.num_seeds for st in statuses}
         with self._lock:
             for t in figures:
                 if t.info_hash in self._seeding:
                     self._figures[t.info_hash] = t
+            for info_hash, busy in downloading.items():
+                if busy and info_hash in self._seeding:
+                    self._downloading.add(info_hash)
+                else:
+                    self._downloading.discard(info_hash)
 
     def listen_port(self) -> int:
         return self._listen_port
@@ -285,6 +327,7 @@ class SeedingSession:
             self._seeding.clear()
             self._trackers.clear()
             self._figures.clear()
+            self._downloading.clear()
         self.session.pause()
         for h in self.session.get_torrents():
             self.session.remove_torrent(h)

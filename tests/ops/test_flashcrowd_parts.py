@@ -95,12 +95,17 @@ def test_limit_is_the_tightest_of_origin_uplinks_and_downlink(flashcrowd):
     home = P("h", down_mbit=50, up_mbit=10, delay_ms=20)
     mb = 10**6 // 8                                    # one Mbit in bytes
     # one visitor: one copy through the origin's 20 Mbit/s (its downlink is faster)
-    assert flashcrowd.limit_s(20 * mb, origin, [home]) == pytest.approx(1.0)
+    assert flashcrowd.limit_s([20 * mb], origin, [home]) == pytest.approx(1.0)
     # eight: eight copies through 20 + 8 x 10 Mbit/s of uplinks
-    assert flashcrowd.limit_s(20 * mb, origin, [home] * 8) == pytest.approx(8 * 20 / 100)
+    assert flashcrowd.limit_s([20 * mb], origin, [home] * 8) == pytest.approx(8 * 20 / 100)
     # a slow downlink: one copy through it
     slow = P("s", down_mbit=4, up_mbit=100, delay_ms=1)
-    assert flashcrowd.limit_s(20 * mb, origin, [slow]) == pytest.approx(5.0)
+    assert flashcrowd.limit_s([20 * mb], origin, [slow]) == pytest.approx(5.0)
+    # two pages: one copy of each through the origin (visitor i wants page i % 2)
+    assert flashcrowd.limit_s([20 * mb, 10 * mb], origin, [home] * 2) == pytest.approx(1.5)
+    # ... and every visitor's own page through all the uplinks (8 visitors, 2 Mbit/s up each)
+    thin = P("t", down_mbit=50, up_mbit=2, delay_ms=20)
+    assert flashcrowd.limit_s([20 * mb, 10 * mb], origin, [thin] * 8) == pytest.approx((4 * 20 + 4 * 10) / 36)
 
 
 @pytest.mark.slow
@@ -121,6 +126,28 @@ def test_on_the_emulated_network_nobody_beats_the_links(flashcrowd, tmp_path, ca
     assert r["http_server_copies"] == pytest.approx(2.0, abs=0.01)
     assert r["net_dropped"] == 0 and r["net_late_ms_p99"] < 5, r    # the emulator kept up
     assert ours() == before == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_a_crowd_over_two_pages_gets_each_page_and_counts_both(flashcrowd, tmp_path, capsys):
+    """--pages 2: two pages of their own pictures, visitors alternate between them; plain HTTP
+    sends each visitor its own page (4 visitors: two copies of the site), BitTorrent completes."""
+    assert flashcrowd.main(["--clients", "4", "--pages", "2", "--size", "1MiB", "--net", "home",
+                            "--spread", "0", "--json", "--out", str(tmp_path)]) == 0
+    r = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert r["pages"] == 2 and len(r["page_bytes"]) == 2 and r["page_bytes"][0] != r["page_bytes"][1]
+    assert r["asset_bytes"] == sum(r["page_bytes"])
+    assert r["http_server_copies"] == pytest.approx(2.0, abs=0.01)
+    assert r["p50_s"] >= r["limit_s"] > 0
+    assert not any(line.startswith(f"twn{os.getpid()}-") for line in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines())
+
+
+def test_pages_needs_one_n_of_native_visitors(flashcrowd, capsys):
+    with pytest.raises(SystemExit):
+        flashcrowd.main(["--pages", "20"])
+    assert "--pages 20: 2 to 50, one N (--clients)" in capsys.readouterr().err
 
 
 def test_the_log_is_split_into_the_assets_own_urls_and_the_web_seed(flashcrowd):

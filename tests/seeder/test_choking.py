@@ -3,13 +3,14 @@ import os
 import socket
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from harness.ports import free_port
 from torrentweb.config import Address, SeederConfig
 from torrentweb.seeder import builder
 from torrentweb.seeder.session import SeedingSession
 
-INTERESTED, HAVE_ALL, HAVE_NONE, ALLOWED_FAST = 2, 14, 15, 17   # BEP 3, BEP 6
+UNCHOKE, INTERESTED, HAVE_ALL, HAVE_NONE, ALLOWED_FAST = 1, 2, 14, 15, 17   # BEP 3, BEP 6
 FAST_EXTENSION = 0x04       # reserved byte 7
 
 
@@ -56,3 +57,34 @@ def test_a_choked_visitor_is_granted_no_pieces_outside_the_choker(tmp_path):
         seeder.close()
     assert HAVE_ALL in ids, f"no HAVE ALL from the seeder: the handshake did not work ({ids})"
     assert ALLOWED_FAST not in ids, ids
+
+
+def test_every_swarm_with_downloaders_gets_its_own_unchoke_slots(tmp_path):
+    """libtorrent's slots are the session's: with one slot for the daemon, a visitor of a second
+    page waited while the first page's visitor held it (a crowd over 20 pages: 18 swarms fell
+    back to the web seed). Slots are per swarm that downloads: both visitors are unchoked."""
+    torrents = []
+    for name in ("a.bin", "b.bin"):
+        (tmp_path / name).write_bytes(os.urandom(8 * 256 * 1024))
+        torrents.append(builder.build_file(tmp_path, name, 8 * 256 * 1024, base_url="http://127.0.0.1:1/",
+                                           announce=[]))
+    seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port()), unchoke_slots=1))
+    try:
+        for built in torrents:
+            seeder.add(built.info_hash, built.data, tmp_path)
+        deadline = time.monotonic() + 10
+        while {b.info_hash for b in torrents} - {t.info_hash for t in seeder.refresh()}:
+            assert time.monotonic() < deadline, "the torrents were never added"
+            time.sleep(0.05)
+        with ThreadPoolExecutor(2) as pool:
+            wires = [pool.submit(wire_messages, seeder.listen_port(), bytes.fromhex(b.info_hash), 6)
+                     for b in torrents]
+            end = time.monotonic() + 6
+            while time.monotonic() < end:        # the daemon's status tick does this every 2 s
+                seeder.refresh()
+                time.sleep(0.5)
+            replies = [w.result() for w in wires]
+    finally:
+        seeder.close()
+    assert all(HAVE_ALL in ids for ids in replies), f"a handshake did not work: {replies}"
+    assert [UNCHOKE in ids for ids in replies] == [True, True], replies
