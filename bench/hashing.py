@@ -491,9 +491,13 @@ WEBRTC_READING = (
     "0.1, 48.4 / 2 at 0.7 and 52.3 / 26 at 0.7 (the table's run): at the goal, not under it; with other sessions' work 55.3 / 65 at 1.2 (3efd654 "
     "again), 63.9 / 79, 66.2 / 78 and 66.8 / 25 at 1.3-4.6, 116.7 / 162 with a test suite beside it. "
     "Pausing the restore's adds to libtorrent (50 ms every 500) changed nothing (55.9 ms): not kept. "
-    "The loop's own lag stays small, but it is sampled every 100 ms and can miss a shorter hold of the "
-    "GIL: the next step is py-spy --gil over a start, to find what holds it (the bindings' calls in the "
-    "restore thread are the first suspects).",
+    "2026-12-02 05:14-05:21, quiet machine (load 0.9-1.5), what the tail was: the slowest announces "
+    "came in runs of three 20 ms apart, one held moment each at every status write (10,000 torrents' "
+    "figures, tracker rows and metrics every 2 s: 50-200 ms of the status thread's CPU). Status every "
+    "2 s: p99 66.9 / 55.6 ms (loop lag 45 / 27); every 30 s: 33.5 / 42.5 ms. Since then status.json "
+    "waits 1 s more per 1,000 torrents (10 s at 10,000; the watchdog ping stays at 2 s): 43.5 / 31.4 / "
+    "44.5 ms, loop lag 2-4 ms, in three runs. Tried and not kept: every thread but the loop at nice +5 "
+    "(55.4 / 62.4 ms against 42.4 / 54.0 without, alternating).",
     "",
     "Reading: idle torrents hold no WebRTC socket (offers only in swarms where a browser wants data, "
     "seeder/webrtc.py), so descriptors no longer grow with the catalogue and RSS is that of "
@@ -501,7 +505,7 @@ WEBRTC_READING = (
     "in each swarm in-process (seeder/presence.py, 250 entries per 50 ms tick), so the start sends "
     "the tracker nothing, and neither does the steady state (10,000 / interval = 83 announces/s "
     "before). What remains of the announce latency is the loop sharing 2 vCPUs with libtorrent adding "
-    "10,000 torrents, the catalogue restore and the status thread.",
+    "10,000 torrents, the catalogue restore and the first status write.",
 )
 
 

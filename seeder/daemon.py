@@ -19,7 +19,7 @@ Which thread runs what:
 - `bundles` (one thread, seeder/bundles.py): page bundles' catalogue rows, torrents and
   .htaccess files, one step per tick; a directory's rescan runs in `pool`;
 - `status` (one thread): libtorrent's alerts and per-torrent status, the Prometheus
-  figures and status.json, every STATUS_EVERY seconds, one write at a time;
+  figures and status.json, every STATUS_EVERY seconds (longer with many torrents), one write at a time;
 - libtorrent's own threads, watchdog's observer thread, the metrics HTTP server's thread.
 """
 from __future__ import annotations
@@ -59,6 +59,11 @@ log = logging.getLogger("torrentweb.daemon")
 
 TICK = 0.05            # how often settled paths are looked for
 STATUS_EVERY = 2.0     # status.json and the watchdog ping
+# status.json waits 1 s more per this many torrents: building it for 10,000 (per-torrent figures,
+# the tracker's rows, metrics) takes the status thread 50-200 ms of CPU, which the tracker's loop
+# then shares; every 2 s that alone put announce p99 at 56-67 ms during a 10,000-torrent start,
+# every 30 s at 34-43 ms (bench/hashing.py --webrtc). The watchdog ping keeps STATUS_EVERY.
+STATUS_TORRENTS_PER_SECOND = 1000
 PROGRESS_EVERY = 5.0   # hashing progress in the log during long scans
 RETRY_APACHE = 5.0     # seconds before asking again when Apache could not be asked
 ACCESS_FILE = ".htaccess"
@@ -96,6 +101,7 @@ class Daemon:
         self.control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="libtorrent")
         self.status_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status")
         self._status_write: concurrent.futures.Future | None = None
+        self._status_every = STATUS_EVERY        # seconds between status writes (grows with torrents)
         self._rebalancing: concurrent.futures.Future | None = None
         self.webrtc: WebrtcOffers | None = None
         self.presence: Presence | None = None
@@ -425,7 +431,7 @@ class Daemon:
     # the loop ------------------------------------------------------------------------------
 
     async def _main_loop(self):
-        last_status = last_progress = last_webrtc = last_choker = time.monotonic()
+        last_status = last_progress = last_webrtc = last_choker = last_ping = time.monotonic()
         while not self.stopping.is_set():
             try:
                 await asyncio.wait_for(self.stopping.wait(), TICK)
@@ -447,10 +453,12 @@ class Daemon:
             if self.webrtc and now - last_webrtc >= WEBRTC_EVERY:
                 last_webrtc = now
                 self.webrtc.tick()
-            if now - last_status >= STATUS_EVERY:
+            if now - last_ping >= STATUS_EVERY:
+                last_ping = now
+                self.notifier.watchdog()
+            if now - last_status >= self._status_every:
                 last_status = last_choker = now
                 self._write_status()
-                self.notifier.watchdog()
             elif now - last_choker >= CHOKER_EVERY:
                 last_choker = now
                 self._rebalance()
@@ -668,6 +676,7 @@ class Daemon:
         snapshot = fields.pop("tracker")
         per = self.seeder.refresh()
         st = self.seeder.stats(per)
+        self._status_every = max(STATUS_EVERY, st.torrents / STATUS_TORRENTS_PER_SECOND)
         if self.heat:
             self._on_loop(self.heat.seeder_sent, time.time(), st.upload_rate)
         status = Status(**fields, tracker=snapshot.stats() if snapshot else None, updated=time.time(),
