@@ -37,6 +37,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from harness.processes import pid_alive
+
 PREFIX_RE = re.compile(r"^twn(\d+)-")
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -349,21 +351,13 @@ def cleanup(include_alive: bool = False) -> list[str]:
     removed = []
     for ns in list_netns():
         m = PREFIX_RE.match(ns)
-        if not m or (not include_alive and _alive(int(m.group(1)))):
+        if not m or (not include_alive and pid_alive(int(m.group(1)))):
             continue
         errors = remove_netns(ns)
         if errors:
             raise NetError("; ".join(errors))
         removed.append(ns)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # ---- the delay line (runs inside the router namespace) ----

@@ -13,6 +13,8 @@ import socket
 import tempfile
 from pathlib import Path
 
+from .processes import pid_alive
+
 _AVOID = {6881, 6969, 6970, 8000, 8080, 8443, 9469, 51413}     # defaults others may hold
 
 
@@ -37,7 +39,7 @@ def _claim(port: int) -> bool:
                 owner = int(path.read_text() or "0")
             except (OSError, ValueError):
                 return False
-            if owner and _alive(owner):
+            if owner and pid_alive(owner):
                 return False
             path.unlink(missing_ok=True)   # its process is gone
             continue
@@ -46,16 +48,6 @@ def _claim(port: int) -> bool:
         _mine.add(port)
         return True
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @atexit.register

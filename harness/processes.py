@@ -5,6 +5,17 @@ import subprocess
 import time
 
 
+def pid_alive(pid: int) -> bool:
+    """Is there a process with this pid (ours or another user's)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Process:
     """A child process in its own process group, stopped (group and all) by stop()."""
 

@@ -17,7 +17,7 @@ import pytest
 
 from support.lt_client import Client
 from harness.ports import free_port
-from harness.processes import Process, wait_for
+from harness.processes import Process, pid_alive as alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "demo" / "site"
@@ -27,14 +27,6 @@ LINK_RE = re.compile(r'<link type="application/x-bittorrent" rel="torrent" href=
 def get(url) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as r:
         return r.read()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
