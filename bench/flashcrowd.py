@@ -728,18 +728,24 @@ def hot_settings(args) -> dict:
     return {"cool_down": BENCH_COOL_DOWN, **dict(args.hot)}
 
 
+def still_cold_after_baseline(origin):
+    """--from-cold: a quiet while the plain-HTTP baseline's egress leaves the daemon's window (it
+    must not count for the crowd); the page must not have turned hot meanwhile."""
+    from torrentweb.seeder.heat import RATE_SPAN
+    time.sleep(RATE_SPAN + 1.0)
+    if heat_events(origin.daemon.log()):
+        raise BenchError("the page turned hot before the crowd: " + origin.daemon.log()[-500:])
+
+
 def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) -> ColdResult:
     """Plain HTTP first (assets only: no page view), a quiet while its egress leaves the
     daemon's window, then the crowd on the still-cold page."""
-    from torrentweb.seeder.heat import RATE_SPAN
     with origin_cm as (origin, base, [(torrent, urls)]):
         asset_bytes = sum(urls.values())
         paths = {"/" + url[len(base):] for url in urls}
         hot = origin.config.pages.hot
         http_times = http_run([urls], n, args.spread, places) if args.http else [math.nan]
-        time.sleep(RATE_SPAN + 1.0)         # the baseline's egress must not count for the crowd
-        if heat_events(origin.daemon.log()):
-            raise BenchError("the page turned hot before the crowd: " + origin.daemon.log()[-500:])
+        still_cold_after_baseline(origin)
         mark = len(origin.apache.access_log_lines())
         up0 = origin.status().get("uploaded", 0)
 
@@ -816,11 +822,8 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
         time.sleep(0.5)
         lines = origin.apache.access_log_lines()
         http_bytes, mark = asset_bytes_in_log(lines[mark:], paths), len(lines)
-        if args.from_cold:              # the baseline's egress must not count for the crowd
-            from torrentweb.seeder.heat import RATE_SPAN
-            time.sleep(RATE_SPAN + 1.0)
-            if heat_events(origin.daemon.log()):
-                raise BenchError("the page turned hot before the crowd: " + origin.daemon.log()[-500:])
+        if args.from_cold:
+            still_cold_after_baseline(origin)
         up0 = origin.status().get("uploaded", 0)
         times, via, cold = _browse(chromium, base, n, len(urls), args.spread)
         finished = time.time()
