@@ -99,7 +99,7 @@ class DynamicPages:
     def bundle_keys(self) -> set[str]:
         return {p.bundle_key for p in self.pages.values() if p.bundle_key}
 
-    # the loop ---------------------------------------------------------------------------------
+    # the Bundler's thread ---------------------------------------------------------------------
 
     def tick(self):
         if not self.settings.enabled:
@@ -204,7 +204,6 @@ class DynamicPages:
                    else f"{got.status}, {kind or 'no type'}{', ' + got.content_encoding if got.content_encoding else ''}")
             log.info("dynamic page %s: the anonymous visitor gets %s; passed unchanged", page.target, why)
             page.body = None
-            page.fetched = time.monotonic()
             self._write(page, fmt.nothing_file(), None)
             return
         page.body = zlib.compress(got.body, 1)
