@@ -15,7 +15,8 @@ Which thread runs what:
   committing hot and cold pages;
 - the loop's default executor: restoring the catalogue at start and reload; the parts' blocking
   stop steps (asyncio.to_thread);
-- `libtorrent` (one thread, `control`): the calls that put WebRTC offers in and out;
+- `libtorrent` (one thread, `control`): the calls that put WebRTC offers in and out, and a
+  reload's new seeder settings (a changed unchoke_slots is set on every torrent);
 - `bundles` (one thread, seeder/bundles.py): page bundles' catalogue rows, torrents and
   .htaccess files, one step per tick; a directory's rescan runs in `pool`;
 - `status` (one thread): libtorrent's alerts and per-torrent status, the Prometheus
@@ -160,7 +161,7 @@ class Daemon:
         self.parts.started(Part("catalogue", stop=self.catalogue.close, blocking=True))
         self.seeder = SeedingSession(cfg.seeder, verbose=log.isEnabledFor(logging.DEBUG))
         self.parts.started(Part("session", stop=self.seeder.close, blocking=True,
-                                reload=lambda old, new: self.seeder.apply(new.seeder)))
+                                reload=lambda old, new: self._run_control(self.seeder.apply, new.seeder)))
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
         self.parts.started(Part("publisher", reload=lambda old, new: self.publisher.configure(new)))
         await self._start_tracker()
