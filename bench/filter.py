@@ -263,7 +263,7 @@ def main(argv=None) -> int:
 
 
 def write_results(table, seconds, ratio):
-    section = f"""## HTML filter (bench/filter.py)
+    section = f"""## HTML filter (`bench/filter.py`, loopback)
 
 Command: `.venv/bin/python bench/filter.py` (wrk -t2 -c32 -d{seconds}s on loopback, one httpd with
 mod_wsgi in daemon mode, 2 processes x 16 threads; a ~20 KB page with 20 `<img>`; {time.strftime('%Y-%m-%d')}).

@@ -417,7 +417,7 @@ def free_ports(n: int) -> list[int]:
 # --- report ---------------------------------------------------------------------------------
 
 def table(figures: Figures, command: str) -> str:
-    lines = ["## Hashing and publishing (`bench/hashing.py`)", "",
+    lines = ["## Hashing and publishing (`bench/hashing.py`, loopback)", "",
              f"Command: `{command}` on this machine (2 vCPUs, shared); {time.strftime('%Y-%m-%d')}.",
              "Landing = a file renamed into the document root; published = its `published` log line "
              f"(`watch.settle` = {SETTLE} s, the default, is part of it); seeded = an independent "
@@ -459,7 +459,7 @@ def table(figures: Figures, command: str) -> str:
 def webrtc_table(figures: Figures, command: str) -> str:
     w = figures.webrtc
     return "\n".join([
-        "## Many torrents with WebRTC on (`bench/hashing.py --webrtc`)", "",
+        "## Many torrents with WebRTC on (`bench/hashing.py --webrtc`, loopback)", "",
         f"Command: `{command}` on this machine (2 vCPUs, shared) at {commit()}; {time.strftime('%Y-%m-%d')}.",
         f"{w['count']:,} catalogued torrents, each with an http:// and a ws:// tracker of the daemon's own, "
         "`seeder.webtorrent: true`, no browser; the daemon restarted with nothing changed. Announces: "

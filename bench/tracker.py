@@ -244,7 +244,7 @@ def main(argv=None):
                for c in ws_contestants]
     command = ".venv/bin/python bench/tracker.py" + (f" --baseline {args.baseline}" if args.baseline else "")
     text = "\n".join([
-        "## Tracker (`bench/tracker.py`)",
+        "## Tracker (`bench/tracker.py`, loopback)",
         "",
         f"Command: `{command}` at {commit()} on this machine (2 vCPUs, shared; load generator on the "
         f"same cores); {datetime.date.today()}. HTTP: `wrk -t2 -c{CONNECTIONS} -d{args.seconds}s` with "
