@@ -17,11 +17,15 @@ import time
 import typing
 from dataclasses import dataclass, field
 
+from .access import USER_AGENT
+
 HISTORY = 3600          # seconds of egress kept for the status page's chart
 RATE_SPAN = 10          # seconds an egress rate is averaged over
 HTML = "text/html"
+OWN_AGENT = USER_AGENT.split("/")[0].encode()     # the daemon's fetches: access.py's probe
 
-_LINE = re.compile(rb'^(\d+) (\d{3}) (\d+|-) ([A-Z]+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"')
+_LINE = re.compile(rb'^(\d+) (\d{3}) (\d+|-) ([A-Z]+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"'
+                   rb'(?: "((?:[^"\\]|\\.)*)")?')
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Request:
     method: str
     path: str           # the final URL path (after internal redirects to a rendered copy)
     content_type: str
+    own: bool = False   # the daemon's own fetch (its User-Agent): bytes sent, but no view
 
 
 def parse(line: bytes) -> Request | None:
@@ -40,9 +45,10 @@ def parse(line: bytes) -> Request | None:
     m = _LINE.match(line)
     if m is None:
         return None
-    t, status, size, method, path, ctype = m.groups()
+    t, status, size, method, path, ctype, agent = m.groups()
     return Request(int(t), int(status), 0 if size == b"-" else int(size), method.decode(),
-                   path.decode("utf-8", "replace"), ctype.decode("latin-1"))
+                   path.decode("utf-8", "replace"), ctype.decode("latin-1"),
+                   bool(agent) and agent.startswith(OWN_AGENT))
 
 
 @dataclass
@@ -121,7 +127,7 @@ class Heat:
 
     def page_of(self, req: Request) -> str | None:
         """A page view: a GET answered 200 with HTML, a rendered copy's URL mapped to its page."""
-        if req.method != "GET" or req.status != 200 or not req.content_type.startswith(HTML):
+        if req.own or req.method != "GET" or req.status != 200 or not req.content_type.startswith(HTML):
             return None
         for prefix in self.copies:
             if req.path.startswith(prefix):

@@ -146,6 +146,26 @@ def test_requests_for_images_are_not_page_views(quick):
     assert state_of(get(server.port, "/index.html")[1]) == "cold"
 
 
+def test_the_daemons_own_fetches_are_not_page_views(tmp_path):
+    """The daemon fetches pages itself (access checks, dynamic pages: its probe's User-Agent).
+    Apache's request log names the agent; those fetches count as egress, not as views, so a
+    dynamic page no longer turned hot at each revalidation with nobody there."""
+    from torrentweb.seeder.access import USER_AGENT
+    site = minimal_site(tmp_path, pages={"hot": {"views": 4, "window": 60, "cool_down": 3, "swarm": 99}})
+    with daemon_behind_apache(site, tmp_path) as (server, daemon):
+        wait_for((site.state / "pages" / "index.html").exists, 30, what="the page's rendered copy")
+        assert state_of(get(server.port, "/index.html")[1]) == "cold"     # a visitor's view
+        for _ in range(6):
+            status_code, _, body = http_get(server.port, "/index.html", headers={"User-Agent": USER_AGENT})
+            assert status_code == 200 and LINK.search(body)
+        get(server.port, "/index.html")                    # a visitor's second view, after them
+        page = wait_for(lambda: next((p for p in status(site).get("heat", {}).get("pages", ())
+                                      if p["path"] == "/index.html" and p["views"] >= 2), None),
+                        20, what="the status counting the visitor's second view")
+        assert page["views"] == 2 and page["state"] == "cold", page
+        assert "is hot" not in daemon.log()
+
+
 @pytest.mark.parametrize("p2p, expected", [("always", "hot"), ("off", "plain")])
 def test_always_and_off_need_no_decision(tmp_path, p2p, expected):
     site = minimal_site(tmp_path, pages={"p2p": p2p})

@@ -216,3 +216,22 @@ def test_a_new_seeder_address_moves_every_entry_and_loses_none_still_waiting(pub
     port = seeder.listen_port().to_bytes(2, "big")
     for ih in hashes:
         assert swarms.swarms[ih].pools[0].compacts == [bytes([127, 0, 0, 3]) + port], ih
+
+
+def test_the_daemons_own_fetches_are_egress_but_no_page_views(tmp_path):
+    """Apache's request log names the User-Agent: the daemon's fetch of a dynamic page (its
+    access probe's agent) sends bytes, but with pages.hot.views: 1 it made the page hot once
+    per revalidation with nobody there. A line of the older format (no agent) still parses."""
+    from torrentweb.seeder.heat import Heat, parse
+    site = make_site(tmp_path, pages={"hot": {"views": 1}})
+    heat = Heat(load(site.config_path), clock=lambda: 1000.5)
+    own = parse(b'999 200 5000 GET "/page.php" "text/html; charset=UTF-8" "torrentweb-access-check/0.1"')
+    assert own is not None and own.own and own.size == 5000
+    heat.take(own)
+    assert heat.decide(lambda page: 0) == ({}, [])
+    assert heat.egress.rate(1000.5, 0) > 0
+    old = parse(b'999 200 5000 GET "/page.php" "text/html"')
+    visitor = parse(b'999 200 5000 GET "/page.php" "text/html" "Mozilla/5.0 (X11; Linux x86_64)"')
+    assert old is not None and not old.own and visitor is not None and not visitor.own
+    heat.take(visitor)
+    assert heat.decide(lambda page: 0) == ({"/page.php": 1000.5}, [])
