@@ -243,6 +243,9 @@ class SeederConfig:
     # of all pulling the same pieces from the seeder (bench/RESULTS.md, flash crowd).
     unchoke_slots: int = parsed(_count("slots"), 2)  # 0 = libtorrent's automatic choker
     unchoke_interval: float = parsed(_positive("number of seconds"), 1.0)
+    # While a swarm holds another seed (a visitor with the whole page), the seeder super-seeds
+    # there (BEP 16): it sends only what nobody else has, so a crowd costs the origin one copy.
+    hold_back: bool = True
     webtorrent: bool = True
     # Swarms offering WebRTC at once (each holds ~10 UDP sockets); 0 = as many as the nofile
     # limit allows (seeder/webrtc.py: cap_for). A lower number only lowers that.

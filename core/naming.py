@@ -10,6 +10,9 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 BUNDLE_NAME = "site"
+# Every torrentweb seeder's peer id starts so (libtorrent's peer_fingerprint, the daemon's own
+# tracker entries): a swarm's tracker tells the site's seeders, on any frontend, from visitors.
+SEEDER_PEER_ID_PREFIX = b"-TW0100-"
 
 
 def seed_name(config) -> str:

@@ -104,6 +104,7 @@ class Daemon:
         self._status_write: concurrent.futures.Future | None = None
         self._status_every = STATUS_EVERY        # seconds between status writes (grows with torrents)
         self._rebalancing: concurrent.futures.Future | None = None
+        self._visitor_seeded: dict[bytes, tuple] = {}  # swarms holding a visitor seed (hold_back)
         self.webrtc: WebrtcOffers | None = None
         self.presence: Presence | None = None
         self.heat: Heat | None = None                 # pages.p2p: auto
@@ -668,8 +669,16 @@ class Daemon:
         """The seeder's slots between status ticks, on the same thread (never beside a refresh)."""
         if self._rebalancing is not None and not self._rebalancing.done():
             return
-        self._rebalancing = self.status_pool.submit(self.seeder.rebalance)
+        self._rebalancing = self.status_pool.submit(self.seeder.rebalance, self._visitor_seeded_swarms())
         self._rebalancing.add_done_callback(_log_failure("cannot rebalance the seeder's slots"))
+
+    def _visitor_seeded_swarms(self) -> dict[str, tuple[int, int]] | None:
+        """(visitor seeders, leechers) of the swarms in which the daemon's own tracker lists a
+        visitor seeder (SeedingSession.hold_back); None without a tracker of its own."""
+        if not self.tracker:
+            return None
+        self._visitor_seeded = self.tracker.swarms.take_visitor_seeded(self._visitor_seeded)
+        return {ih.hex(): counts for ih, counts in self._visitor_seeded.items()}
 
     def _status_off_loop(self, fields: dict):
         """On the `status` thread: the tracker's figures (from a snapshot of its table),

@@ -19,12 +19,12 @@ import typing
 from urllib.parse import urlsplit
 
 from torrentweb.config import Address, Config
+from torrentweb.naming import SEEDER_PEER_ID_PREFIX
 
 log = logging.getLogger("torrentweb.presence")
 
 BATCH = 250           # swarm entries written per tick (~1 ms): 10,000 at start take 40 ticks, 2 s
 WILDCARDS = ("0.0.0.0", "::")
-PEER_ID_PREFIX = b"-TW0100-"
 
 
 def own_tracker(config: Config, bound: typing.Mapping[str, Address]) -> typing.Callable[[str], bool]:
@@ -110,7 +110,7 @@ class Presence:
     def _identify(self, ips: typing.Sequence[str]):
         """One peer id per address the seeder is entered under."""
         self.ips = tuple(ips)
-        base = PEER_ID_PREFIX + os.urandom(6).hex().encode()
+        base = SEEDER_PEER_ID_PREFIX + os.urandom(6).hex().encode()
         self.peer_ids = [base[:-1] + str(i).encode() for i in range(len(self.ips))]
 
     def tick(self):

@@ -17,6 +17,7 @@ from pathlib import Path
 import libtorrent as lt
 
 from torrentweb.config import SeederConfig
+from torrentweb.naming import SEEDER_PEER_ID_PREFIX
 
 log = logging.getLogger("torrentweb.session")
 
@@ -45,6 +46,9 @@ class SessionStats:
 
 
 REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked again
+# seeder.hold_back: the seeder's upload in a swarm its visitor seeders can carry (a trickle, not
+# nothing: a seeder tab that vanished without a word stays in the tracker until it expires)
+HELD_BACK_RATE = 32 * 1024     # bytes/s
 
 
 class TorrentTrackers(typing.NamedTuple):
@@ -71,6 +75,7 @@ def settings_for(config: SeederConfig, verbose: bool = False, swarms: int = 1) -
         "validate_https_trackers": config.validate_https_trackers,
         "alert_mask": lt.alert_category.error | (lt.alert_category.status if verbose else 0),
         "user_agent": "torrentweb/0.1 libtorrent/" + lt.__version__,
+        "peer_fingerprint": SEEDER_PEER_ID_PREFIX.decode(),   # trackers tell it from visitors
         "active_seeds": -1, "active_limit": -1, "active_tracker_limit": -1,
         "active_downloads": -1,
         "seed_choking_algorithm": 1,                 # fastest_upload: feed those who take most
@@ -134,6 +139,7 @@ class SeedingSession:
         self._joined: list[tuple[bytes, bool]] = []         # for presence, since its last look
         self._downloading: set[str] = set()                 # torrents with peers that download
         self._swarms = 1                                    # what the choker's slots are set for
+        self._held: dict[str, "lt.torrent_handle"] = {}     # swarms the seeder holds back in
 
     def apply(self, config: SeederConfig):
         """Reload: new limits and addresses take effect without dropping the swarms."""
@@ -217,6 +223,7 @@ class SeedingSession:
             trackers = self._trackers.pop(info_hash, NO_TRACKERS)
             self._figures.pop(info_hash, None)
             self._downloading.discard(info_hash)
+            self._held.pop(info_hash, None)
             if trackers.own:
                 self._joined.append((bytes.fromhex(info_hash), False))
         h = self._handle(info_hash)
@@ -250,13 +257,45 @@ class SeedingSession:
         with self._lock:
             return list(self._figures.values())
 
-    def rebalance(self, timeout: float = 1.0):
+    def rebalance(self, visitor_seeded: typing.Mapping[str, tuple[int, int]] | None = None,
+                  timeout: float = 1.0):
         """Between refresh()es (the daemon's status tick, 2 s): only the torrents that changed,
         so that a swarm whose visitors just arrived has its unchoke slots within a choker
-        round; a crowd's visitors take the web seed after 3 s without a byte."""
+        round; a crowd's visitors take the web seed after 3 s without a byte.
+        `visitor_seeded`: info-hash -> (visitor seeders, leechers) of the swarms where the
+        daemon's own tracker lists a visitor seeder (hold_back)."""
         self.session.post_torrent_updates(QUERY_NAME)
         self._wait_for({"torrents"}, timeout)
         self._set_slots()
+        if visitor_seeded is not None:
+            self.hold_back(visitor_seeded)
+
+    def hold_back(self, visitor_seeded: typing.Mapping[str, tuple[int, int]]):
+        """seeder.hold_back: in a swarm whose visitor seeders are at least as many as its
+        leechers, the seeder sends only a trickle (HELD_BACK_RATE); elsewhere all it can.
+        A crowd arriving at a page whose first visitor loaded it cold, or after its first
+        visitors completed, needs nothing the swarm lacks, yet the seeder sent every newcomer
+        what it asked for: 1-2 copies more than the one the swarm already had (bench/
+        flashcrowd.py --from-cold). A trickle, not super-seeding (BEP 16): libtorrent 2.1's
+        super-seeder tells a newcomer of no piece for its first 10 s, and one that met it
+        never learns of the seeder's pieces when super-seeding ends."""
+        held = {ih for ih, (seeds, leechers) in visitor_seeded.items() if seeds >= leechers} \
+            if self.config.hold_back else set()
+        with self._lock:
+            held &= self._seeding
+            start, stop = held - self._held.keys(), self._held.keys() - held
+            ended = {ih: self._held.pop(ih) for ih in stop}
+        for info_hash in start:
+            h = self._handle(info_hash)         # a lookup per change, not per tick
+            if h is not None:
+                log.info("%s: its visitor seeders carry the swarm: the seeder holds back", info_hash)
+                h.set_upload_limit(HELD_BACK_RATE)
+                with self._lock:
+                    if info_hash in self._seeding:
+                        self._held[info_hash] = h
+        for info_hash, h in ended.items():
+            log.info("%s: the seeder seeds at full rate again", info_hash)
+            h.set_upload_limit(-1)
 
     def _wait_for(self, wanted: set, timeout: float):
         deadline, seen = time.monotonic() + timeout, set()

@@ -17,6 +17,8 @@ import time
 import typing
 from dataclasses import dataclass
 
+from torrentweb.naming import SEEDER_PEER_ID_PREFIX
+
 from .announce import (UNKNOWN_TORRENT, Announce, AnnounceReply, ClientError, Event, Scrape,
                        ScrapeEntry)
 
@@ -166,6 +168,9 @@ class Swarms:
         # The seeder's hook (seeder/webrtc.py): a WebTorrent peer that wants data announced;
         # True when the seeder offers WebRTC there (its offers may still be on their way)
         self.on_web_leecher: typing.Optional[typing.Callable[[bytes], bool]] = None
+        # swarms a visitor announced as a seeder in (not a torrentweb seeder), since the daemon
+        # last took them (Swarms.take_visitor_seeded): there the seeder holds back
+        self.visitor_seeded_since: typing.Set[bytes] = set()
 
     def configure(self, config):
         """Take the settings of a (re)loaded TrackerConfig; the swarms stay."""
@@ -220,6 +225,8 @@ class Swarms:
             return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete)
         compact = a.address + a.port.to_bytes(2, "big")
         seeder = a.left == 0
+        if seeder and not a.peer_id.startswith(SEEDER_PEER_ID_PREFIX):
+            self.visitor_seeded_since.add(a.info_hash)
         expires = now + self.ttl
         peer = swarm.peers.get(a.peer_id)
         if peer is None:
@@ -276,6 +283,8 @@ class Swarms:
             swarm.leave_web(a.peer_id)
             return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete)
         seeder = a.left == 0
+        if seeder and not a.peer_id.startswith(SEEDER_PEER_ID_PREFIX):
+            self.visitor_seeded_since.add(a.info_hash)
         peer = swarm.web.get(a.peer_id)
         if peer is None:
             self._admit(swarm)
@@ -310,6 +319,30 @@ class Swarms:
             random.shuffle(ids)
         web = swarm.web
         return tuple([p for p in ids if p != me and not (seeder and web[p].seeder)][:k])
+
+    def visitor_seeders(self, info_hash: bytes) -> typing.Tuple[int, int]:
+        """(seeders that are visitors, leechers) of the swarm: a visitor seeder has everything
+        and is not the site's seeder on this or another frontend (SEEDER_PEER_ID_PREFIX)."""
+        swarm = self.swarms.get(info_hash)
+        if swarm is None or not swarm.complete:
+            return 0, 0
+        seeds = sum(1 for p, peer in swarm.web.items()
+                    if peer.seeder and not p.startswith(SEEDER_PEER_ID_PREFIX))
+        seeds += sum(1 for pool in (SEED4, SEED6) for p in swarm.pools[pool].ids
+                     if not p.startswith(SEEDER_PEER_ID_PREFIX))
+        return seeds, swarm.incomplete
+
+    def take_visitor_seeded(self, known: typing.Iterable[bytes]) -> typing.Dict[bytes, typing.Tuple[int, int]]:
+        """visitor_seeders() of the swarms that hold a visitor seeder now, of `known` (the last
+        answer) and of those a visitor announced as a seeder in since: a look at a few swarms,
+        not at all of them."""
+        out = {}
+        for ih in set(known) | self.visitor_seeded_since:
+            seeds, leechers = self.visitor_seeders(ih)
+            if seeds:
+                out[ih] = (seeds, leechers)
+        self.visitor_seeded_since.clear()
+        return out
 
     def leave_web(self, info_hash: bytes, peer_id: bytes):
         """A WebTorrent peer's socket closed."""

@@ -88,3 +88,46 @@ def test_every_swarm_with_downloaders_gets_its_own_unchoke_slots(tmp_path):
         seeder.close()
     assert all(HAVE_ALL in ids for ids in replies), f"a handshake did not work: {replies}"
     assert [UNCHOKE in ids for ids in replies] == [True, True], replies
+
+
+
+def test_the_seeder_holds_back_where_visitor_seeders_carry_the_swarm(tmp_path):
+    """seeder.hold_back: a crowd arriving at a page whose first visitor holds it all (it loaded
+    the page cold) needs nothing the swarm lacks. The daemon's tracker counts each swarm's
+    visitor seeders and leechers (rebalance); where the seeders are at least as many, the
+    seeder sends a trickle; where they are fewer, or once they left, all it can."""
+    from support.lt_client import Client
+    from torrentweb.seeder.session import HELD_BACK_RATE
+    size = 16 * 256 * 1024
+    data = os.urandom(size)
+    (tmp_path / "page.bin").write_bytes(data)
+    built = builder.build_file(tmp_path, "page.bin", size, base_url="http://127.0.0.1:1/", announce=[])
+    seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port())))
+    client = Client(tmp_path / "visitor")
+    try:
+        seeder.add(built.info_hash, built.data, tmp_path)
+        deadline = time.monotonic() + 10
+        while built.info_hash not in {t.info_hash for t in seeder.refresh()}:
+            assert time.monotonic() < deadline, "the torrent was never added"
+            time.sleep(0.05)
+        seeder.rebalance({built.info_hash: (1, 3)})        # one seeder tab for three leechers
+        assert seeder.session.find_torrent(lt_hash(built.info_hash)).upload_limit() <= 0
+        seeder.rebalance({built.info_hash: (2, 1)})        # two visitor seeders, one leecher
+        h = client.add(built.data, web_seeds=False, trackers=False)
+        h.connect_peer(("127.0.0.1", seeder.listen_port()))
+        for _ in range(10):                                 # 2 s at most two trickles' worth
+            time.sleep(0.2)
+            seeder.rebalance({built.info_hash: (2, 1)})
+        got = h.status().total_payload_download
+        assert got <= 4 * HELD_BACK_RATE, f"{got} bytes of {size} while held back"
+        seeder.rebalance({})                                # the visitor seeders left
+        client.wait_seeding(h, peers=[("127.0.0.1", seeder.listen_port())])
+    finally:
+        client.close()
+        seeder.close()
+    assert (tmp_path / "visitor" / "page.bin").read_bytes() == data
+
+
+def lt_hash(info_hash: str):
+    import libtorrent as lt
+    return lt.sha1_hash(bytes.fromhex(info_hash))

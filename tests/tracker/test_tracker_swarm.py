@@ -199,3 +199,28 @@ def test_visitors_uploads_add_up_as_deltas_whatever_the_transport():
     s.announce_web(web)
     s.announce_web(dataclasses.replace(web, uploaded=800))
     assert s.uploaded == 1500 + 800
+
+
+def test_visitor_seeders_are_counted_apart_from_the_sites_own_seeders():
+    """seeder.hold_back: the daemon holds its seeder back where visitor seeders can carry the
+    leechers. A torrentweb seeder (this frontend's pinned entry, another frontend's announce,
+    its WebRTC announce) is never a visitor seeder; a visitor that announces left=0 is, over
+    HTTP or WebSocket, and is named once to take_visitor_seeded."""
+    from torrentweb.naming import SEEDER_PEER_ID_PREFIX
+    s, _ = swarms()
+    site = SEEDER_PEER_ID_PREFIX + b"000000000001"
+    s.pin(IH, SEEDER_PEER_ID_PREFIX + b"000000000000", bytes([10, 0, 0, 99, 0, 1]))
+    s.announce(Announce(IH, site, bytes([10, 0, 0, 98]), 6000, 0, Event.STARTED, -1))
+    s.announce_web(Announce(IH, SEEDER_PEER_ID_PREFIX + b"000000000002", b"", 0, 0, Event.STARTED, -1))
+    for n in (1, 2, 3):
+        s.announce(peer(n))                               # three leechers
+    assert s.take_visitor_seeded(()) == {}
+    s.announce(peer(4, left=0))                           # a native visitor seeder
+    assert s.visitor_seeders(IH) == (1, 3)
+    s.announce_web(Announce(IH, b"-WW0200-000000000005", b"", 0, 0, Event.STARTED, -1))
+    assert s.take_visitor_seeded(()) == {IH: (2, 3)}      # and a tab that seeds
+    assert s.take_visitor_seeded(()) == {}                # named once; the daemon keeps the last
+    assert s.take_visitor_seeded([IH]) == {IH: (2, 3)}
+    s.announce(peer(4, left=0, event=Event.STOPPED))
+    s.leave_web(IH, b"-WW0200-000000000005")
+    assert s.take_visitor_seeded([IH]) == {}
