@@ -383,10 +383,17 @@ class Lateness:
 
     def __init__(self):
         self.bins = [0] * (self.BINS + 1)
-        self.packets = self.dropped = 0
+        self.packets = self.dropped = self.bytes = 0
+        self.begin()
 
-    def add(self, late: float):
+    def begin(self):
+        """The CPU and wall clock count from here (the delay line is ready: start-up left out)."""
+        times = os.times()
+        self.cpu0, self.started = times.user + times.system, time.monotonic()
+
+    def add(self, late: float, size: int):
         self.packets += 1
+        self.bytes += size
         self.bins[min(int(late / self.BIN), self.BINS)] += 1
 
     def quantile(self, q: float) -> float:
@@ -399,9 +406,15 @@ class Lateness:
         return 0.0
 
     def report(self) -> dict:
-        return {"packets": self.packets, "dropped": self.dropped,
+        """Also the delay line's own CPU (user + system, which includes the forwarding its writes
+        run in its context) over the bytes it carried: what one Mbit/s through it costs."""
+        times = os.times()
+        cpu, wall = times.user + times.system - self.cpu0, time.monotonic() - self.started
+        return {"packets": self.packets, "dropped": self.dropped, "bytes": self.bytes,
                 **{f"late_ms_p{q}": self.quantile(q / 100) * 1e3 for q in (50, 99)},
-                "late_ms_max": self.quantile(1.0) * 1e3}
+                "late_ms_max": self.quantile(1.0) * 1e3,
+                "cpu_s": cpu, "wall_s": wall,
+                "cpu_pct_per_100mbit": 100 * cpu / max(self.bytes * 8 / 1e8, 1e-9)}
 
 
 def delayline(spec: list[dict], lateness: Lateness, stop_fd: int):
@@ -412,6 +425,7 @@ def delayline(spec: list[dict], lateness: Lateness, stop_fd: int):
     heap: list[tuple[float, int, int, bytes]] = []
     seq = 0
     print("ready", flush=True)
+    lateness.begin()
     while True:
         timeout = max(0.0, heap[0][0] - time.monotonic()) if heap else None
         readable, _, _ = select.select([stop_fd, *fds], [], [], timeout)
@@ -429,7 +443,7 @@ def delayline(spec: list[dict], lateness: Lateness, stop_fd: int):
         now = time.monotonic()
         while heap and heap[0][0] <= now:
             due, _, fd, packet = heapq.heappop(heap)
-            lateness.add(now - due)
+            lateness.add(now - due, len(packet))
             try:
                 os.write(fd, packet)
             except BlockingIOError:      # the kernel's queue is full: a loss, counted
@@ -590,7 +604,8 @@ def print_selftest(r: dict):
         late = r[f"lateness_{run}"]
         print(f"  packets written late, {run} run: p50 <= {late['late_ms_p50']:.1f} ms, "
               f"p99 <= {late['late_ms_p99']:.1f} ms, max <= {late['late_ms_max']:.1f} ms "
-              f"({late['packets']} packets, {late['dropped']} dropped)")
+              f"({late['packets']} packets, {late['dropped']} dropped); its CPU "
+              f"{late['cpu_pct_per_100mbit']:.0f} % of a core per 100 Mbit/s carried")
 
 
 def record(r: dict, command: str, path=None):
