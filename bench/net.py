@@ -42,7 +42,10 @@ from harness.processes import pid_alive
 PREFIX_RE = re.compile(r"^twn(\d+)-")
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
-TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+TUNSETIFF, IFF_TUN, IFF_NO_PI, IFF_VNET_HDR = 0x400454CA, 0x0001, 0x1000, 0x4000
+TUNSETOFFLOAD, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN = 0x400454D0, 0x01, 0x02, 0x04, 0x08
+VNET_HDR = 10          # struct virtio_net_hdr before each packet on a TUN with IFF_VNET_HDR
+READ_MAX = 1 << 17     # a GSO super-packet: up to 64 KiB of IP, plus VNET_HDR
 PR_SET_PDEATHSIG = 1
 QUEUE_S = 0.1          # tbf queue: this many seconds of the link's rate (about a BDP at 50 ms RTT x2)
 REALTIME_PRIORITY = 10  # SCHED_FIFO of the delay line
@@ -365,15 +368,18 @@ def cleanup(include_alive: bool = False) -> list[str]:
 def open_tun(name: str) -> int:
     """A non-persistent TUN: it disappears with this process, so SIGKILL leaves none behind."""
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI | IFF_VNET_HDR))
+    fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
     sh("ip", "link", "set", name, "txqueuelen", "1000", "up")
     return fd
 
 
 def delay_of(packet: bytes, own: float, delays: dict[int, float]) -> float:
     """own link's delay + the destination host's (10.77.<host>.x); IPv4 only, else own delay."""
-    if len(packet) >= 20 and packet[0] >> 4 == 4 and packet[16] == 10 and packet[17] == 77:
-        return own + delays.get(packet[18], 0.0)
+    ip = VNET_HDR
+    if len(packet) >= ip + 20 and packet[ip] >> 4 == 4 and packet[ip + 16] == 10 \
+            and packet[ip + 17] == 77:
+        return own + delays.get(packet[ip + 18], 0.0)
     return own
 
 
@@ -389,7 +395,7 @@ class Lateness:
     def begin(self):
         """The CPU and wall clock count from here (the delay line is ready: start-up left out)."""
         times = os.times()
-        self.cpu0, self.started = times.user + times.system, time.monotonic()
+        self.cpu0, self.started = (times.user, times.system), time.monotonic()
 
     def add(self, late: float, size: int):
         self.packets += 1
@@ -409,11 +415,12 @@ class Lateness:
         """Also the delay line's own CPU (user + system, which includes the forwarding its writes
         run in its context) over the bytes it carried: what one Mbit/s through it costs."""
         times = os.times()
-        cpu, wall = times.user + times.system - self.cpu0, time.monotonic() - self.started
+        user, system = times.user - self.cpu0[0], times.system - self.cpu0[1]
+        cpu, wall = user + system, time.monotonic() - self.started
         return {"packets": self.packets, "dropped": self.dropped, "bytes": self.bytes,
                 **{f"late_ms_p{q}": self.quantile(q / 100) * 1e3 for q in (50, 99)},
                 "late_ms_max": self.quantile(1.0) * 1e3,
-                "cpu_s": cpu, "wall_s": wall,
+                "cpu_s": cpu, "cpu_user_s": user, "wall_s": wall,
                 "cpu_pct_per_100mbit": 100 * cpu / max(self.bytes * 8 / 1e8, 1e-9)}
 
 
@@ -435,7 +442,7 @@ def delayline(spec: list[dict], lateness: Lateness, stop_fd: int):
         for fd in readable:
             for _ in range(32):
                 try:
-                    packet = os.read(fd, 65536)
+                    packet = os.read(fd, READ_MAX)
                 except BlockingIOError:
                     break
                 seq += 1
@@ -443,7 +450,7 @@ def delayline(spec: list[dict], lateness: Lateness, stop_fd: int):
         now = time.monotonic()
         while heap and heap[0][0] <= now:
             due, _, fd, packet = heapq.heappop(heap)
-            lateness.add(now - due, len(packet))
+            lateness.add(now - due, len(packet) - VNET_HDR)
             try:
                 os.write(fd, packet)
             except BlockingIOError:      # the kernel's queue is full: a loss, counted
