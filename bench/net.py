@@ -423,9 +423,10 @@ class Lateness:
         self.begin()
 
     def begin(self):
-        """The CPU and wall clock count from here (the delay line is ready: start-up left out)."""
+        """The CPU, wall clock and backlog drops count from here (start-up left out)."""
         times = os.times()
         self.cpu0, self.started = (times.user, times.system), time.monotonic()
+        self.backlog0 = backlog_drops()
 
     def add(self, late: float, size: int):
         self.packets += 1
@@ -442,16 +443,24 @@ class Lateness:
         return 0.0
 
     def report(self) -> dict:
-        """Also the delay line's own CPU (user + system, which includes the forwarding its writes
-        run in its context) over the bytes it carried: what one Mbit/s through it costs."""
+        """Also the delay line's own CPU (user + system: softirqs that run on its CPU are in it)
+        over the bytes it carried: what one Mbit/s through it costs. `dropped` also counts what
+        the kernel's per-CPU backlogs dropped meanwhile (machine-wide): RPS queues its writes there."""
         times = os.times()
         user, system = times.user - self.cpu0[0], times.system - self.cpu0[1]
         cpu, wall = user + system, time.monotonic() - self.started
-        return {"packets": self.packets, "dropped": self.dropped, "bytes": self.bytes,
+        dropped = self.dropped + backlog_drops() - self.backlog0
+        return {"packets": self.packets, "dropped": dropped, "bytes": self.bytes,
                 **{f"late_ms_p{q}": self.quantile(q / 100) * 1e3 for q in (50, 99)},
                 "late_ms_max": self.quantile(1.0) * 1e3,
                 "cpu_s": cpu, "cpu_user_s": user, "wall_s": wall,
                 "cpu_pct_per_100mbit": 100 * cpu / max(self.bytes * 8 / 1e8, 1e-9)}
+
+
+def backlog_drops() -> int:
+    """Packets the kernel dropped because a CPU's input backlog was full (netdev_max_backlog)."""
+    with open("/proc/net/softnet_stat") as stat:
+        return sum(int(line.split()[1], 16) for line in stat)
 
 
 def delayline(spec: dict, lateness: Lateness, stop_fd: int):
@@ -474,7 +483,7 @@ def delayline(spec: dict, lateness: Lateness, stop_fd: int):
                 os.write(tun, packet)
             except BlockingIOError:      # the kernel's queue is full: a loss, counted
                 lateness.dropped += 1
-            now = time.monotonic()       # a write forwards the packet in this context: it takes time
+            now = time.monotonic()       # a write may forward the packet right here: it takes time
         timeout = max(0.0, heap[0][0] - now) if heap else None
         readable, _, _ = select.select([stop_fd, tun], [], [], timeout)
         if stop_fd in readable:
@@ -602,6 +611,7 @@ def selftest(profile: Profile = PROFILES["home"], down_bytes: int = 4 << 20,
              up_bytes: int = 2 << 20, ceiling_bytes: int = 64 << 20, crowd: int = 0) -> dict:
     """One `profile` link (beside an unshaped server): rates and RTT against it; then the ceiling;
     then, if crowd, that many `profile` hosts sending at once (`crowd_run`)."""
+    load = os.getloadavg()
     with Network([("server", PROFILES["lan"]), ("visitor", profile)]) as net:
         rtts = measure_rtt(net["visitor"], net["server"])
         down = measure_rate(net["server"], net["visitor"], down_bytes)
@@ -610,7 +620,7 @@ def selftest(profile: Profile = PROFILES["home"], down_bytes: int = 4 << 20,
     idle, ceiling, flat_out = ceiling_run(0, ceiling_bytes)
     _, delayed, held = ceiling_run(profile.delay_ms, ceiling_bytes)
     expected_rtt = 2 * profile.delay_ms / 1000
-    return {"profile": profile.name,
+    return {"profile": profile.name, "load_at_start": load,
             "down_mbit": down / 1e6, "down_expected_mbit": profile.down_mbit,
             "up_mbit": up / 1e6, "up_expected_mbit": profile.up_mbit,
             "rtt_ms_median": median(rtts) * 1e3, "rtt_ms_max": max(rtts) * 1e3,
@@ -722,7 +732,8 @@ def record(r: dict, command: str, path=None):
                        *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
     write_section("net", f"""## The emulated network (`bench/net.py`)
 
-Command: `{command}` as root on this machine (2 vCPUs, shared); {time.strftime('%Y-%m-%d')}.
+Command: `{command}` as root on this machine (2 vCPUs, shared; load average at the start
+{" / ".join(f"{x:.2f}" for x in r["load_at_start"])}); {time.strftime('%Y-%m-%d')}.
 One `{r['profile']}` link beside an unshaped server; rates are TCP goodput after the first quarter of
 the transfer (slow start left out); tbf counts Ethernet frames, so goodput is ~95.6% of the link rate
 (1448 payload bytes per 1514-byte frame). Delay line: Python, SCHED_FIFO on one CPU, one heap and
