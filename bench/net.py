@@ -732,8 +732,8 @@ def record(r: dict, command: str, path=None):
                        *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
     write_section("net", f"""## The emulated network (`bench/net.py`)
 
-Command: `{command}` as root on this machine (2 vCPUs, shared; load average at the start
-{" / ".join(f"{x:.2f}" for x in r["load_at_start"])}); {time.strftime('%Y-%m-%d')}.
+Command: `{command}` as root on this machine
+(2 vCPUs, shared; load average at the start {" / ".join(f"{x:.2f}" for x in r["load_at_start"])}); {time.strftime('%Y-%m-%d')}.
 One `{r['profile']}` link beside an unshaped server; rates are TCP goodput after the first quarter of
 the transfer (slow start left out); tbf counts Ethernet frames, so goodput is ~95.6% of the link rate
 (1448 payload bytes per 1514-byte frame). Delay line: Python, SCHED_FIFO on one CPU, one heap and
