@@ -392,7 +392,12 @@ def steer_forwarding(tun: str):
     """Pin the delay line to the last CPU and have RPS hand what it writes into the TUN to the
     others. A TUN write runs the whole forwarding in the writer's context (routing, the downlink's
     tbf, the veth, the receiving host's TCP and the ACK it sends back): 25 us a packet here, which
-    made the delay line late by tens of ms at 32 visitors; with RPS a write costs ~8 us."""
+    made the delay line late by tens of ms at 32 visitors; with RPS a write costs ~8 us.
+    The price: what it writes waits in the other CPUs' backlogs (netdev_max_backlog, 1000 here,
+    machine-wide, left alone), served by softirqs that compete with the hosts' processes; when
+    those CPUs stall, the backlog overflows and drops (counted in the report's `dropped`: 54 of
+    283,000 packets in one of five 64-host crowd runs at full load, 0 in the others). RPS onto
+    all CPUs, this one included, halves that risk but left the delay line 51 ms late (p99)."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return
@@ -728,12 +733,13 @@ def record(r: dict, command: str, path=None):
                   f"<= {lr['late_ms_p50']:.1f} / {lr['late_ms_p99']:.1f} / {lr['late_ms_max']:.1f} ms "
                   f"({lr['dropped']} dropped)", "0"),
                  ("the delay line's CPU per 100 Mbit/s carried (crowd)", cpu(lr), "")]
+    load = " / ".join(f"{x:.2f}" for x in r["load_at_start"])
     table = "\n".join(["| measured | value | profile |", "| --- | --- | --- |",
                        *(f"| {a} | {b} | {c} |" for a, b, c in rows)])
     write_section("net", f"""## The emulated network (`bench/net.py`)
 
 Command: `{command}` as root on this machine
-(2 vCPUs, shared; load average at the start {" / ".join(f"{x:.2f}" for x in r["load_at_start"])}); {time.strftime('%Y-%m-%d')}.
+(2 vCPUs, shared; load average at the start {load}); {time.strftime('%Y-%m-%d')}.
 One `{r['profile']}` link beside an unshaped server; rates are TCP goodput after the first quarter of
 the transfer (slow start left out); tbf counts Ethernet frames, so goodput is ~95.6% of the link rate
 (1448 payload bytes per 1514-byte frame). Delay line: Python, SCHED_FIFO on one CPU, one heap and
@@ -746,11 +752,12 @@ Reading: *late* is the time from a packet's due time to its write, from the dela
 histogram (0.1 ms bins); time a packet waits in its TUN's queue before the delay line reads it is
 not in it, the round trips include it. A ceiling run is one TCP flow as fast as it goes (its hosts
 may buffer 32 MiB: the default 4 MiB stops one flow at ~600 Mbit/s at 40 ms), so it ends where
-the kernel's TCP, the forwarding or the delay line do; its lateness is where accuracy ends. The crowd
-row is the load of a flash crowd: every visitor's uplink busy at once, over many flows. The CPU is
+the kernel's TCP, the forwarding or the delay line do; its lateness is where accuracy ends. The
+crowd row is the load of a flash crowd: every visitor's uplink busy at once, over many flows. The CPU is
 the delay line's user + system time (softirqs that happen to run on its CPU included) over the
-bytes it carried. On this shared VM, single outliers of 5-15 ms come and go with the other
-engineers' load (steal time), even at SCHED_FIFO.
+bytes it carried. *Dropped* includes the kernel's backlog drops while it ran (what RPS queues on
+the other CPU can overflow when that CPU stalls; `steer_forwarding`). On this shared VM, single
+outliers of 5-15 ms come and go with the other engineers' load (steal time), even at SCHED_FIFO.
 """, path or RESULTS)
 
 
