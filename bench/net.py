@@ -16,7 +16,8 @@ Its cost per byte: the TUN carries GSO super-packets (TCP segments of up to 64 K
 host's stack built them, behind a virtio_net_hdr), so one read and one write move many frames;
 a tbf splits a super-packet larger than its burst, so the shaping is what it was. Plain packets
 (UDP, ACKs) pass one by one. The forwarding that a TUN write runs is handed to the other CPUs
-(RPS, `steer_forwarding`), so the delay line's own CPU stays free for being on time.
+(RPS, `steer_forwarding`), so the delay line's own CPU stays free for being on time; it holds its
+writes while their backlog is long, so a stalled CPU makes packets late, not lost.
 Names carry a per-run prefix `twn<pid>-` and addresses (10.77.<host>.0/24) exist only inside
 these namespaces; nothing routes to the host.
 Teardown runs on leaving the `Network` context, at exit and on SIGTERM; `cleanup` handles SIGKILL.
@@ -54,6 +55,9 @@ TUNSETOFFLOAD, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN = 0x400454D0, 0
 VNET_HDR = 10          # struct virtio_net_hdr before each packet on a TUN with IFF_VNET_HDR
 READ_MAX = 1 << 17     # a GSO super-packet: up to 64 KiB of IP, plus VNET_HDR
 READ_BATCH = 32        # reads per wakeup of the delay line, before it looks at what is due again
+BACKLOG_HIGH = 500     # the delay line holds its writes while a CPU's input backlog is longer (of 1000)
+BACKLOG_EVERY = 32     # ... which it looks at every this many writes
+BACKLOG_WAIT = 0.0005  # ... and then again after this many seconds
 PR_SET_PDEATHSIG = 1
 QUEUE_S = 0.1          # tbf queue: this many seconds of the link's rate (about a BDP at 50 ms RTT x2)
 CEILING_SNDBUF = 32 << 20  # tcp_wmem's maximum in the ceiling runs' hosts (one flow must fill the line)
@@ -393,11 +397,12 @@ def steer_forwarding(tun: str):
     others. A TUN write runs the whole forwarding in the writer's context (routing, the downlink's
     tbf, the veth, the receiving host's TCP and the ACK it sends back): 25 us a packet here, which
     made the delay line late by tens of ms at 32 visitors; with RPS a write costs ~8 us.
-    The price: what it writes waits in the other CPUs' backlogs (netdev_max_backlog, 1000 here,
-    machine-wide, left alone), served by softirqs that compete with the hosts' processes; when
-    those CPUs stall, the backlog overflows and drops (counted in the report's `dropped`: 54 of
-    283,000 packets in one of five 64-host crowd runs at full load, 0 in the others). RPS onto
-    all CPUs, this one included, halves that risk but left the delay line 51 ms late (p99)."""
+    The price: what it writes waits in the other CPUs' backlogs (netdev_max_backlog, 1000 by
+    default, machine-wide, left alone), served by softirqs that compete with the hosts' processes;
+    when those CPUs stall, a backlog overflows and drops (54 of 283,000 packets in one of five
+    64-host crowd runs at full load). So the delay line holds its writes while a backlog is
+    over BACKLOG_HIGH (`Backlog`): a stall makes packets late, as it did before, not lost.
+    RPS onto all CPUs, this one included, left the delay line 51 ms late (p99) there."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return
@@ -418,20 +423,39 @@ def delay_of(packet: bytes, delays: dict[int, float]) -> float:
     return delay
 
 
+class Backlog:
+    """The kernel's per-CPU input backlogs, from /proc/net/softnet_stat (one line per CPU, hex):
+    column 1 counts drops (the backlog was full), column 13 is its length now (Linux 6.x)."""
+
+    def __init__(self):
+        self.fd = os.open("/proc/net/softnet_stat", os.O_RDONLY)
+
+    def _rows(self) -> list[list[str]]:
+        return [line.split() for line in os.pread(self.fd, 1 << 16, 0).decode().splitlines()]
+
+    def drops(self) -> int:
+        return sum(int(row[1], 16) for row in self._rows())
+
+    def longest(self) -> int:
+        """The longest backlog now, in packets (0 if this kernel does not say)."""
+        return max((int(row[13], 16) for row in self._rows() if len(row) > 13), default=0)
+
+
 class Lateness:
     """How late the delay line wrote packets past their due time: a histogram of 0.1 ms bins."""
     BIN, BINS = 1e-4, 1000
 
     def __init__(self):
         self.bins = [0] * (self.BINS + 1)
-        self.packets = self.dropped = self.bytes = 0
+        self.packets = self.dropped = self.bytes = self.held = 0
+        self.backlog = Backlog()         # the kernel's side of the losses (and, to the delay line, its pace)
         self.begin()
 
     def begin(self):
         """The CPU, wall clock and backlog drops count from here (start-up left out)."""
         times = os.times()
         self.cpu0, self.started = (times.user, times.system), time.monotonic()
-        self.backlog0 = backlog_drops()
+        self.backlog0 = self.backlog.drops()
 
     def add(self, late: float, size: int):
         self.packets += 1
@@ -454,18 +478,12 @@ class Lateness:
         times = os.times()
         user, system = times.user - self.cpu0[0], times.system - self.cpu0[1]
         cpu, wall = user + system, time.monotonic() - self.started
-        dropped = self.dropped + backlog_drops() - self.backlog0
-        return {"packets": self.packets, "dropped": dropped, "bytes": self.bytes,
+        dropped = self.dropped + self.backlog.drops() - self.backlog0
+        return {"packets": self.packets, "dropped": dropped, "bytes": self.bytes, "held": self.held,
                 **{f"late_ms_p{q}": self.quantile(q / 100) * 1e3 for q in (50, 99)},
                 "late_ms_max": self.quantile(1.0) * 1e3,
                 "cpu_s": cpu, "cpu_user_s": user, "wall_s": wall,
                 "cpu_pct_per_100mbit": 100 * cpu / max(self.bytes * 8 / 1e8, 1e-9)}
-
-
-def backlog_drops() -> int:
-    """Packets the kernel dropped because a CPU's input backlog was full (netdev_max_backlog)."""
-    with open("/proc/net/softnet_stat") as stat:
-        return sum(int(line.split()[1], 16) for line in stat)
 
 
 def delayline(spec: dict, lateness: Lateness, stop_fd: int):
@@ -476,12 +494,19 @@ def delayline(spec: dict, lateness: Lateness, stop_fd: int):
     steer_forwarding(spec["tun"])
     delays = {int(host): delay for host, delay in spec["delays"].items()}
     heap: list[tuple[float, int, bytes]] = []
-    seq = 0
+    seq = since_look = 0
     print("ready", flush=True)
     lateness.begin()
     while True:
-        now = time.monotonic()
+        now, held = time.monotonic(), False
         while heap and heap[0][0] <= now:
+            if since_look >= BACKLOG_EVERY:
+                if lateness.backlog.longest() > BACKLOG_HIGH:
+                    held = True              # the forwarding CPU is behind: late, not lost
+                    lateness.held += 1
+                    break
+                since_look = 0
+            since_look += 1
             due, _, packet = heapq.heappop(heap)
             lateness.add(now - due, len(packet) - VNET_HDR)
             try:
@@ -489,7 +514,7 @@ def delayline(spec: dict, lateness: Lateness, stop_fd: int):
             except BlockingIOError:      # the kernel's queue is full: a loss, counted
                 lateness.dropped += 1
             now = time.monotonic()       # a write may forward the packet right here: it takes time
-        timeout = max(0.0, heap[0][0] - now) if heap else None
+        timeout = BACKLOG_WAIT if held else max(0.0, heap[0][0] - now) if heap else None
         readable, _, _ = select.select([stop_fd, tun], [], [], timeout)
         if stop_fd in readable:
             return
@@ -755,8 +780,8 @@ may buffer 32 MiB: the default 4 MiB stops one flow at ~600 Mbit/s at 40 ms), so
 the kernel's TCP, the forwarding or the delay line do; its lateness is where accuracy ends. The
 crowd row is the load of a flash crowd: every visitor's uplink busy at once, over many flows. The CPU is
 the delay line's user + system time (softirqs that happen to run on its CPU included) over the
-bytes it carried. *Dropped* includes the kernel's backlog drops while it ran (what RPS queues on
-the other CPU can overflow when that CPU stalls; `steer_forwarding`). On this shared VM, single
+bytes it carried. *Dropped* includes the kernel's backlog drops while it ran (RPS queues its
+writes on the other CPU; it holds them while that backlog is long: `steer_forwarding`). On this shared VM, single
 outliers of 5-15 ms come and go with the other engineers' load (steal time), even at SCHED_FIFO.
 """, path or RESULTS)
 
