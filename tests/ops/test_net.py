@@ -49,8 +49,31 @@ def test_home_link_gives_its_rates_and_delay(net):
     rtt = net.median(rtts)
     assert within(rtt, 2 * home.delay_ms / 1000), f"round trip {rtt * 1e3:.1f} ms"
     late = n.lateness                                # the delay line's own report, at teardown
-    assert late["packets"] > (3 << 20) // 1500 and late["dropped"] == 0, late
+    assert late["bytes"] > (3 << 20) + (1 << 20) and late["dropped"] == 0, late   # all of it crossed
     assert late["late_ms_p50"] <= 1.0, late
+
+
+def test_tcp_crosses_the_delay_line_in_super_packets_and_udp_packet_by_packet(net):
+    """GSO through the TUN: TCP moves in segments of many frames; UDP (WebRTC) still gets across."""
+    unshaped = net.Profile("unshaped", None, None, delay_ms=5)   # a slow link sends short segments
+    with net.Network([("a", net.PROFILES["lan"]), ("b", unshaped)]) as n:
+        rtts = net.measure_rtt(n["a"], n["b"], count=5)
+        net.measure_rate(n["a"], n["b"], 8 << 20)
+    assert within(net.median(rtts), 2 * 0.005), f"round trip {net.median(rtts) * 1e3:.1f} ms"
+    late = n.lateness
+    assert late["bytes"] > 8 << 20 and late["dropped"] == 0, late
+    assert late["bytes"] / late["packets"] > 3000, late      # ACKs included: frames are 1500
+
+
+def test_delay_adds_the_source_and_destination_links_from_the_header(net):
+    delays = {1: 0.005, 2: 0.040}
+    header = bytes(net.VNET_HDR)
+    def ipv4(src, dst):
+        return header + bytes([0x45]) + bytes(11) + bytes(src) + bytes(dst) + bytes(40)
+    assert net.delay_of(ipv4([10, 77, 1, 2], [10, 77, 2, 2]), delays) == 0.045
+    assert net.delay_of(ipv4([10, 77, 2, 2], [10, 77, 2, 1]), delays) == 0.080
+    assert net.delay_of(ipv4([10, 77, 1, 2], [192, 0, 2, 1]), delays) == 0.005
+    assert net.delay_of(header + bytes([0x60]) + bytes(39), delays) == 0.0     # not IPv4
 
 
 def test_delay_adds_up_over_both_links(net):
