@@ -96,6 +96,7 @@ class Result:
     frontend_bytes: tuple = ()         # --frontends: each frontend's Apache asset + seeder bytes
     pages: int = 1                     # --pages: the crowd spread over that many pages (visitor
     page_bytes: tuple = ()             # i on page i % pages); asset_bytes: one copy of each
+    held_back: int = 0                 # swarms where the seeder began to hold back (seeder.hold_back)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -498,6 +499,7 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
         seeders = [fresh_status(o, finished + STATS_LAG)["uploaded"] - u for o, u in zip(origins, up0)]
         apaches = [asset_bytes_in_log(o.apache.access_log_lines()[m:], paths) for o, m in zip(origins, marks)]
         seeder_bytes, apache_bytes = sum(seeders), sum(apaches)
+        held = held_back(origins)
     server = apache_bytes + seeder_bytes
     p95, http_p95 = quantile(times, 0.95), quantile(http_times, 0.95)
     return Result(
@@ -510,7 +512,8 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
         p95_ratio=round(p95 / http_p95, 3), cap=args.cap, size=args.size, backstop=args.backstop,
         deadline=args.deadline, pages=len(pages),
         page_bytes=tuple(sum(urls.values()) for urls in page_urls),
-        frontend_bytes=tuple(a + b for a, b in zip(apaches, seeders)) if len(origins) > 1 else ())
+        frontend_bytes=tuple(a + b for a, b in zip(apaches, seeders)) if len(origins) > 1 else (),
+        held_back=held)
 
 
 # --- from cold (pages.p2p: auto) ------------------------------------------------------------
@@ -555,6 +558,15 @@ class ColdResult:
     net: str = ""
     net_late_ms_p99: float = math.nan
     net_dropped: int = 0
+    held_back: int = 0
+
+
+HELD_BACK_LINE = "the seeder holds back"
+
+
+def held_back(origins) -> int:
+    """How often the seeders began to hold back in a swarm (their log says so each time)."""
+    return sum(o.daemon.log().count(HELD_BACK_LINE) for o in origins)
 
 
 def heat_events(log: str) -> list[tuple[float, str, str]]:
@@ -766,6 +778,7 @@ def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) 
         seeder_bytes = status["uploaded"] - up0
         cold_http, web_seed = asset_bytes_by_route(origin.apache.access_log_lines()[mark:], paths)
         events = heat_events(origin.daemon.log())
+        held = held_back([origin])
     first_view = min(r["arrived"] for r in records.values())
     last_view = max(r["arrived"] for r in records.values())
     hot_at = next((t for t, _, s in events if s == "hot"), math.nan)
@@ -790,7 +803,7 @@ def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) 
         if any(r["state"] == "cold" for r in order) else math.nan,
         cold_after_s=round(cold_at - last_view, 2), views=hot.views, window=hot.window,
         cool_down=hot.cool_down, uplink=origin.config.pages.uplink, spread=args.spread,
-        cap=args.cap, size=args.size)
+        cap=args.cap, size=args.size, held_back=held)
 
 
 @dataclass(frozen=True)
@@ -807,6 +820,7 @@ class BrowserResult:
     http_server_copies: float   # the same N by plain HTTP (threads), same capped origin
     http_p95_s: float
     cold: int = 0               # --from-cold: tabs that got the page cold (plain HTTP, then seeded)
+    held_back: int = 0          # swarms where the seeder began to hold back
 
 
 def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
@@ -829,11 +843,13 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
         finished = time.time()
         seeder_bytes = fresh_status(origin, finished + STATS_LAG)["uploaded"] - up0
         apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
+        held = held_back([origin])
     server = apache_bytes + seeder_bytes
     return BrowserResult(n, asset_bytes, server, apache_bytes, seeder_bytes,
                          round(server / asset_bytes, 3), round(quantile(times, 0.5), 2),
                          round(quantile(times, 0.95), 2), via,
-                         round(http_bytes / asset_bytes, 3), round(quantile(http_times, 0.95), 2), cold)
+                         round(http_bytes / asset_bytes, 3), round(quantile(http_times, 0.95), 2), cold,
+                         held)
 
 
 # [assets shown and how, the loader's error, its mode]: a cold page's images are the browser's
