@@ -39,6 +39,16 @@ def wire_messages(port: int, info_hash: bytes, seconds: float) -> list[int]:
         return ids
 
 
+def seed(seeder: SeedingSession, root, *torrents):
+    """Add the built torrents and wait until the session reports them."""
+    for built in torrents:
+        seeder.add(built.info_hash, built.data, root)
+    deadline = time.monotonic() + 10
+    while {b.info_hash for b in torrents} - {t.info_hash for t in seeder.refresh()}:
+        assert time.monotonic() < deadline, "the torrents were never added"
+        time.sleep(0.05)
+
+
 def test_a_choked_visitor_is_granted_no_pieces_outside_the_choker(tmp_path):
     """BEP 6 allowed-fast pieces bypass choking: every visitor of a crowd would pull its own (the
     same ones behind one NAT) from the origin; bench/flashcrowd.py measured up to 5 extra copies."""
@@ -47,11 +57,7 @@ def test_a_choked_visitor_is_granted_no_pieces_outside_the_choker(tmp_path):
                                announce=[])
     seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port())))
     try:
-        seeder.add(built.info_hash, built.data, tmp_path)
-        deadline = time.monotonic() + 10
-        while built.info_hash not in {t.info_hash for t in seeder.refresh()}:
-            assert time.monotonic() < deadline, "the torrent was never added"
-            time.sleep(0.05)
+        seed(seeder, tmp_path, built)
         ids = wire_messages(seeder.listen_port(), bytes.fromhex(built.info_hash), 1.5)
     finally:
         seeder.close()
@@ -70,12 +76,7 @@ def test_every_swarm_with_downloaders_gets_its_own_unchoke_slots(tmp_path):
                                            announce=[]))
     seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port()), unchoke_slots=1))
     try:
-        for built in torrents:
-            seeder.add(built.info_hash, built.data, tmp_path)
-        deadline = time.monotonic() + 10
-        while {b.info_hash for b in torrents} - {t.info_hash for t in seeder.refresh()}:
-            assert time.monotonic() < deadline, "the torrents were never added"
-            time.sleep(0.05)
+        seed(seeder, tmp_path, *torrents)
         with ThreadPoolExecutor(2) as pool:
             wires = [pool.submit(wire_messages, seeder.listen_port(), bytes.fromhex(b.info_hash), 6)
                      for b in torrents]
@@ -105,11 +106,7 @@ def test_the_seeder_holds_back_where_visitor_seeders_carry_the_swarm(tmp_path):
     seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port())))
     client = Client(tmp_path / "visitor")
     try:
-        seeder.add(built.info_hash, built.data, tmp_path)
-        deadline = time.monotonic() + 10
-        while built.info_hash not in {t.info_hash for t in seeder.refresh()}:
-            assert time.monotonic() < deadline, "the torrent was never added"
-            time.sleep(0.05)
+        seed(seeder, tmp_path, built)
         seeder.rebalance({built.info_hash: (1, 3)})        # one seeder tab for three leechers
         assert seeder.session.find_torrent(lt_hash(built.info_hash)).upload_limit() <= 0
         seeder.rebalance({built.info_hash: (2, 1)})        # two visitor seeders, one leecher
