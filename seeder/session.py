@@ -46,11 +46,10 @@ class SessionStats:
 
 
 REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked again
-# seeder.hold_back: the seeder's upload in a swarm its visitor seeders can carry (a trickle, not
-# nothing: a seeder tab that vanished without a word stays in the tracker until it expires)
-HELD_BACK_RATE = 32 * 1024     # bytes/s
-SPREAD_HELD = 2                # ... and where its connected peers hold this many copies of every piece
-SPREAD_LOOK_MAX = 200_000      # pieces x peers above which the spread is not counted (the status thread)
+# seeder.hold_back: the seeder's upload in a swarm its visitor seeders can carry. Next to nothing,
+# not a trickle: a trickle (32 KiB/s was tried) kept a starved tab's stall clock alive, so it never
+# took the web seed (the loader does after 3 s without a byte): p95 26 s for 4 tabs, not 7 s.
+HELD_BACK_RATE = 1             # bytes/s (0 would be libtorrent's "unlimited")
 
 
 class TorrentTrackers(typing.NamedTuple):
@@ -142,7 +141,6 @@ class SeedingSession:
         self._downloading: set[str] = set()                 # torrents with peers that download
         self._swarms = 1                                    # what the choker's slots are set for
         self._held: dict[str, "lt.torrent_handle"] = {}     # swarms the seeder holds back in
-        self._busy: dict[str, "lt.torrent_handle"] = {}     # the downloading ones' handles
 
     def apply(self, config: SeederConfig):
         """Reload: new limits and addresses take effect without dropping the swarms."""
@@ -227,7 +225,6 @@ class SeedingSession:
             self._figures.pop(info_hash, None)
             self._downloading.discard(info_hash)
             self._held.pop(info_hash, None)
-            self._busy.pop(info_hash, None)
             if trackers.own:
                 self._joined.append((bytes.fromhex(info_hash), False))
         h = self._handle(info_hash)
@@ -276,31 +273,24 @@ class SeedingSession:
 
     def hold_back(self, visitor_seeded: typing.Mapping[str, tuple[int, int]]):
         """seeder.hold_back: in a swarm whose visitor seeders are at least as many as its
-        leechers, or whose peers hold SPREAD_HELD copies of every piece between them, the
-        seeder sends only a trickle (HELD_BACK_RATE); elsewhere all it can. A crowd arriving
-        at a page whose first visitor loaded it cold, or after its first visitors completed,
-        needs nothing the swarm lacks, yet the seeder sent every newcomer what it asked for:
-        1-2 copies more than the one the swarm already had (bench/flashcrowd.py --from-cold).
-        A trickle, not super-seeding (BEP 16): libtorrent 2.1's super-seeder tells a newcomer
-        of no piece for its first 10 s, and one that met it never learns of the seeder's
-        pieces when super-seeding ends."""
-        held, busy = set(), {}
-        if self.config.hold_back:
-            held = {ih for ih, (seeds, leechers) in visitor_seeded.items() if seeds >= leechers}
-            with self._lock:
-                busy, was = dict(self._busy), set(self._held)
-            # held while every piece is still out (peers that complete leave the seeder's view)
-            held |= {ih for ih, h in busy.items()
-                     if ih not in held and _spread(h) >= (1 if ih in was else SPREAD_HELD)}
+        leechers, the seeder holds its upload back (HELD_BACK_RATE); elsewhere it sends all it
+        can. A crowd arriving at a page whose first visitor loaded it cold, or after its first
+        visitors completed, needs nothing the swarm lacks, yet the seeder sent every newcomer
+        what it asked for: 1-2 copies more than the one the swarm already had (bench/
+        flashcrowd.py --from-cold). A leecher the seeders do not reach takes the web seed
+        after the loader's 3 s without a byte. An upload limit, not super-seeding (BEP 16):
+        libtorrent 2.1's super-seeder tells a newcomer of no piece for its first 10 s, and one
+        that met it never learns of the seeder's pieces when super-seeding ends."""
+        held = {ih for ih, (seeds, leechers) in visitor_seeded.items() if seeds >= leechers} \
+            if self.config.hold_back else set()
         with self._lock:
             held &= self._seeding
             start, stop = held - self._held.keys(), self._held.keys() - held
             ended = {ih: self._held.pop(ih) for ih in stop}
         for info_hash in start:
-            h = busy.get(info_hash) or self._handle(info_hash)   # a lookup per change, not per tick
+            h = self._handle(info_hash)         # a lookup per change, not per tick
             if h is not None:
-                log.info("%s: the swarm holds every piece or can carry itself: the seeder holds back",
-                         info_hash)
+                log.info("%s: its visitor seeders carry the swarm: the seeder holds back", info_hash)
                 h.set_upload_limit(HELD_BACK_RATE)
                 with self._lock:
                     if info_hash in self._seeding:
@@ -357,10 +347,8 @@ class SeedingSession:
                 info_hash = str(st.info_hashes.v1)
                 if st.num_peers > st.num_seeds and info_hash in self._seeding:
                     self._downloading.add(info_hash)
-                    self._busy[info_hash] = st.handle
                 else:
                     self._downloading.discard(info_hash)
-                    self._busy.pop(info_hash, None)
 
     def listen_port(self) -> int:
         return self._listen_port
@@ -385,15 +373,6 @@ class SeedingSession:
         for h in self.session.get_torrents():
             self.session.remove_torrent(h)
         del self.session
-
-
-def _spread(h: "lt.torrent_handle") -> int:
-    """Copies of its rarest piece that the seeder's connected peers hold between them (0 when
-    too many pieces and peers to count on the status thread)."""
-    peers = [p.pieces for p in h.get_peer_info() if not p.flags & lt.peer_info.connecting]
-    if not peers or not peers[0] or len(peers) * len(peers[0]) > SPREAD_LOOK_MAX:
-        return 0
-    return min(sum(column) for column in zip(*peers))
 
 
 def _split_trackers(urls: list, tiers: list) -> tuple[list, list]:
