@@ -55,6 +55,7 @@ class Figures:
     egress_http: int = 0             # bytes/s Apache sent (its request log), last 10 s
     egress_seeder: int = 0           # bytes/s the seeder sent, last 10 s
     egress_visitors: int = 0         # bytes/s visitors reported sending each other (the saving)
+    held_back: int = 0               # swarms the seeder holds back in (seeder.hold_back)
     hot_pages: tuple = ()            # URL paths of the pages that are hot now
     cold_pages: tuple = ()           # pages with recent views that are cold
 
@@ -81,6 +82,7 @@ def figures(status: "Status") -> Figures:
         seeders=tracker.seeders if tracker else 0,
         leechers=tracker.leechers if tracker else 0,
         completed=sum(t.completed for t in swarms),
+        held_back=sum(t.held_back for t in status.per_torrent),
         egress_http=heat.egress.http if heat else 0,
         egress_seeder=heat.egress.seeder if heat else 0,
         egress_visitors=heat.egress.visitors if heat else 0,
@@ -103,6 +105,8 @@ _METRICS = (
     ("torrentweb_peers", "gauge", "peers connected to the seeder", "peers"),
     ("torrentweb_uploaded_bytes", "counter", "bytes the seeder uploaded since it started", "uploaded"),
     ("torrentweb_upload_rate_bytes_per_second", "gauge", "seeder upload rate", "upload_rate"),
+    ("torrentweb_swarms_held_back", "gauge",
+     "swarms whose visitor seeders carry them, where the seeder holds its upload back", "held_back"),
     ("torrentweb_delivered_bytes", "counter",
      "bytes of downloads completed in the swarms (tracker's completed x torrent size)", "delivered"),
     ("torrentweb_offload_ratio", "gauge",

@@ -7,6 +7,7 @@ puts them back in the swarms browsers want data from, `withdraw_webrtc` takes th
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ class SeededTorrent:
     state: str
     size: int = 0           # bytes of the torrent's content (offload = 1 - uploaded / delivered)
     upload_rate: int = 0    # bytes/s
+    held_back: bool = False  # seeder.hold_back: its visitor seeders carry the swarm
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,9 @@ class SeedingSession:
             self._port_stale, self._listen_port = False, self.session.listen_port()
         self._set_slots()
         with self._lock:
-            return list(self._figures.values())
+            held = self._held.keys()
+            return [dataclasses.replace(t, held_back=True) if t.info_hash in held else t
+                    for t in self._figures.values()]
 
     def rebalance(self, visitor_seeded: typing.Mapping[str, tuple[int, int]] | None = None,
                   timeout: float = 1.0):

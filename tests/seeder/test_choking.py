@@ -116,8 +116,10 @@ def test_the_seeder_holds_back_where_visitor_seeders_carry_the_swarm(tmp_path):
             seeder.rebalance({built.info_hash: (2, 1)})
         got = h.status().total_payload_download
         assert got <= 16 * 1024, f"{got} bytes of {size} while held back"     # a block at most
+        assert [t.held_back for t in seeder.refresh()] == [True]              # status.json says so
         seeder.rebalance({})                                # the visitor seeders left
         client.wait_seeding(h, peers=[("127.0.0.1", seeder.listen_port())])
+        assert [t.held_back for t in seeder.refresh()] == [False]
     finally:
         client.close()
         seeder.close()

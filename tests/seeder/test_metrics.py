@@ -33,7 +33,7 @@ def swarm(ih, seeders, leechers, completed):
 
 STATUS = status(
     torrents=2, peers=3, uploaded=1_000, upload_rate=250,
-    per_torrent=(SeededTorrent("aa" * 20, "a.jpg", 2, 600, "seeding", 1_000),
+    per_torrent=(SeededTorrent("aa" * 20, "a.jpg", 2, 600, "seeding", 1_000, held_back=True),
                  SeededTorrent("bb" * 20, "b.jpg", 1, 400, "seeding", 500)),
     tracker=TrackerStats((swarm("aa" * 20, 3, 1, 3), swarm("bb" * 20, 1, 0, 2), swarm("cc" * 20, 0, 0, 9)),
                          1.5, 40, 2, 1, 4, 1),
@@ -47,7 +47,7 @@ def test_figures_from_a_status():
     assert f == Figures(ready=True, torrents=2, peers=3, uploaded=1_000, upload_rate=250,
                         delivered=4_000, offload=0.75, announces=40, announces_per_second=1.5,
                         scrapes=2, refused=1, seeders=4, leechers=1, completed=14,
-                        egress_http=100, egress_seeder=200, egress_visitors=300,
+                        egress_http=100, egress_seeder=200, egress_visitors=300, held_back=1,
                         hot_pages=("/a.html",), cold_pages=("/b.html",))
 
 
@@ -59,7 +59,8 @@ def test_status_json_is_plain_data_the_cli_and_the_status_page_read():
     import json
     data = json.loads(json.dumps(STATUS.as_json()))
     assert data["per_torrent"][0] == {"info_hash": "aa" * 20, "name": "a.jpg", "peers": 2, "uploaded": 600,
-                                      "state": "seeding", "size": 1_000, "upload_rate": 0}
+                                      "state": "seeding", "size": 1_000, "upload_rate": 0,
+                                      "held_back": True}
     assert data["tracker"]["torrents"][2] == {"info_hash": "cc" * 20, "seeders": 0, "leechers": 0,
                                               "completed": 9}
     assert data["heat"]["pages"][0] == {"path": "/a.html", "state": "hot", "since": 5.0, "views": 9}
