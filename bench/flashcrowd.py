@@ -57,6 +57,7 @@ from options import add_seeder_option, seeder_setting  # noqa: E402
 MIB = 1024 * 1024
 SERIES = (1, 8, 32, 64)
 BROWSER_SERIES = (1, 2, 4)        # Chromium is heavy: 2 cores
+TRACE_EVERY = 0.5                 # FLASHCROWD_TRACE: seconds between samples of every visitor
 STATS_LAG = 2.5                   # libtorrent's per-torrent byte counters trail by up to ~1 s
 LINK_RE = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="([^"]+)">')
 LOG_RE = re.compile(r'^\S+ "(\S+) (\S+)[^"]*" (\d+) (\d+) ')
@@ -189,7 +190,7 @@ def visitors(torrents: list[bytes], schedule, t0: float, deadline: float, stall:
     import libtorrent as lt
     from harness.ports import free_port
     pending = sorted(schedule, key=lambda v: v[1])
-    running, done, progress = {}, {}, {}
+    running, done, progress, traced = {}, {}, {}, 0.0
     try:
         while pending or len(done) < len(schedule):
             now = time.time()
@@ -230,6 +231,9 @@ def visitors(torrents: list[bytes], schedule, t0: float, deadline: float, stall:
                     for url in seeds:           # the loader's backstop: the origin's web seed
                         h.add_url_seed(url)
                     running[vid] = (ses, h, arrived, [])
+            if os.environ.get("FLASHCROWD_TRACE") and time.time() >= traced + TRACE_EVERY:
+                traced = time.time()
+                trace_swarm(f"{os.environ['FLASHCROWD_TRACE']}.{os.getpid()}", running, t0)
             if time.time() - t0 > 900:
                 raise BenchError(f"visitors {sorted(set(running) - set(done))} not done after 900 s")
             time.sleep(0.02)
@@ -240,6 +244,25 @@ def visitors(torrents: list[bytes], schedule, t0: float, deadline: float, stall:
     finally:
         for ses, h, _, _ in running.values():
             ses.remove_torrent(h)
+
+
+def trace_swarm(path: str, running: dict, t0: float):
+    """FLASHCROWD_TRACE=FILE: one JSON line per visitor to FILE.<pid>: its byte counters, the
+    pieces it has (a 0/1 string) and per peer [address, bytes from it, bytes to it, we are
+    interested, it is interested, we choke it, it chokes us]. What showed that a crowd's
+    visitors held the same pieces at the same time and had nothing to trade (issue 15)."""
+    import libtorrent as lt
+    flags = (lt.peer_info.interesting, lt.peer_info.remote_interested, lt.peer_info.choked,
+             lt.peer_info.remote_choked)
+    with open(path, "a") as out:
+        for vid, (_, h, _, _) in running.items():
+            st = h.status()
+            peers = [[p.ip[0], p.total_download, p.total_upload, *(int(bool(p.flags & f)) for f in flags)]
+                     for p in h.get_peer_info()]
+            out.write(json.dumps({"t": round(time.time() - t0, 2), "visitor": vid,
+                                  "down": st.total_payload_download, "up": st.total_payload_upload,
+                                  "pieces": "".join("1" if b else "0" for b in st.pieces),
+                                  "peers": peers}) + "\n")
 
 
 def torrent_run(torrents: list[bytes], n: int, spread: float, deadline: float, stall: bool, utp: bool,

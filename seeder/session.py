@@ -81,7 +81,12 @@ def settings_for(config: SeederConfig, verbose: bool = False, swarms: int = 1) -
         "peer_fingerprint": SEEDER_PEER_ID_PREFIX.decode(),   # trackers tell it from visitors
         "active_seeds": -1, "active_limit": -1, "active_tracker_limit": -1,
         "active_downloads": -1,
-        "seed_choking_algorithm": 1,                 # fastest_upload: feed those who take most
+        # anti_leech: the slots go to the peers holding the fewest pieces (and those about to
+        # finish). fastest_upload fed the same two fast visitors all along; the rest of a flash
+        # crowd could only copy what those two had, all the same pieces at the same time, and
+        # had nothing to trade (bench/flashcrowd.py --net home, N = 8: p95 15.2-16.4 s, with
+        # anti_leech 11.1-12.3 s; N = 32: 29.8-29.9 s, 21.9-24.9 s; bench/RESULTS.md)
+        "seed_choking_algorithm": 2,
         "auto_manage_startup": 0,
         "max_webtorrent_offers": 10,
         # BEP 6 allowed-fast pieces are served even to choked peers, outside the choker: in a
