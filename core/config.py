@@ -243,8 +243,8 @@ class SeederConfig:
     # of all pulling the same pieces from the seeder (bench/RESULTS.md, flash crowd).
     unchoke_slots: int = parsed(_count("slots"), 2)  # 0 = libtorrent's automatic choker
     unchoke_interval: float = parsed(_positive("number of seconds"), 1.0)
-    # While a swarm holds another seed (a visitor with the whole page), the seeder super-seeds
-    # there (BEP 16): it sends only what nobody else has, so a crowd costs the origin one copy.
+    # Where a swarm's visitor seeders are at least as many as its leechers (the daemon's own
+    # tracker counts them), the seeder holds its upload back there (seeder/session.py hold_back).
     hold_back: bool = True
     webtorrent: bool = True
     # Swarms offering WebRTC at once (each holds ~10 UDP sockets); 0 = as many as the nofile

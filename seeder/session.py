@@ -348,13 +348,13 @@ class SeedingSession:
         figures = [SeededTorrent(str(st.info_hashes.v1), st.name, st.num_peers, st.all_time_upload,
                                 str(st.state), st.total_wanted, st.upload_payload_rate)
                    for st in statuses]
+        downloading = {str(st.info_hashes.v1): st.num_peers > st.num_seeds for st in statuses}
         with self._lock:
             for t in figures:
                 if t.info_hash in self._seeding:
                     self._figures[t.info_hash] = t
-            for st in statuses:
-                info_hash = str(st.info_hashes.v1)
-                if st.num_peers > st.num_seeds and info_hash in self._seeding:
+            for info_hash, busy in downloading.items():
+                if busy and info_hash in self._seeding:
                     self._downloading.add(info_hash)
                 else:
                     self._downloading.discard(info_hash)

@@ -22,6 +22,11 @@ from torrentweb.naming import SEEDER_PEER_ID_PREFIX
 from .announce import (UNKNOWN_TORRENT, Announce, AnnounceReply, ClientError, Event, Scrape,
                        ScrapeEntry)
 
+def _visitor(peer_id: bytes) -> bool:
+    """A visitor's peer, not a torrentweb seeder's (this or another frontend's)."""
+    return not peer_id.startswith(SEEDER_PEER_ID_PREFIX)
+
+
 # stats: announces per second over this many whole seconds
 RATE_WINDOW = 10
 
@@ -225,7 +230,7 @@ class Swarms:
             return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete)
         compact = a.address + a.port.to_bytes(2, "big")
         seeder = a.left == 0
-        if seeder and not a.peer_id.startswith(SEEDER_PEER_ID_PREFIX):
+        if seeder and _visitor(a.peer_id):
             self.visitor_seeded_since.add(a.info_hash)
         expires = now + self.ttl
         peer = swarm.peers.get(a.peer_id)
@@ -283,7 +288,7 @@ class Swarms:
             swarm.leave_web(a.peer_id)
             return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete)
         seeder = a.left == 0
-        if seeder and not a.peer_id.startswith(SEEDER_PEER_ID_PREFIX):
+        if seeder and _visitor(a.peer_id):
             self.visitor_seeded_since.add(a.info_hash)
         peer = swarm.web.get(a.peer_id)
         if peer is None:
@@ -326,10 +331,8 @@ class Swarms:
         swarm = self.swarms.get(info_hash)
         if swarm is None or not swarm.complete:
             return 0, 0
-        seeds = sum(1 for p, peer in swarm.web.items()
-                    if peer.seeder and not p.startswith(SEEDER_PEER_ID_PREFIX))
-        seeds += sum(1 for pool in (SEED4, SEED6) for p in swarm.pools[pool].ids
-                     if not p.startswith(SEEDER_PEER_ID_PREFIX))
+        seeds = sum(1 for p, peer in swarm.web.items() if peer.seeder and _visitor(p))
+        seeds += sum(1 for pool in (SEED4, SEED6) for p in swarm.pools[pool].ids if _visitor(p))
         return seeds, swarm.incomplete
 
     def take_visitor_seeded(self, known: typing.Iterable[bytes]) -> typing.Dict[bytes, typing.Tuple[int, int]]:
