@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from torrentweb.config import Config
-from torrentweb.errors import TorrentwebError
+from torrentweb.errors import Cancelled, TorrentwebError
 
 log = logging.getLogger("torrentweb.access")
 
@@ -216,14 +216,20 @@ class AccessCheck:
         return Verdict(False, f"Apache answers {resp.status} {resp.reason} to an anonymous visitor "
                               f"from the Internet")
 
-    def check_all(self, items) -> dict[str, Verdict]:
-        """{rel: Verdict} for (rel, size) pairs, a few probes at a time."""
+    def check_all(self, items, cancel=lambda: False) -> dict[str, Verdict]:
+        """{rel: Verdict} for (rel, size) pairs, a few probes at a time. Raises Cancelled once
+        `cancel()` (the daemon is stopping): the probes under way end, no new one starts."""
         items = list(items)
         if not items:
             return {}
         self.verify()
+
+        def check(rel, size):
+            if cancel():
+                raise Cancelled(f"{rel}: not asked about, the daemon is stopping")
+            return self.check(rel, size)
         with concurrent.futures.ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="access") as pool:
-            verdicts = pool.map(lambda item: self.check(*item), items)
+            verdicts = pool.map(lambda item: check(*item), items)
             return {rel: v for (rel, _), v in zip(items, verdicts)}
 
 
@@ -237,7 +243,7 @@ class OpenAccess:
     def check(self, rel: str, size: int) -> Verdict:
         return name_verdict(rel) or PUBLIC
 
-    def check_all(self, items) -> dict[str, Verdict]:
+    def check_all(self, items, cancel=lambda: False) -> dict[str, Verdict]:
         return {rel: self.check(rel, size) for rel, size in items}
 
 

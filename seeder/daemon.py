@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -101,6 +102,7 @@ class Daemon:
                                                           thread_name_prefix="hash")
         self.control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="libtorrent")
         self.status_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status")
+        self.checks = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="access")
         self._status_write: concurrent.futures.Future | None = None
         self._status_every = STATUS_EVERY        # seconds between status writes (grows with torrents)
         self._rebalancing: concurrent.futures.Future | None = None
@@ -189,7 +191,7 @@ class Daemon:
             log.warning("access.check is off: the YAML rules alone decide what to publish; Apache is "
                         "not asked whether an anonymous visitor may fetch each file")
         # the catalogue seeds on its last verdicts; the first access re-check starts right after
-        work = await self._restore(lambda: self.publisher.restore(first=True, verify=False))
+        work = await self._restore(first=True, verify=False)
         seeded = len(self.seeder.info_hashes())
         log.info("catalogue: %d torrents seeding, %d files to hash (%.2f s)", seeded, len(work),
                  time.monotonic() - t0)
@@ -221,12 +223,17 @@ class Daemon:
         self.lock.write(f"{os.getpid()}\n")
         self.lock.flush()
 
-    async def _restore(self, restore) -> list[str]:
-        """Run a restore (start, reload, re-check) off the loop; when Apache cannot be asked,
-        log it and try again soon (published files keep their verdict, nothing new is)."""
+    async def _restore(self, **how) -> list[str]:
+        """Run Publisher.restore (start, reload, re-check) on the `access` thread, which a stop
+        waits for: a re-check that outlived the stop wrote to the closed catalogue and session
+        (libtorrent crashed). When Apache cannot be asked, log it and try again soon (published
+        files keep their verdict, nothing new is)."""
         loop = asyncio.get_running_loop()
+        restore = functools.partial(self.publisher.restore, cancel=self.stopping.is_set, **how)
         try:
-            work = await loop.run_in_executor(None, restore)
+            work = await loop.run_in_executor(self.checks, restore)
+        except Cancelled:
+            return []
         except ApacheUnavailable as e:
             self._apache_down(e)
             self.next_recheck = time.monotonic() + RETRY_APACHE
@@ -255,7 +262,7 @@ class Daemon:
 
         async def run():
             try:
-                self._settle(await self._restore(lambda: self.publisher.restore(refresh=False)))
+                self._settle(await self._restore(refresh=False))
             finally:
                 self.rechecking = None
         self.rechecking = asyncio.ensure_future(run())
@@ -401,7 +408,7 @@ class Daemon:
         if self._lag_task:
             self._lag_task.cancel()
         errors = await self.parts.stop(time.monotonic() + STOP_DEADLINE)
-        for pool in (self.pool, self.control, self.status_pool):    # a failed start's threads
+        for pool in (self.checks, self.pool, self.control, self.status_pool):   # a failed start's threads
             pool.shutdown(wait=False, cancel_futures=True)
         if self.lock:                  # what is in the state directory is this daemon's
             (self.config.state_dir / "status.json").unlink(missing_ok=True)
@@ -411,7 +418,9 @@ class Daemon:
         log.info("stopped")
 
     def _stop_threads(self):
-        """Hashing is cancelled (the `stopping` flag), libtorrent calls and the status write end."""
+        """Hashing and the access re-check are cancelled (the `stopping` flag), libtorrent
+        calls and the status write end."""
+        self.checks.shutdown(wait=True, cancel_futures=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.control.shutdown(wait=True, cancel_futures=True)
         self.status_pool.shutdown(wait=True, cancel_futures=True)
@@ -578,7 +587,7 @@ class Daemon:
         logging.getLogger().setLevel((self.log_level or new.log_level).upper())
         log.info("reloaded %s", new.path)
         await self.parts.reload(old, new)
-        self._settle(await self._restore(self.publisher.restore))
+        self._settle(await self._restore())
         self.notifier.send(ready=1, status=f"reloaded; seeding {len(self.seeder.info_hashes())}")
 
     def _reload_watcher(self, old: Config, new: Config):

@@ -78,7 +78,8 @@ class Publisher:
 
     # start-up --------------------------------------------------------------------------------
 
-    def restore(self, first: bool = False, refresh: bool = True, verify: bool = True) -> list[str]:
+    def restore(self, first: bool = False, refresh: bool = True, verify: bool = True,
+                cancel=lambda: False) -> list[str]:
         """Seed every catalogued torrent whose file is unchanged and still public; withdraw the
         rest; return the paths needing work (new or changed files). Also the periodic re-check.
 
@@ -86,7 +87,8 @@ class Publisher:
         `refresh`: rewrite seeded torrents whose announce list or web seed changed (start, reload).
         `verify`: ask Apache about every unchanged file; without it (at start) they seed on their
         last verdict, and the daemon re-checks them all at once, in the background.
-        Raises ApacheUnavailable when Apache cannot be asked: nothing changes then."""
+        Raises ApacheUnavailable when Apache cannot be asked, Cancelled when `cancel()` turned
+        true while it asked (the daemon stops): nothing changes then."""
         rows = self.catalogue.files()
         on_disk = {c.path: c for c in self.policy.walk()}
         self.withdraw([p for p in rows if p not in on_disk],
@@ -95,7 +97,7 @@ class Publisher:
             self._remove_orphans()
         unchanged = {p: rows[p] for p, c in on_disk.items()
                      if p in rows and (rows[p].size, rows[p].mtime_ns) == (c.size, c.mtime_ns)}
-        verdicts = (self.access.check_all((p, r.size) for p, r in unchanged.items()) if verify
+        verdicts = (self.access.check_all(((p, r.size) for p, r in unchanged.items()), cancel) if verify
                     else {p: PUBLIC for p in unchanged})
         denied = [p for p, v in verdicts.items() if not v.public]
         for p in denied:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import os
 import re
+import signal
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -362,3 +365,42 @@ def test_a_deny_added_while_the_daemon_was_stopped_withdraws_the_file_after_the_
         assert not tracked(site, "pub/a.png") and "other/b.png" in site.catalogue()
     finally:
         again.stop()
+
+
+def probes_waiting(port: int) -> int:
+    """Access probes (from 127.0.0.2) whose request Apache has not read: its side of the
+    connection holds unread bytes (an idle kept-alive probe connection holds none)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "src", f"127.0.0.1:{port}",
+                          "dst", "127.0.0.2"], capture_output=True, text=True, check=True)
+    return sum(1 for line in out.stdout.splitlines() if int(line.split()[0]) > 0)
+
+
+def test_a_stop_during_an_access_recheck_waits_for_it_and_then_nothing_happens(tmp_path):
+    """SIGTERM while the periodic re-check waits for Apache (frozen by SIGSTOP): the daemon
+    does not say "stopped" while the probes under way may still answer (a re-check that
+    outlived the stop wrote to the closed catalogue and session: libtorrent crashed); once
+    Apache answers it starts no other probe, stops cleanly and nothing follows "stopped"."""
+    port = free_port()
+    site = make_site(tmp_path, base_url=f"http://127.0.0.1:{port}/", access={"recheck": 1, "timeout": 60})
+    for i in range(8):
+        site.add(f"pub/{i}.png", image(i))
+    extra = f'<Directory "{site.docroot}">\n    AllowOverride All\n</Directory>'
+    with daemon_behind_apache(site, tmp_path, port=port, extra=extra) as (server, daemon):
+        wait_for(lambda: len(site.catalogue()) == 8, 60, what="the images published")
+        os.killpg(server.process.pid, signal.SIGSTOP)
+        try:
+            site.add("pub/.htaccess", b"Require all denied\n")
+            wait_for(lambda: probes_waiting(port) > 0, 30, what="a re-check asking the frozen Apache")
+            daemon.proc.proc.send_signal(signal.SIGTERM)
+            daemon.wait_log("stopping")
+            # a stop that does not wait says "stopped" within milliseconds: give it 2 s
+            deadline = time.monotonic() + 2
+            while "daemon: stopped" not in daemon.log() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "daemon: stopped" not in daemon.log(), daemon.log()[-2000:]
+        finally:
+            os.killpg(server.process.pid, signal.SIGCONT)
+        assert daemon.proc.proc.wait(60) == 0
+        log = daemon.log()
+        assert log.rstrip().endswith("INFO torrentweb.daemon: stopped"), log[-3000:]
+        assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
