@@ -272,6 +272,9 @@ def torrent_run(torrents: list[bytes], n: int, spread: float, deadline: float, s
     per = max(1, math.ceil(n / processes))
     schedule = [(i, spread * i / n) for i in range(n)]
     t0 = time.time() + 3.0                        # time for the workers to import libtorrent
+    if os.environ.get("FLASHCROWD_DEBUG"):        # to read the daemon's log against
+        print(f"the crowd arrives at {time.strftime('%H:%M:%S', time.localtime(t0))}"
+              f".{int(t0 % 1 * 1000):03d}", file=sys.stderr)
     workers = [ctx.Process(target=visitors, args=(torrents, schedule[i:i + per], t0, deadline, stall,
                                                   utp, str(root), results, stop, places, extra),
                           daemon=True)
