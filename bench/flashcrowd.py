@@ -393,16 +393,16 @@ def capped_origin(args, site: Path, workdir: Path, browsers: bool = False):
 
 
 @contextlib.contextmanager
-def net_origin(args, site: Path, workdir: Path, host):
+def net_origin(args, site: Path, workdir: Path, host, browsers: bool = False):
     """The origin inside its namespace on the emulated network: its link's uplink is the budget
     (no throttle, no seeder upload_limit). Apache also listens on the host's address; the seeder
     listens there; the tracker stays on the namespace's loopback behind Apache's proxy."""
-    with net_frontends(args, site, workdir, [host]) as (origins, *rest):
+    with net_frontends(args, site, workdir, [host], browsers) as (origins, *rest):
         yield (origins[0], *rest)
 
 
 @contextlib.contextmanager
-def net_frontends(args, site: Path, workdir: Path, hosts):
+def net_frontends(args, site: Path, workdir: Path, hosts, browsers: bool = False):
     """One origin per host, each on its own copy of the site (another path: info-hashes do not
     depend on it), each a web seed of every torrent (torrents.web_seeds), all announcing to the
     first one's tracker (README "Scaling past one machine"). Yields ([origins], first base URL,
@@ -418,7 +418,7 @@ def net_frontends(args, site: Path, workdir: Path, hosts):
     try:
         for i, (host, port, base) in enumerate(zip(hosts, ports, bases)):
             docroot = site if i == 0 else _copy_site(site, workdir / f"frontend{i}" / "srv" / "copy")
-            settings = origin_settings(args, False, {"upload_limit": 0, "listen": f"{host.ip}:{free_port()}"},
+            settings = origin_settings(args, browsers, {"upload_limit": 0, "listen": f"{host.ip}:{free_port()}"},
                                        uplink=int(host.profile.up_mbit * 1e6 / 8))
             with host.entered():
                 origins.append(Origin.start(docroot, workdir / (f"frontend{i}" if i else "origin"), port=port,
@@ -847,29 +847,56 @@ class BrowserResult:
     http_p95_s: float
     cold: int = 0               # --from-cold: tabs that got the page cold (plain HTTP, then seeded)
     held_back: int = 0          # swarms where the seeder began to hold back
+    net: str = ""               # --net: each tab its own Chromium on its own emulated line
+    limit_s: float = math.nan
+    p95_limit: float = math.nan
+    http_p95_limit: float = math.nan
+    net_late_ms_p99: float = math.nan
+    net_dropped: int = 0
 
 
 def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
     """N headless Chromium contexts open the page with the real loader (swap on). --from-cold:
     pages.p2p: auto on a page nobody viewed; the first tabs get it cold (plain HTTP, then seed
     it from their cache), the rest hot once the daemon decides."""
-    from harness.browser import chromium
+    if args.net:
+        return run_browsers_net(n, args, site, work)
+    with capped_origin(args, site, work / f"browsers{n}", browsers=True) as origin_and_assets:
+        return measure_browsers(n, args, origin_and_assets, None)
 
-    with capped_origin(args, site, work / f"browsers{n}", browsers=True) as (origin, base, [(_, urls)]):
-        asset_bytes, paths = sum(urls.values()), {"/" + url[len(base):] for url in urls}
-        mark = len(origin.apache.access_log_lines())
-        http_times = http_run([urls], n, args.spread)
-        time.sleep(0.5)
-        lines = origin.apache.access_log_lines()
-        http_bytes, mark = asset_bytes_in_log(lines[mark:], paths), len(lines)
-        if args.from_cold:
-            still_cold_after_baseline(origin)
-        up0 = origin.status().get("uploaded", 0)
-        times, via, cold = _browse(chromium, base, n, len(urls), args.spread)
-        finished = time.time()
-        seeder_bytes = fresh_status(origin, finished + STATS_LAG)["uploaded"] - up0
-        apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
-        held = held_back([origin])
+
+def run_browsers_net(n: int, args, site: Path, work: Path) -> BrowserResult:
+    """--net: one Chromium per visitor, each started inside its own visitor's namespace (a
+    browser process is one host: its tabs would share one line), the origin on its link."""
+    with network(args.net, n) as net:
+        places = {i: (net[f"v{i}"].netns, net[f"v{i}"].ip) for i in range(n)}
+        with net_origin(args, site, work / f"browsers{n}", net["origin"], browsers=True) as origin_and_assets:
+            r = measure_browsers(n, args, origin_and_assets, places)
+        limit = limit_s([r.asset_bytes], net["origin"].profile, [net[f"v{i}"].profile for i in range(n)])
+    late = net.lateness         # written at teardown
+    return replace(r, net=args.net, limit_s=round(limit, 2), p95_limit=round(r.p95_s / limit, 2),
+                   http_p95_limit=round(r.http_p95_s / limit, 2),
+                   net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
+
+
+def measure_browsers(n: int, args, origin_and_assets, places: dict | None) -> BrowserResult:
+    """Plain HTTP first (the same N, threads), then the tabs; server bytes from Apache's log and
+    the seeder's status."""
+    origin, base, [(_, urls)] = origin_and_assets
+    asset_bytes, paths = sum(urls.values()), {"/" + url[len(base):] for url in urls}
+    mark = len(origin.apache.access_log_lines())
+    http_times = http_run([urls], n, args.spread, places)
+    time.sleep(0.5)
+    lines = origin.apache.access_log_lines()
+    http_bytes, mark = asset_bytes_in_log(lines[mark:], paths), len(lines)
+    if args.from_cold:
+        still_cold_after_baseline(origin)
+    up0 = origin.status().get("uploaded", 0)
+    times, via, cold = _browse(base, n, len(urls), args.spread, places)
+    finished = time.time()
+    seeder_bytes = fresh_status(origin, finished + STATS_LAG)["uploaded"] - up0
+    apache_bytes = asset_bytes_in_log(origin.apache.access_log_lines()[mark:], paths)
+    held = held_back([origin])
     server = apache_bytes + seeder_bytes
     return BrowserResult(n, asset_bytes, server, apache_bytes, seeder_bytes,
                          round(server / asset_bytes, 3), round(quantile(times, 0.5), 2),
@@ -884,15 +911,22 @@ SHOWN_JS = ("() => window.torrentweb ? [window.torrentweb.elements.map(e => e.vi
             "window.torrentweb.error, window.torrentweb.mode] : [[], null, undefined]")
 
 
-def _browse(chromium, url: str, n: int, expected: int, spread: float):
+def _browse(url: str, n: int, expected: int, spread: float, places: dict | None = None):
     """Open n isolated contexts (arrivals spread evenly); poll until each loader showed every asset;
-    keep them all open (seeding) until the last one is done."""
-    with chromium() as browser, contextlib.ExitStack() as stack:
+    keep them all open (seeding) until the last one is done. places (visitor id -> (namespace,
+    address)): each visitor its own Chromium, started inside its namespace."""
+    from harness.browser import chromium, chromiums
+    with contextlib.ExitStack() as stack:
+        if places:         # the private http:// origin counts as secure, as https:// would
+            secure = [f"--unsafely-treat-insecure-origin-as-secure={url.rstrip('/')}"]
+            browsers = stack.enter_context(chromiums([places[i][0] for i in range(n)], secure))
+        else:
+            browsers = [stack.enter_context(chromium())] * n
         pages, arrived, done, cold = [], [], {}, set()
         t0 = time.time()
         for i in range(n):
             time.sleep(max(0.0, t0 + spread * i / n - time.time()))
-            page = stack.enter_context(browser.context()).new_page()
+            page = stack.enter_context(browsers[i].context()).new_page()
             arrived.append(time.time())
             page.goto(url, wait_until="commit")
             pages.append(page)
@@ -987,7 +1021,7 @@ def main(argv=None) -> int:
     p.add_argument("--processes", type=int, default=4, help="visitor processes")
     p.add_argument("--net", metavar="MIX", help="on bench/net.py's emulated network (root): the "
                    "visitors' profiles, e.g. home or home=0.5,mobile=0.5; the origin's link is the "
-                   "`origin` profile and replaces --cap")
+                   "`origin` profile and replaces --cap; with --browsers, each its own Chromium")
     p.add_argument("--from-cold", action="store_true", help="pages.p2p: auto on a fresh origin: "
                    "each visitor gets the page hot (swarm) or cold (plain HTTP, then seeds it); one N")
     p.add_argument("--hot", type=seeder_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -1003,8 +1037,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.clients is not None and not 1 <= args.clients <= 256:
         p.error(f"--clients {args.clients}: expected 1 to 256")
-    if args.net and (args.browsers or not args.clients):
-        p.error("--net: native visitors only, one N (--clients)")
+    if args.net and bool(args.clients) == bool(args.browsers):
+        p.error("--net: one N, native visitors (--clients) or Chromium (--browsers)")
     if args.from_cold and not (args.clients or args.browsers):
         p.error("--from-cold: one N (--clients or --browsers)")
     if args.hot and not args.from_cold:
@@ -1044,6 +1078,10 @@ def main(argv=None) -> int:
             print(f"Chromium x{n}: torrentweb {b.server_copies:.2f} copies, p95 {b.p95_s:.1f} s "
                   f"({b.via}{f'; {b.cold} tabs got the page cold' if args.from_cold else ''}); plain HTTP {b.http_server_copies:.2f} copies, p95 {b.http_p95_s:.1f} s",
                   flush=True)
+            if args.net:
+                print(f"  --net {b.net}: limit_s {b.limit_s:.2f} s; p95 = {b.p95_limit:.2f} x limit_s "
+                      f"(plain HTTP {b.http_p95_limit:.2f} x); delay line p99 late "
+                      f"<= {b.net_late_ms_p99:.1f} ms, {b.net_dropped} dropped", flush=True)
     except (BenchError, OriginError, netem.NetError) as e:
         print(f"flashcrowd: {e}", file=sys.stderr)
         return 1

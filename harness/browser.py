@@ -98,16 +98,31 @@ class Browser:
 @contextlib.contextmanager
 def chromium(extra_args=()):
     """Start Debian's Chromium headless; stop it (and its driver) on exit."""
+    with chromiums([None], extra_args) as [browser]:
+        yield browser
+
+
+@contextlib.contextmanager
+def chromiums(netns, extra_args=()):
+    """One headless Chromium per entry of `netns`: None, or a network namespace of bench/net.py
+    the browser runs in (through nsenter; root), so that each is a host of its own on an
+    emulated network. One Playwright driver starts them all: its sync API allows one per thread."""
     _check_installed()
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-chromium-"))
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                         args=[*FLAGS, *extra_args])
-            try:
-                yield Browser(browser, tmp)
-            finally:
-                browser.close()
+        with sync_playwright() as pw, contextlib.ExitStack() as stack:
+            browsers = []
+            for i, ns in enumerate(netns):
+                executable = CHROMIUM
+                if ns:
+                    executable = tmp / f"chromium-{i}"
+                    executable.write_text(f'#!/bin/sh\nexec nsenter --net=/run/netns/{ns} -- {CHROMIUM} "$@"\n')
+                    executable.chmod(0o755)
+                browser = pw.chromium.launch(executable_path=str(executable), headless=True,
+                                             args=[*FLAGS, *extra_args])
+                stack.callback(browser.close)
+                browsers.append(Browser(browser, tmp))
+            yield browsers
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
