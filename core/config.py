@@ -243,7 +243,7 @@ class SeederConfig:
     # of all pulling the same pieces from the seeder (bench/RESULTS.md, flash crowd).
     unchoke_slots: int = parsed(_count("slots"), 2)  # 0 = libtorrent's automatic choker
     unchoke_interval: float = parsed(_positive("number of seconds"), 1.0)
-    # Where a swarm's visitor seeders are at least as many as its leechers (the daemon's own
+    # Where a swarm's visitor seeders are at least twice its leechers (the daemon's own
     # tracker counts them), the seeder holds its upload back there (seeder/session.py hold_back).
     hold_back: bool = True
     webtorrent: bool = True

@@ -52,6 +52,10 @@ REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked
 # not a trickle: a trickle (32 KiB/s was tried) kept a starved tab's stall clock alive, so it never
 # took the web seed (the loader does after 3 s without a byte): p95 26 s for 4 tabs, not 7 s.
 HELD_BACK_RATE = 1             # bytes/s (0 would be libtorrent's "unlimited")
+# ...where a swarm's visitor seeders are at least this many times its leechers. At one to one a
+# tab's uplink carried what the seeder's would have: 2 Chromium tabs on home links took p95
+# 12.3-18.6 s held, 9.3-9.8 s not (plain HTTP 8.7 s; bench/RESULTS.md, Chromium on emulated links)
+HOLD_RATIO = 2
 
 
 class TorrentTrackers(typing.NamedTuple):
@@ -281,7 +285,7 @@ class SeedingSession:
             self.hold_back(visitor_seeded)
 
     def hold_back(self, visitor_seeded: typing.Mapping[str, tuple[int, int]]):
-        """seeder.hold_back: in a swarm whose visitor seeders are at least as many as its
+        """seeder.hold_back: in a swarm whose visitor seeders are at least HOLD_RATIO times its
         leechers, the seeder holds its upload back (HELD_BACK_RATE); elsewhere it sends all it
         can. A crowd arriving at a page whose first visitor loaded it cold, or after its first
         visitors completed, needs nothing the swarm lacks, yet the seeder sent every newcomer
@@ -290,7 +294,7 @@ class SeedingSession:
         after the loader's 3 s without a byte. An upload limit, not super-seeding (BEP 16):
         libtorrent 2.1's super-seeder tells a newcomer of no piece for its first 10 s, and one
         that met it never learns of the seeder's pieces when super-seeding ends."""
-        held = {ih for ih, (seeds, leechers) in visitor_seeded.items() if seeds >= leechers} \
+        held = {ih for ih, (seeds, leechers) in visitor_seeded.items() if seeds >= HOLD_RATIO * leechers} \
             if self.config.hold_back else set()
         with self._lock:
             held &= self._seeding

@@ -95,8 +95,9 @@ def test_every_swarm_with_downloaders_gets_its_own_unchoke_slots(tmp_path):
 def test_the_seeder_holds_back_where_visitor_seeders_carry_the_swarm(tmp_path):
     """seeder.hold_back: a crowd arriving at a page whose first visitor holds it all (it loaded
     the page cold) needs nothing the swarm lacks. The daemon's tracker counts each swarm's
-    visitor seeders and leechers (rebalance); where the seeders are at least as many, the
-    seeder holds its upload back; where they are fewer, or once they left, it sends all it can."""
+    visitor seeders and leechers (rebalance); where the seeders are at least twice as many
+    (HOLD_RATIO), the seeder holds its upload back; where they are fewer, or once they left, it
+    sends all it can: one tab's uplink is not the seeder's."""
     from support.lt_client import Client
     size = 16 * 256 * 1024
     data = os.urandom(size)
@@ -107,6 +108,8 @@ def test_the_seeder_holds_back_where_visitor_seeders_carry_the_swarm(tmp_path):
     try:
         seed(seeder, tmp_path, built)
         seeder.rebalance({built.info_hash: (1, 3)})        # one seeder tab for three leechers
+        assert seeder.session.find_torrent(lt_hash(built.info_hash)).upload_limit() <= 0
+        seeder.rebalance({built.info_hash: (1, 1)})        # one for one
         assert seeder.session.find_torrent(lt_hash(built.info_hash)).upload_limit() <= 0
         seeder.rebalance({built.info_hash: (2, 1)})        # two visitor seeders, one leecher
         h = client.add(built.data, web_seeds=False, trackers=False)
