@@ -37,6 +37,7 @@ bench: venv npm
 	$(PY) bench/flashcrowd.py --clients 32 --net mobile --spread 0
 	$(PY) bench/flashcrowd.py --clients 32 --net home=0.5,mobile=0.5 --spread 0
 	$(PY) bench/flashcrowd.py --clients 60 --pages 20 --size 1MiB --net home --spread 0
+	$(PY) bench/flashcrowd.py --browsers 4 --net home --spread 0
 	$(PY) bench/flashcrowd.py --clients 8 --net home --spread 0 --frontends 2 --no-http
 	$(PY) bench/flashcrowd.py --clients 32 --from-cold --hot views=1
 	$(PY) bench/flashcrowd.py
