@@ -489,10 +489,16 @@ def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: flo
         uplink = replace(link, up_mbit=link.up_mbit * frontends)     # all frontends' uplinks together
         limit = math.nan if args.from_cold else limit_s(list(r.page_bytes), uplink,
                                                          [net[f"v{i}"].profile for i in range(n)])
-    late = net.lateness         # written at teardown
     if args.from_cold:
+        late = net.lateness
         return replace(r, net=args.net, net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
-    return replace(r, net=args.net, limit_s=round(limit, 2), p95_limit=round(r.p95_s / limit, 2),
+    return with_net_figures(r, args.net, limit, net)
+
+
+def with_net_figures(r, mix: str, limit: float, net: netem.Network):
+    """The run's result with --net's figures: p95s against `limit` (limit_s), the delay line's."""
+    late = net.lateness         # written at teardown
+    return replace(r, net=mix, limit_s=round(limit, 2), p95_limit=round(r.p95_s / limit, 2),
                    http_p95_limit=round(r.http_p95_s / limit, 2),
                    net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
 
@@ -873,10 +879,7 @@ def run_browsers_net(n: int, args, site: Path, work: Path) -> BrowserResult:
         with net_origin(args, site, work / f"browsers{n}", net["origin"], browsers=True) as origin_and_assets:
             r = measure_browsers(n, args, origin_and_assets, places)
         limit = limit_s([r.asset_bytes], net["origin"].profile, [net[f"v{i}"].profile for i in range(n)])
-    late = net.lateness         # written at teardown
-    return replace(r, net=args.net, limit_s=round(limit, 2), p95_limit=round(r.p95_s / limit, 2),
-                   http_p95_limit=round(r.http_p95_s / limit, 2),
-                   net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
+    return with_net_figures(r, args.net, limit, net)
 
 
 def measure_browsers(n: int, args, origin_and_assets, places: dict | None) -> BrowserResult:

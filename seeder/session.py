@@ -54,7 +54,7 @@ REFUSED_RETRY = 20    # seconds before a tracker that refused a torrent is asked
 HELD_BACK_RATE = 1             # bytes/s (0 would be libtorrent's "unlimited")
 # ...where a swarm's visitor seeders are at least this many times its leechers. At one to one a
 # tab's uplink carried what the seeder's would have: 2 Chromium tabs on home links took p95
-# 12.3-18.6 s held, 9.3-9.8 s not (plain HTTP 8.7 s; bench/RESULTS.md, Chromium on emulated links)
+# 12.3-18.6 s held, 9.3-11.8 s not (plain HTTP 8.7 s; bench/RESULTS.md, Chromium on emulated links)
 HOLD_RATIO = 2
 
 
