@@ -351,7 +351,7 @@ class PagesConfig:
     # the visitor seeds what it has); always: every page swarm first; off: no browser loader
     p2p: str = parsed(_one_of("auto", "always", "off"), "auto")
     # the origin's uplink, bytes/s, that HTTP and the seeder share; 0 = not known: pages turn
-    # hot from their own request rate alone
+    # hot from their own request rate alone, and the seeder feeds unchoke_slots visitors a swarm
     uplink: int = parsed(_size, 0)
     hot: HotConfig = HotConfig()
     rendered_copies: bool = True   # the daemon writes injected copies Apache serves by itself

@@ -50,7 +50,7 @@ from .presence import Presence, own_tracker, seeder_ips
 from .publisher import Publisher
 from .requestlog import RequestLog
 from .sdnotify import Notifier
-from .session import SeedingSession
+from .session import Feed, SeedingSession
 from .status import Status
 from .tracker.errors import BindError
 from .tracker.server import Tracker
@@ -106,7 +106,7 @@ class Daemon:
         self._status_write: concurrent.futures.Future | None = None
         self._status_every = STATUS_EVERY        # seconds between status writes (grows with torrents)
         self._rebalancing: concurrent.futures.Future | None = None
-        self._visitor_seeded: dict[bytes, tuple] = {}  # swarms holding a visitor seed (hold_back)
+        self._crowds: dict[bytes, tuple] = {}  # swarms holding a visitor (slots, hold_back)
         self.webrtc: WebrtcOffers | None = None
         self.presence: Presence | None = None
         self.heat: Heat | None = None                 # pages.p2p: auto
@@ -162,9 +162,10 @@ class Daemon:
         # the order parts start in; they reload in it and stop in reverse (lifecycle.py)
         self.catalogue = Catalogue(cfg.catalogue_path)
         self.parts.started(Part("catalogue", stop=self.catalogue.close, blocking=True))
-        self.seeder = SeedingSession(cfg.seeder, verbose=log.isEnabledFor(logging.DEBUG))
+        self.seeder = SeedingSession(cfg.seeder, verbose=log.isEnabledFor(logging.DEBUG), feed=Feed.of(cfg))
         self.parts.started(Part("session", stop=self.seeder.close, blocking=True,
-                                reload=lambda old, new: self._run_control(self.seeder.apply, new.seeder)))
+                                reload=lambda old, new: self._run_control(self.seeder.apply, new.seeder,
+                                                                          Feed.of(new))))
         self.publisher = Publisher(cfg, self.catalogue, self.seeder)
         self.parts.started(Part("publisher", reload=lambda old, new: self.publisher.configure(new)))
         await self._start_tracker()
@@ -470,7 +471,7 @@ class Daemon:
             if now - last_status >= self._status_every:
                 last_status = last_choker = now
                 self._write_status()
-            elif now - last_choker >= CHOKER_EVERY:
+            elif now - last_choker >= CHOKER_EVERY or self._new_crowd():
                 last_choker = now
                 self._rebalance()
             if self.in_flight and now - last_progress >= PROGRESS_EVERY:
@@ -678,16 +679,22 @@ class Daemon:
         """The seeder's slots between status ticks, on the same thread (never beside a refresh)."""
         if self._rebalancing is not None and not self._rebalancing.done():
             return
-        self._rebalancing = self.status_pool.submit(self.seeder.rebalance, self._visitor_seeded_swarms())
+        self._rebalancing = self.status_pool.submit(self.seeder.rebalance, self._crowded_swarms())
         self._rebalancing.add_done_callback(_log_failure("cannot rebalance the seeder's slots"))
 
-    def _visitor_seeded_swarms(self) -> dict[str, tuple[int, int]] | None:
+    def _new_crowd(self) -> bool:
+        """A visitor announced in a swarm the seeder's slots do not count yet: a crowd's first
+        visitors of a page are unchoked the moment they are interested, which is a round trip
+        or two after their announce, if the session's slots already count their swarm."""
+        return bool(self.tracker) and not self.tracker.swarms.crowded_since <= self._crowds.keys()
+
+    def _crowded_swarms(self) -> dict[str, tuple[int, int]] | None:
         """(visitor seeders, leechers) of the swarms in which the daemon's own tracker lists a
-        visitor seeder (SeedingSession.hold_back); None without a tracker of its own."""
+        visitor (SeedingSession.rebalance); None without a tracker of its own."""
         if not self.tracker:
             return None
-        self._visitor_seeded = self.tracker.swarms.take_visitor_seeded(self._visitor_seeded)
-        return {ih.hex(): counts for ih, counts in self._visitor_seeded.items()}
+        self._crowds = self.tracker.swarms.take_crowds(self._crowds)
+        return {ih.hex(): counts for ih, counts in self._crowds.items()}
 
     def _status_off_loop(self, fields: dict):
         """On the `status` thread: the tracker's figures (from a snapshot of its table),

@@ -173,9 +173,9 @@ class Swarms:
         # The seeder's hook (seeder/webrtc.py): a WebTorrent peer that wants data announced;
         # True when the seeder offers WebRTC there (its offers may still be on their way)
         self.on_web_leecher: typing.Optional[typing.Callable[[bytes], bool]] = None
-        # swarms a visitor announced as a seeder in (not a torrentweb seeder), since the daemon
-        # last took them (Swarms.take_visitor_seeded): there the seeder holds back
-        self.visitor_seeded_since: typing.Set[bytes] = set()
+        # swarms a visitor (not a torrentweb seeder) announced in, leecher or seeder, since the
+        # daemon last took them (Swarms.take_crowds): the seeder's slots and hold-back follow them
+        self.crowded_since: typing.Set[bytes] = set()
 
     def configure(self, config):
         """Take the settings of a (re)loaded TrackerConfig; the swarms stay."""
@@ -230,8 +230,8 @@ class Swarms:
             return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete)
         compact = a.address + a.port.to_bytes(2, "big")
         seeder = a.left == 0
-        if seeder and _visitor(a.peer_id):
-            self.visitor_seeded_since.add(a.info_hash)
+        if _visitor(a.peer_id):
+            self.crowded_since.add(a.info_hash)
         expires = now + self.ttl
         peer = swarm.peers.get(a.peer_id)
         if peer is None:
@@ -288,8 +288,8 @@ class Swarms:
             swarm.leave_web(a.peer_id)
             return AnnounceReply(self.interval, self.min_interval, swarm.complete, swarm.incomplete)
         seeder = a.left == 0
-        if seeder and _visitor(a.peer_id):
-            self.visitor_seeded_since.add(a.info_hash)
+        if _visitor(a.peer_id):
+            self.crowded_since.add(a.info_hash)
         peer = swarm.web.get(a.peer_id)
         if peer is None:
             self._admit(swarm)
@@ -325,26 +325,29 @@ class Swarms:
         web = swarm.web
         return tuple([p for p in ids if p != me and not (seeder and web[p].seeder)][:k])
 
-    def visitor_seeders(self, info_hash: bytes) -> typing.Tuple[int, int]:
+    def crowd(self, info_hash: bytes) -> typing.Tuple[int, int]:
         """(seeders that are visitors, leechers) of the swarm: a visitor seeder has everything
         and is not the site's seeder on this or another frontend (SEEDER_PEER_ID_PREFIX)."""
         swarm = self.swarms.get(info_hash)
-        if swarm is None or not swarm.complete:
+        if swarm is None:
             return 0, 0
-        seeds = sum(1 for p, peer in swarm.web.items() if peer.seeder and _visitor(p))
-        seeds += sum(1 for pool in (SEED4, SEED6) for p in swarm.pools[pool].ids if _visitor(p))
+        seeds = 0
+        if swarm.complete:
+            seeds = sum(1 for p, peer in swarm.web.items() if peer.seeder and _visitor(p))
+            seeds += sum(1 for pool in (SEED4, SEED6) for p in swarm.pools[pool].ids if _visitor(p))
         return seeds, swarm.incomplete
 
-    def take_visitor_seeded(self, known: typing.Iterable[bytes]) -> typing.Dict[bytes, typing.Tuple[int, int]]:
-        """visitor_seeders() of the swarms that hold a visitor seeder now, of `known` (the last
-        answer) and of those a visitor announced as a seeder in since: a look at a few swarms,
-        not at all of them."""
+    def take_crowds(self, known: typing.Iterable[bytes]) -> typing.Dict[bytes, typing.Tuple[int, int]]:
+        """crowd() of the swarms that hold a visitor (seeder or leecher) now, of `known` (the
+        last answer) and of those a visitor announced in since: a look at a few swarms, not at
+        all of them. The seeder counts a crowd's swarms from here the moment it arrives;
+        libtorrent's own count follows 0.5-1.5 s later."""
         out = {}
-        for ih in set(known) | self.visitor_seeded_since:
-            seeds, leechers = self.visitor_seeders(ih)
-            if seeds:
-                out[ih] = (seeds, leechers)
-        self.visitor_seeded_since.clear()
+        for ih in set(known) | self.crowded_since:
+            counts = self.crowd(ih)
+            if any(counts):
+                out[ih] = counts
+        self.crowded_since.clear()
         return out
 
     def leave_web(self, info_hash: bytes, peer_id: bytes):

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.ports import free_port
 from torrentweb.config import Address, SeederConfig
 from torrentweb.seeder import builder
-from torrentweb.seeder.session import SeedingSession
+from torrentweb.seeder.session import Feed, SeedingSession, fed_at_once
 
-UNCHOKE, INTERESTED, HAVE_ALL, HAVE_NONE, ALLOWED_FAST = 1, 2, 14, 15, 17   # BEP 3, BEP 6
+CHOKE, UNCHOKE, INTERESTED, HAVE_ALL, HAVE_NONE, ALLOWED_FAST = 0, 1, 2, 14, 15, 17   # BEP 3, BEP 6
 FAST_EXTENSION = 0x04       # reserved byte 7
 
 
@@ -37,6 +37,22 @@ def wire_messages(port: int, info_hash: bytes, seconds: float) -> list[int]:
                 ids.append(buf[4])
             buf = buf[4 + length:]
         return ids
+
+
+def unchoked_at_the_end(port: int, info_hash: bytes, visitors: int, seconds: float,
+                        tick=lambda: None) -> int:
+    """`visitors` BEP 6 peers that want everything and request nothing, on one swarm, for
+    `seconds` (`tick` twice a second, as the daemon rebalances); how many the seeder has
+    unchoked at the end (their last CHOKE or UNCHOKE)."""
+    with ThreadPoolExecutor(visitors) as pool:
+        wires = [pool.submit(wire_messages, port, info_hash, seconds) for _ in range(visitors)]
+        end = time.monotonic() + seconds - 0.5
+        while time.monotonic() < end:
+            tick()
+            time.sleep(0.5)
+        replies = [w.result() for w in wires]
+    assert all(HAVE_ALL in ids for ids in replies), f"a handshake did not work: {replies}"
+    return sum(1 for ids in replies if [i for i in ids if i in (CHOKE, UNCHOKE)][-1:] == [UNCHOKE])
 
 
 def seed(seeder: SeedingSession, root, *torrents):
@@ -90,6 +106,35 @@ def test_every_swarm_with_downloaders_gets_its_own_unchoke_slots(tmp_path):
     assert all(HAVE_ALL in ids for ids in replies), f"a handshake did not work: {replies}"
     assert [UNCHOKE in ids for ids in replies] == [True, True], replies
 
+
+
+def test_a_thin_share_of_the_uplink_feeds_one_visitor_at_a_time_a_fat_one_more(tmp_path):
+    """A crowd over many pages splits the origin's uplink thin: two fed visitors of a swarm each
+    waited longer for a whole piece than the loader waits, and took the web seed. Where the
+    swarm's share brings one visitor a piece within half the deadline, the seeder feeds one at a
+    time (libtorrent's optimistic unchoke cannot add a second: the torrent has no free slot);
+    where it feeds more, the swarm gets the slots once the share has held for a deadline (a
+    crowd arriving over a second must not take them first). A one-slot swarm is never held back."""
+    piece = 256 * 1024
+    (tmp_path / "page.bin").write_bytes(os.urandom(8 * piece))
+    built = builder.build_file(tmp_path, "page.bin", 8 * piece, base_url="http://127.0.0.1:1/", announce=[])
+    thin = Feed(budget=piece, deadline=1.0)              # a piece in 1 s: not within 0.5 s
+    fat = Feed(budget=8 * piece, deadline=1.0)           # four pieces within 0.5 s
+    assert (fed_at_once(thin, 2, piece, 1), fed_at_once(fat, 2, piece, 1), fed_at_once(fat, 2, piece, 4)) == (1, 2, 1)
+    seen = []
+    for feed in (thin, fat):
+        seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port())), feed=feed)
+        try:
+            seed(seeder, tmp_path, built)
+            crowd = {built.info_hash: (0, 3)}                # our tracker: three leechers
+            fed = unchoked_at_the_end(seeder.listen_port(), bytes.fromhex(built.info_hash), 3, 4,
+                                      tick=lambda: seeder.rebalance(crowd))
+            h = seeder.session.find_torrent(lt_hash(built.info_hash))
+            seeder.rebalance({built.info_hash: (2, 1)})     # two visitor seeders for one leecher
+            seen.append((fed, h.max_uploads(), h.upload_limit() > 0))
+        finally:
+            seeder.close()
+    assert seen == [(1, 1, False), (1, 2, True)], seen
 
 
 def test_the_seeder_holds_back_where_visitor_seeders_carry_the_swarm(tmp_path):

@@ -201,26 +201,31 @@ def test_visitors_uploads_add_up_as_deltas_whatever_the_transport():
     assert s.uploaded == 1500 + 800
 
 
-def test_visitor_seeders_are_counted_apart_from_the_sites_own_seeders():
-    """seeder.hold_back: the daemon holds its seeder back where visitor seeders can carry the
-    leechers. A torrentweb seeder (this frontend's pinned entry, another frontend's announce,
-    its WebRTC announce) is never a visitor seeder; a visitor that announces left=0 is, over
-    HTTP or WebSocket, and is named once to take_visitor_seeded."""
+def test_visitor_seeders_and_leechers_are_counted_apart_from_the_sites_own_seeders():
+    """The daemon sets its seeder's slots by the swarms visitors are in (the moment they
+    announce) and holds it back where visitor seeders can carry the leechers. A torrentweb
+    seeder (this frontend's pinned entry, another frontend's announce, its WebRTC announce) is
+    never a visitor; a visitor that announces left=0 is a visitor seeder, over HTTP or
+    WebSocket; a swarm is named once to take_crowds, then kept while it has a visitor."""
     from torrentweb.naming import SEEDER_PEER_ID_PREFIX
     s, _ = swarms()
     site = SEEDER_PEER_ID_PREFIX + b"000000000001"
     s.pin(IH, SEEDER_PEER_ID_PREFIX + b"000000000000", bytes([10, 0, 0, 99, 0, 1]))
     s.announce(Announce(IH, site, bytes([10, 0, 0, 98]), 6000, 0, Event.STARTED, -1))
     s.announce_web(Announce(IH, SEEDER_PEER_ID_PREFIX + b"000000000002", b"", 0, 0, Event.STARTED, -1))
+    assert s.take_crowds(()) == {}                        # the site's seeders are no crowd
     for n in (1, 2, 3):
         s.announce(peer(n))                               # three leechers
-    assert s.take_visitor_seeded(()) == {}
+    assert s.take_crowds(()) == {IH: (0, 3)}
     s.announce(peer(4, left=0))                           # a native visitor seeder
-    assert s.visitor_seeders(IH) == (1, 3)
+    assert s.crowd(IH) == (1, 3)
     s.announce_web(Announce(IH, b"-WW0200-000000000005", b"", 0, 0, Event.STARTED, -1))
-    assert s.take_visitor_seeded(()) == {IH: (2, 3)}      # and a tab that seeds
-    assert s.take_visitor_seeded(()) == {}                # named once; the daemon keeps the last
-    assert s.take_visitor_seeded([IH]) == {IH: (2, 3)}
+    assert s.take_crowds(()) == {IH: (2, 3)}              # and a tab that seeds
+    assert s.take_crowds(()) == {}                        # named once; the daemon keeps the last
+    assert s.take_crowds([IH]) == {IH: (2, 3)}
     s.announce(peer(4, left=0, event=Event.STOPPED))
     s.leave_web(IH, b"-WW0200-000000000005")
-    assert s.take_visitor_seeded([IH]) == {}
+    assert s.take_crowds([IH]) == {IH: (0, 3)}
+    for n in (1, 2, 3):
+        s.announce(peer(n, event=Event.STOPPED))
+    assert s.take_crowds([IH]) == {}                      # every visitor left
