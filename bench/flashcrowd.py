@@ -175,6 +175,12 @@ def visitor_settings(port: int, utp: bool, ip: str = "127.0.0.1", extra: dict | 
         # of a crowd choked at first: on `home` links, N = 32, 11-21 of 32 visitors got nothing
         # in 3 s and took the web seed (6.3-11 copies); unlimited: none did (3.3 copies)
         "unchoke_slots_limit": -1,
+        # as a tab does: WebTorrent keeps a peer that completes. libtorrent 2.1's leecher drops
+        # it on the HAVE that completes it, before it counts that piece as wanted (incoming_have
+        # -> disconnect_if_redundant, "uninteresting upload-only peer"), so a visitor lacking
+        # just that piece lost its source: a crowd over 20 pages, 20 of 60 visitors stalled and
+        # took the web seed at ~9.5 s (1.57 copies; 1.02 and none with this; bench/RESULTS.md)
+        "close_redundant_connections": False,
         **(extra or {}),                 # --visitor KEY=VALUE: libtorrent settings, tuning runs
     }
 
@@ -342,10 +348,11 @@ def fetch_all(expected: dict[str, int]):
 # --- one N --------------------------------------------------------------------------------------
 
 def origin_settings(args, browsers: bool, seeder: dict, uplink: int = 0) -> dict:
-    """The origin's YAML for this run; seeder: settings on top of --seeder's. --from-cold: the
-    product's default `auto`, the uplink budget as pages.uplink, --hot's thresholds."""
-    pages = ({"p2p": "auto", "uplink": uplink, "hot": hot_settings(args)} if args.from_cold
+    """The origin's YAML for this run; seeder: settings on top of --seeder's; the uplink budget
+    as pages.uplink. --from-cold: the product's default `auto`, --hot's thresholds."""
+    pages = ({"p2p": "auto", "hot": hot_settings(args)} if args.from_cold
              else {"p2p": "always" if browsers else "off"})   # the swarm first, as before hot/cold
+    pages["uplink"] = uplink          # the operator's budget: also the seeder's slots per swarm
     return {"seeder": {**dict(args.seeder), **seeder}, "pages": pages,
             "rules": [{"mimetype": "image/*", "min_size": "64KiB", "swap": True}],
             "loader": {"deadline": args.deadline}}       # the browsers' web-seed deadline
