@@ -71,19 +71,24 @@ class Feed:
         return cls(config.seeder.upload_limit or config.pages.uplink, config.loader.deadline)
 
 
-def fed_at_once(feed: Feed, unchoke_slots: int, piece_length: int, swarms: int) -> int:
+FEED_BYTES = 256 * 1024      # what a fed visitor gets within half the deadline to be worth a slot
+
+
+def fed_at_once(feed: Feed, unchoke_slots: int, swarms: int) -> int:
     """How many visitors of a swarm the seeder feeds at once: as many as its share of the
-    budget brings a whole piece each within half the loader's deadline, at least one, at most
-    `unchoke_slots`. A visitor with a piece passes it on; one without takes the web seed. One
+    budget brings FEED_BYTES each within half the loader's deadline, at least one, at most
+    `unchoke_slots`. A visitor with pieces passes them on; one without takes the web seed. One
     slot per thin swarm sends each piece about once, since the fed visitor asks for what the
     others lack: a crowd over 20 pages on a 20 Mbit/s origin (1 Mbit/s a swarm) took 1.00
     seeder copies with one slot, 1.5-1.6 with two (bench/RESULTS.md, a crowd over many pages).
     But one fed visitor passes pieces on at its own uplink: one page's crowd of 32 on home
-    links took p95 41 s with one slot, 21 s with two. Without a budget: `unchoke_slots`."""
+    links took p95 41 s with one slot, 21 s with two. A byte count, not pieces: those runs had
+    256 KiB pieces; with 64 KiB ones a piece-count rule gave the 20 pages two slots each.
+    Without a budget: `unchoke_slots`."""
     if not feed.budget:
         return unchoke_slots
     share = feed.budget / max(1, swarms)
-    return max(1, min(unchoke_slots, int(share * feed.deadline / 2 / piece_length)))
+    return max(1, min(unchoke_slots, int(share * feed.deadline / 2 / FEED_BYTES)))
 
 
 def session_slots(fed: typing.Iterable[int]) -> int:
@@ -186,7 +191,6 @@ class SeedingSession:
         self._crowded: set[str] = set()                     # ...and with leechers, says our tracker
         self._fed: tuple[int, ...] = ()                     # the slots session_slots() is set for
         self._slots: dict[str, int] = {}                    # info-hash -> its max_uploads
-        self._pieces: dict[str, int] = {}                   # info-hash -> its piece length
         self._fat_since: dict[str, float] = {}              # swarms whose share allows more slots
         self._held: dict[str, "lt.torrent_handle"] = {}     # swarms the seeder holds back in
 
@@ -230,7 +234,7 @@ class SeedingSession:
         # one slot until a share of the budget is known to feed more (fed_at_once, _set_slots)
         slots = (1 if self.feed.budget else self.config.unchoke_slots) or -1
         with self._lock:
-            self._slots[info_hash], self._pieces[info_hash] = slots, atp.ti.piece_length()
+            self._slots[info_hash] = slots
         atp.max_uploads = slots
         atp.flags = (lt.torrent_flags.seed_mode | lt.torrent_flags.upload_mode
                      | lt.torrent_flags.override_trackers
@@ -283,7 +287,6 @@ class SeedingSession:
             self._downloading.discard(info_hash)
             self._crowded.discard(info_hash)
             self._slots.pop(info_hash, None)
-            self._pieces.pop(info_hash, None)
             self._fat_since.pop(info_hash, None)
             self._held.pop(info_hash, None)
             if trackers.own:
@@ -390,8 +393,7 @@ class SeedingSession:
             for ih in set(self._fat_since) - downloading:
                 del self._fat_since[ih]
         for info_hash, now_slots in slots.items():
-            want = fed_at_once(self.feed, self.config.unchoke_slots, self._pieces.get(info_hash, 1),
-                               len(downloading))
+            want = fed_at_once(self.feed, self.config.unchoke_slots, len(downloading))
             if want <= now_slots:
                 self._fat_since.pop(info_hash, None)
             elif now - self._fat_since.setdefault(info_hash, now) >= self.feed.deadline:

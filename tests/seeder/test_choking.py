@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.ports import free_port
 from torrentweb.config import Address, SeederConfig
 from torrentweb.seeder import builder
-from torrentweb.seeder.session import Feed, SeedingSession, fed_at_once
+from torrentweb.seeder.session import FEED_BYTES, Feed, SeedingSession, fed_at_once
 
 CHOKE, UNCHOKE, INTERESTED, HAVE_ALL, HAVE_NONE, ALLOWED_FAST = 0, 1, 2, 14, 15, 17   # BEP 3, BEP 6
 FAST_EXTENSION = 0x04       # reserved byte 7
@@ -115,12 +115,12 @@ def test_a_thin_share_of_the_uplink_feeds_one_visitor_at_a_time_a_fat_one_more(t
     time (libtorrent's optimistic unchoke cannot add a second: the torrent has no free slot);
     where it feeds more, the swarm gets the slots once the share has held for a deadline (a
     crowd arriving over a second must not take them first). A one-slot swarm is never held back."""
-    piece = 256 * 1024
-    (tmp_path / "page.bin").write_bytes(os.urandom(8 * piece))
-    built = builder.build_file(tmp_path, "page.bin", 8 * piece, base_url="http://127.0.0.1:1/", announce=[])
-    thin = Feed(budget=piece, deadline=1.0)              # a piece in 1 s: not within 0.5 s
-    fat = Feed(budget=8 * piece, deadline=1.0)           # four pieces within 0.5 s
-    assert (fed_at_once(thin, 2, piece, 1), fed_at_once(fat, 2, piece, 1), fed_at_once(fat, 2, piece, 4)) == (1, 2, 1)
+    unit = FEED_BYTES
+    (tmp_path / "page.bin").write_bytes(os.urandom(8 * unit))
+    built = builder.build_file(tmp_path, "page.bin", 8 * unit, base_url="http://127.0.0.1:1/", announce=[])
+    thin = Feed(budget=unit, deadline=1.0)               # FEED_BYTES in 1 s: not within 0.5 s
+    fat = Feed(budget=8 * unit, deadline=1.0)            # four times that within 0.5 s
+    assert (fed_at_once(thin, 2, 1), fed_at_once(fat, 2, 1), fed_at_once(fat, 2, 4)) == (1, 2, 1)
     seen = []
     for feed in (thin, fat):
         seeder = SeedingSession(SeederConfig(listen=Address("127.0.0.1", free_port())), feed=feed)
