@@ -30,8 +30,8 @@ from torrentweb.naming import bundle_seed_urls, seed_name
 from torrentweb.page import scan
 from torrentweb.page.render import PageFilter, Settings
 
-from .builder import (Built, build, outer_keys, piece_size_for, read_torrent, with_outer_keys,
-                      write_atomically)
+from .builder import (DEFAULT_PIECE, Built, build, outer_keys, piece_size_for, read_torrent,
+                      with_outer_keys, write_atomically)
 from .dynamic import DynamicPages
 
 log = logging.getLogger("torrentweb.bundles")
@@ -102,6 +102,13 @@ def _check_unchanged(docroot: Path, row):
         raise BuildError(docroot / row.path, f"cannot read: {e.strerror}") from None
     if (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns):
         raise BuildError(docroot / row.path, "changed since it was catalogued; not bundled")
+
+
+def cut_as_now(info: "lt.torrent_info", config) -> bool:
+    """A bundle as this version builds it: an older version's name has no web seed and no other
+    frontend's info-hash; another piece size (an older version's) no other frontend's either."""
+    return (info.name() == seed_name(config)
+            and info.piece_length() == piece_size_for(info.total_size()))
 
 
 def bundle_url_list(config) -> list[str]:
@@ -361,8 +368,10 @@ class Bundler:
         self._drop_stale_bundles()
         unreadable = [row.key for row in self.catalogue.bundles().values() if not self._seed(row)]
         for row in self.catalogue.remove_bundles(unreadable):      # missing or damaged: pages ask again
-            log.warning("bundle %s: its torrent is missing, damaged or named after this machine's "
-                        "document root (before %r); it is built again", row.info_hash, seed_name(self.config))
+            log.warning("bundle %s: its torrent is missing, damaged, named after this machine's "
+                        "document root (before %r) or cut into pieces of another size (before "
+                        "%d KiB); it is built again", row.info_hash, seed_name(self.config),
+                        DEFAULT_PIECE // 1024)
             remove_bundle(self.config, row.torrent)
         self._remove_orphans()
         # copies from before the restart may be stale (pages edited while the daemon was down)
@@ -381,8 +390,8 @@ class Bundler:
     def _seed(self, row: BundleRow) -> bool:
         path = self.config.state_dir / row.torrent
         data = read_torrent(path, row.info_hash)
-        if data is None or lt.torrent_info(data).name() != seed_name(self.config):
-            return False                 # an older version's name: no web seed serves it, no other frontend has it
+        if data is None or not cut_as_now(lt.torrent_info(data), self.config):
+            return False
         want = outer_keys(self.config.announce_urls(), bundle_url_list(self.config))
         new = with_outer_keys(data, want)
         if new != data:          # torrents.web_seeds, base_url or the announce list changed

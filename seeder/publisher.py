@@ -61,6 +61,14 @@ def store_file(config: Config, catalogue: Catalogue, cand: Candidate, built) -> 
     return row
 
 
+def current(row: FileRow | None, cand: Candidate) -> bool:
+    """The row still stands for the file: same size and mtime, and cut into the pieces this
+    version cuts (a row from a version with another piece size is hashed again, once, so
+    that every frontend builds the same info-hash)."""
+    return (row is not None and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns)
+            and row.piece_size == builder.piece_size_for(row.size))
+
+
 class Publisher:
     def __init__(self, config: Config, catalogue: Catalogue, seeder: SeedingSession):
         self.catalogue = catalogue
@@ -95,8 +103,7 @@ class Publisher:
                       "gone while the daemon was stopped" if first else "gone")
         if first:
             self._remove_orphans()
-        unchanged = {p: rows[p] for p, c in on_disk.items()
-                     if p in rows and (rows[p].size, rows[p].mtime_ns) == (c.size, c.mtime_ns)}
+        unchanged = {p: rows[p] for p, c in on_disk.items() if current(rows.get(p), c)}
         verdicts = (self.access.check_all(((p, r.size) for p, r in unchanged.items()), cancel) if verify
                     else {p: PUBLIC for p in unchanged})
         denied = [p for p, v in verdicts.items() if not v.public]
@@ -179,7 +186,7 @@ class Publisher:
                 self.withdraw([path], REFUSED)
             return None
         self.refused.pop(path, None)
-        if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns):
+        if current(row, cand):
             if self._seed(row, refresh=False):
                 return row
             # unchanged, but its torrent is missing or damaged: built again below

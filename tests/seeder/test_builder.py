@@ -9,8 +9,9 @@ from torrentweb.seeder import builder
 
 def test_piece_size_grows_with_the_file():
     assert builder.piece_size_for(1000) == 16 * 1024           # a small file is one piece
-    assert builder.piece_size_for(200 * 1024) == 256 * 1024
-    assert builder.piece_size_for(10 * 2**20) == 256 * 1024
+    assert builder.piece_size_for(50 * 1024) == 64 * 1024
+    assert builder.piece_size_for(200 * 1024) == 64 * 1024
+    assert builder.piece_size_for(10 * 2**20) == 64 * 1024     # a page bundle: 160 pieces to trade
     assert builder.piece_size_for(4 * 2**30) == 2 * 2**20      # bounded piece count
     assert 4 * 2**30 / builder.piece_size_for(4 * 2**30) <= builder.MAX_PIECES
 
@@ -27,7 +28,8 @@ def test_same_bytes_same_info_hash_anywhere_and_as_mktorrent_computes_it(tmp_pat
     assert one.info_hash == two.info_hash
     # an independent implementation agrees (same piece size, no creation date)
     out = tmp_path / "m.torrent"
-    subprocess.run(["mktorrent", "-d", "-l", "18", "-a", "http://x/announce", "-o", str(out),
+    log2 = builder.piece_size_for(len(data)).bit_length() - 1
+    subprocess.run(["mktorrent", "-d", "-l", str(log2), "-a", "http://x/announce", "-o", str(out),
                     str(tmp_path / "a" / "img" / "photo.jpg")], check=True, capture_output=True)
     assert str(lt.torrent_info(str(out)).info_hashes().v1) == one.info_hash
 

@@ -4,6 +4,8 @@ the same info-hashes for single files and page bundles, and each torrent lists e
 frontend as a web seed (outside the info dict)."""
 from __future__ import annotations
 
+import dataclasses
+
 import libtorrent as lt
 import pytest
 
@@ -13,7 +15,7 @@ from harness.ports import free_port
 from harness.processes import wait_for
 from torrentweb.catalogue import Catalogue
 from torrentweb.config import load as load_config
-from torrentweb.naming import BUNDLE_NAME
+from torrentweb.naming import BUNDLE_NAME, seed_name
 from torrentweb.seeder.builder import build, piece_size_for
 from torrentweb.seeder.bundles import store_bundle
 
@@ -142,3 +144,48 @@ def test_a_bundle_named_after_the_docroot_by_an_older_version_is_built_again(tmp
         d.wait_log("named after this machine's document root")
     finally:
         d.stop()
+
+
+def test_torrents_cut_into_an_older_versions_pieces_are_cut_again_once(tmp_path):
+    """The piece size went from 256 KiB to 64 KiB (a crowd trades small pieces faster): a
+    frontend upgraded over its catalogue would keep the old info-hashes, which a frontend
+    installed fresh never builds. At start the daemon hashes such a file and bundle again,
+    to what this version builds, and then never again."""
+    site = make_site(tmp_path, pages={"large_file_size": "512KiB"})
+    publish_once(site, tmp_path / "first.log")
+    fresh_files, fresh_bundles = site.catalogue(), site.bundles()
+    cfg = load_config(site.config_path)
+    rel = "img/two with space.png"
+    rows = Catalogue(cfg.catalogue_path)
+    try:
+        row = rows.file(rel)
+        old = build(cfg.docroot / "img", [("two with space.png", row.size)],
+                    piece_size=4 * piece_size_for(row.size), announce=cfg.announce_urls())
+        (cfg.state_dir / row.torrent).write_bytes(old.data)
+        rows.put_file(dataclasses.replace(row, info_hash=old.info_hash, piece_size=old.piece_size))
+        (key, bundle), = [(k, r) for k, r in rows.bundles().items() if "gallery/small.png" in r.files]
+        files = [rows.file(p) for p in bundle.files]
+        total = sum(f.size for f in files)
+        old_bundle = build(cfg.docroot.parent, [(f"www/{f.path}", f.size) for f in files],
+                           piece_size=2 * piece_size_for(total), announce=cfg.announce_urls(),
+                           name=seed_name(cfg))
+        rows.remove_bundles([key])
+        store_bundle(cfg, rows, key, bundle.files, old_bundle)
+    finally:
+        rows.close()
+    assert site.catalogue() != fresh_files and site.bundles() != fresh_bundles
+    d = start_daemon(site, tmp_path / "second.log")
+    try:
+        wait_for(lambda: site.catalogue() == fresh_files and site.bundles() == fresh_bundles, 60,
+                 what="the file and the bundle cut again as this version cuts them")
+        d.wait_log("cut into pieces of another size")
+        assert d.published(rel) == 1
+        assert all(d.published(p) == 0 for p in FILES if p != rel)
+    finally:
+        d.stop()
+    again = start_daemon(site, tmp_path / "third.log")
+    try:
+        wait_for(lambda: "files to hash" in again.log(), 30, what="the third start's catalogue line")
+        assert "0 files to hash" in again.log() and "published " not in again.log()
+    finally:
+        again.stop()
