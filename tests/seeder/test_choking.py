@@ -113,7 +113,7 @@ def test_a_thin_share_of_the_uplink_feeds_one_visitor_at_a_time_a_fat_one_more(t
     waited longer for a whole piece than the loader waits, and took the web seed. Where the
     swarm's share brings one visitor a piece within half the deadline, the seeder feeds one at a
     time (libtorrent's optimistic unchoke cannot add a second: the torrent has no free slot);
-    where it feeds more, the swarm gets the slots once the share has held for a deadline (a
+    where it feeds more, the swarm gets the slots once the share has held for a while (FAT_WAIT; a
     crowd arriving over a second must not take them first). A one-slot swarm is never held back."""
     unit = FEED_BYTES
     (tmp_path / "page.bin").write_bytes(os.urandom(8 * unit))
