@@ -111,7 +111,7 @@ def test_every_swarm_with_downloaders_gets_its_own_unchoke_slots(tmp_path):
 def test_a_thin_share_of_the_uplink_feeds_one_visitor_at_a_time_a_fat_one_more(tmp_path):
     """A crowd over many pages splits the origin's uplink thin: two fed visitors of a swarm each
     waited longer for a whole piece than the loader waits, and took the web seed. Where the
-    swarm's share brings one visitor a piece within half the deadline, the seeder feeds one at a
+    swarm's share brings one visitor FEED_BYTES within half the deadline, the seeder feeds one at a
     time (libtorrent's optimistic unchoke cannot add a second: the torrent has no free slot);
     where it feeds more, the swarm gets the slots once the share has held for a while (FAT_WAIT; a
     crowd arriving over a second must not take them first). A one-slot swarm is never held back."""

@@ -14,7 +14,7 @@ from torrentweb.config import load
 from torrentweb.seeder import builder
 from torrentweb.catalogue import Catalogue
 from torrentweb.seeder.bundles import build_bundle, store_bundle
-from torrentweb.seeder.publisher import store_file
+from torrentweb.seeder.publisher import current, store_file
 from torrentweb.seeder.rules import Policy
 
 LINK_RE = re.compile(rb'<link type="application/x-bittorrent" rel="torrent" href="([^"]+)">')
@@ -47,8 +47,7 @@ class Site:
     def catalogue_files(self):
         """What the daemon's publisher does for each settled file: hash and catalogue it."""
         for cand in Policy(self.config).walk():
-            row = self.catalogue.file(cand.path)
-            if row and (row.size, row.mtime_ns) == (cand.size, cand.mtime_ns):
+            if current(self.catalogue.file(cand.path), cand):
                 continue
             built = builder.build_file(self.docroot, cand.path, cand.size,
                                        base_url=self.config.base_url,
