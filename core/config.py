@@ -244,7 +244,8 @@ class SeederConfig:
     unchoke_slots: int = parsed(_count("slots"), 2)  # 0 = libtorrent's automatic choker
     unchoke_interval: float = parsed(_positive("number of seconds"), 1.0)
     # Where a swarm's visitor seeders are at least twice its leechers (the daemon's own
-    # tracker counts them), the seeder holds its upload back there (seeder/session.py hold_back).
+    # tracker counts them), or where 8 visitors or more hold every piece between them, the
+    # seeder holds its upload back there (seeder/session.py hold_back).
     hold_back: bool = True
     webtorrent: bool = True
     # Swarms offering WebRTC at once (each holds ~10 UDP sockets); 0 = as many as the nofile

@@ -106,7 +106,7 @@ _METRICS = (
     ("torrentweb_uploaded_bytes", "counter", "bytes the seeder uploaded since it started", "uploaded"),
     ("torrentweb_upload_rate_bytes_per_second", "gauge", "seeder upload rate", "upload_rate"),
     ("torrentweb_swarms_held_back", "gauge",
-     "swarms whose visitor seeders carry them, where the seeder holds its upload back", "held_back"),
+     "swarms whose visitors carry them, where the seeder holds its upload back", "held_back"),
     ("torrentweb_delivered_bytes", "counter",
      "bytes of downloads completed in the swarms (tracker's completed x torrent size)", "delivered"),
     ("torrentweb_offload_ratio", "gauge",

@@ -35,7 +35,7 @@ class SeededTorrent:
     state: str
     size: int = 0           # bytes of the torrent's content (offload = 1 - uploaded / delivered)
     upload_rate: int = 0    # bytes/s
-    held_back: bool = False  # seeder.hold_back: its visitor seeders carry the swarm
+    held_back: bool = False  # seeder.hold_back: its visitors carry the swarm
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,11 @@ HELD_BACK_RATE = 1             # bytes/s (0 would be libtorrent's "unlimited")
 # tab's uplink carried what the seeder's would have: 2 Chromium tabs on home links took p95
 # 12.3-18.6 s held, 9.3-11.8 s not (plain HTTP 8.7 s; bench/RESULTS.md, Chromium on emulated links)
 HOLD_RATIO = 2
+# ...or where this many of its visitors hold pieces, and every piece between them: from then on the
+# seeder sent only pieces the swarm had, as fast as its slots let it (N = 32 on home lines: 0.5-1
+# copy of the page after every piece was out, of 2.3-2.8 in all; bench/RESULTS.md), while their
+# uplinks are many times its own. Fewer tabs lean on it (two: see HOLD_RATIO).
+HOLD_CROWD = 8
 
 
 @dataclass(frozen=True)
@@ -280,6 +285,27 @@ class SeedingSession:
         if h is not None:
             h.replace_trackers([_entry(url, tier) for url, tier in native])
 
+    def _carried(self, info_hash: str, seeds: int, leechers: int) -> bool:
+        """Whether a swarm's visitors can do without the seeder (hold_back)."""
+        if seeds and seeds >= HOLD_RATIO * leechers:
+            return True
+        return seeds + leechers >= HOLD_CROWD and self._held_by_visitors(info_hash)
+
+    def _held_by_visitors(self, info_hash: str) -> bool:
+        """Whether HOLD_CROWD or more of the seeder's peers hold pieces, and between them every
+        piece: their uplinks outweigh the seeder's then, where one tab holding all would not."""
+        h = self._handle(info_hash)
+        holders, missing = 0, None
+        for peer in h.get_peer_info() if h is not None else ():
+            have = peer.pieces
+            if not any(have):
+                continue
+            holders += 1
+            missing = [i for i in (range(len(have)) if missing is None else missing) if not have[i]]
+            if holders >= HOLD_CROWD and not missing:
+                return True
+        return False
+
     def _handle(self, info_hash: str):
         h = self.session.find_torrent(lt.sha1_hash(bytes.fromhex(info_hash)))
         return h if h.is_valid() else None
@@ -336,7 +362,7 @@ class SeedingSession:
         round; a crowd's visitors take the web seed after 3 s without a byte.
         `crowds`: info-hash -> (visitor seeders, leechers) of the swarms where the daemon's own
         tracker lists a visitor (Swarms.take_crowds): their leechers count at once (slots),
-        their visitor seeders for hold_back."""
+        and they all count for hold_back."""
         self.session.post_torrent_updates(QUERY_NAME)
         self._wait_for({"torrents"}, timeout)
         if crowds is not None:
@@ -344,12 +370,13 @@ class SeedingSession:
                 self._crowded = {ih for ih, (_, leechers) in crowds.items() if leechers}
         self._set_slots()
         if crowds is not None:
-            self.hold_back({ih: c for ih, c in crowds.items() if c[0]})
+            self.hold_back(crowds)
 
-    def hold_back(self, visitor_seeded: typing.Mapping[str, tuple[int, int]]):
-        """seeder.hold_back: in a swarm whose visitor seeders are at least HOLD_RATIO times its
-        leechers, the seeder holds its upload back (HELD_BACK_RATE); elsewhere it sends all it
-        can. A crowd arriving at a page whose first visitor loaded it cold, or after its first
+    def hold_back(self, crowds: typing.Mapping[str, tuple[int, int]]):
+        """seeder.hold_back: `crowds` info-hash -> (visitor seeders, leechers), as the daemon's
+        tracker counts them. In a swarm whose visitor seeders are at least HOLD_RATIO times its
+        leechers, or where HOLD_CROWD visitors or more hold every piece between them, the
+        seeder holds its upload back (HELD_BACK_RATE); elsewhere it sends all it can. A crowd arriving at a page whose first visitor loaded it cold, or after its first
         visitors completed, needs nothing the swarm lacks, yet the seeder sent every newcomer
         what it asked for: 1-2 copies more than the one the swarm already had (bench/
         flashcrowd.py --from-cold). A leecher the seeders do not reach takes the web seed
@@ -359,7 +386,7 @@ class SeedingSession:
         Not where the seeder feeds one visitor at a time (fed_at_once): it sends each piece
         about once there, and a held swarm's fed leecher stalls at 1 byte/s (a crowd over 20
         pages: 17-18 web-seed fallbacks with it, 0-4 without)."""
-        held = {ih for ih, (seeds, leechers) in visitor_seeded.items() if seeds >= HOLD_RATIO * leechers} \
+        held = {ih for ih, (seeds, leechers) in crowds.items() if self._carried(ih, seeds, leechers)} \
             if self.config.hold_back else set()
         with self._lock:
             held = {ih for ih in held & self._seeding if self._slots.get(ih) != 1}
@@ -368,7 +395,7 @@ class SeedingSession:
         for info_hash in start:
             h = self._handle(info_hash)         # a lookup per change, not per tick
             if h is not None:
-                log.info("%s: its visitor seeders carry the swarm: the seeder holds back", info_hash)
+                log.info("%s: its visitors carry the swarm: the seeder holds back", info_hash)
                 h.set_upload_limit(HELD_BACK_RATE)
                 with self._lock:
                     if info_hash in self._seeding:
