@@ -58,7 +58,8 @@ HELD_BACK_RATE = 1             # bytes/s (0 would be libtorrent's "unlimited")
 HOLD_RATIO = 2
 # ...or where this many of its visitors hold pieces, and every piece between them: from then on the
 # seeder sent only pieces the swarm had, as fast as its slots let it (N = 32 on home lines: 0.5-1
-# copy of the page after every piece was out, of 2.3-2.8 in all; bench/RESULTS.md), while their
+# copy of the page after every piece was out, of 2.2-2.8 in all; a seeder-side upload log, stop 24
+# of issue 15; not yet in bench/RESULTS.md), while their
 # uplinks are many times its own. Fewer tabs lean on it (two: see HOLD_RATIO).
 HOLD_CROWD = 8
 
@@ -376,7 +377,8 @@ class SeedingSession:
         """seeder.hold_back: `crowds` info-hash -> (visitor seeders, leechers), as the daemon's
         tracker counts them. In a swarm whose visitor seeders are at least HOLD_RATIO times its
         leechers, or where HOLD_CROWD visitors or more hold every piece between them, the
-        seeder holds its upload back (HELD_BACK_RATE); elsewhere it sends all it can. A crowd arriving at a page whose first visitor loaded it cold, or after its first
+        seeder holds its upload back (HELD_BACK_RATE); elsewhere it sends all it can. A crowd
+        arriving at a page whose first visitor loaded it cold, or after its first
         visitors completed, needs nothing the swarm lacks, yet the seeder sent every newcomer
         what it asked for: 1-2 copies more than the one the swarm already had (bench/
         flashcrowd.py --from-cold). A leecher the seeders do not reach takes the web seed
@@ -386,10 +388,12 @@ class SeedingSession:
         Not where the seeder feeds one visitor at a time (fed_at_once): it sends each piece
         about once there, and a held swarm's fed leecher stalls at 1 byte/s (a crowd over 20
         pages: 17-18 web-seed fallbacks with it, 0-4 without)."""
-        held = {ih for ih, (seeds, leechers) in crowds.items() if self._carried(ih, seeds, leechers)} \
-            if self.config.hold_back else set()
+        with self._lock:        # a one-slot swarm is never held: no peer scan for it
+            eligible = {ih for ih in crowds.keys() & self._seeding if self._slots.get(ih) != 1} \
+                if self.config.hold_back else set()
+        held = {ih for ih in eligible if self._carried(ih, *crowds[ih])}
         with self._lock:
-            held = {ih for ih in held & self._seeding if self._slots.get(ih) != 1}
+            held &= self._seeding
             start, stop = held - self._held.keys(), self._held.keys() - held
             ended = {ih: self._held.pop(ih) for ih in stop}
         for info_hash in start:
