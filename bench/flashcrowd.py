@@ -98,6 +98,7 @@ class Result:
     pages: int = 1                     # --pages: the crowd spread over that many pages (visitor
     page_bytes: tuple = ()             # i on page i % pages); asset_bytes: one copy of each
     held_back: int = 0                 # swarms where the seeder began to hold back (seeder.hold_back)
+    utp: bool = False                  # the native visitors spoke uTP as well as TCP (--utp)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -160,8 +161,11 @@ def fetch(url: str, timeout=600) -> bytes:
 # --- visitors ---------------------------------------------------------------------------------
 
 def visitor_settings(port: int, utp: bool, ip: str = "127.0.0.1", extra: dict | None = None) -> dict:
-    """A native visitor. TCP only by default: on loopback here uTP did no better (N = 32, two runs
-    each: 4.0 / 2.4 copies with uTP, 3.5 / 1.6 without) and costs more CPU on a shared machine."""
+    """A native visitor. `utp`: uTP as well as TCP, as qBittorrent, Transmission and libtorrent
+    do by default. On with --net: over home lines TCP alone sent 1.8-2.2 server copies and a web-
+    seed fallback in most runs, uTP 1.3-1.5 and none (bench/RESULTS.md, N = 32). Off on loopback,
+    where uTP did no better (N = 32, two runs each: 4.0 / 2.4 copies with uTP, 3.5 / 1.6 without)
+    and costs more CPU."""
     return {
         "listen_interfaces": f"{ip}:{port}",
         "allow_multiple_connections_per_ip": True,
@@ -552,7 +556,7 @@ def measure_one(n: int, args, origin_cm, work: Path, places: dict | None) -> Res
         deadline=args.deadline, pages=len(pages),
         page_bytes=tuple(sum(urls.values()) for urls in page_urls),
         frontend_bytes=tuple(a + b for a, b in zip(apaches, seeders)) if len(origins) > 1 else (),
-        held_back=held)
+        held_back=held, utp=args.utp)
 
 
 # --- from cold (pages.p2p: auto) ------------------------------------------------------------
@@ -598,6 +602,7 @@ class ColdResult:
     net_late_ms_p99: float = math.nan
     net_dropped: int = 0
     held_back: int = 0
+    utp: bool = False
 
 
 HELD_BACK_LINE = "the seeder holds back"
@@ -842,7 +847,7 @@ def measure_from_cold(n: int, args, origin_cm, work: Path, places: dict | None) 
         if any(r["state"] == "cold" for r in order) else math.nan,
         cold_after_s=round(cold_at - last_view, 2), views=hot.views, window=hot.window,
         cool_down=hot.cool_down, uplink=origin.config.pages.uplink, spread=args.spread,
-        cap=args.cap, size=args.size, held_back=held)
+        cap=args.cap, size=args.size, held_back=held, utp=args.utp)
 
 
 @dataclass(frozen=True)
@@ -1021,7 +1026,8 @@ def main(argv=None) -> int:
                         "--deadline s without progress from the swarm (default)")
     p.add_argument("--browsers", type=int, help="run one N of headless Chromium visitors (the real "
                    "loader); the full run does 1, 2, 4 after the native series")
-    p.add_argument("--utp", action="store_true", help="visitors use uTP as well as TCP")
+    p.add_argument("--utp", action=argparse.BooleanOptionalAction, help="native visitors speak uTP "
+                   "as well as TCP, as common clients do (default: with --net; --no-utp: TCP only)")
     p.add_argument("--no-http", dest="http", action="store_false",
                    help="skip the plain-HTTP baseline (for tuning runs; its figures become NaN)")
     add_seeder_option(p)
@@ -1045,6 +1051,8 @@ def main(argv=None) -> int:
                         "over them (visitor i on page i %% K); one N, native visitors")
     p.add_argument("--out", type=Path, default=HERE / "out", help="work dir (git-ignored)")
     args = p.parse_args(argv)
+    if args.utp is None:
+        args.utp = bool(args.net)
     if args.clients is not None and not 1 <= args.clients <= 256:
         p.error(f"--clients {args.clients}: expected 1 to 256")
     if args.net and bool(args.clients) == bool(args.browsers):
@@ -1079,7 +1087,8 @@ def main(argv=None) -> int:
                   f"{r.server_copies:.2f} copies ({r.web_seed_fallbacks} web-seed fallbacks), p95 {r.p95_s:.1f} s; "
                   f"plain HTTP {r.http_server_copies:.2f} copies, p95 {r.http_p95_s:.1f} s", flush=True)
             if args.net:
-                print(f"  --net {r.net}: limit_s {r.limit_s:.2f} s; p95 = {r.p95_limit:.2f} x limit_s "
+                print(f"  --net {r.net} ({'TCP + uTP' if r.utp else 'TCP only'}): limit_s {r.limit_s:.2f} s; "
+                      f"p95 = {r.p95_limit:.2f} x limit_s "
                       f"(plain HTTP {r.http_p95_limit:.2f} x); delay line p99 late "
                       f"<= {r.net_late_ms_p99:.1f} ms, {r.net_dropped} dropped", flush=True)
         for n in [args.browsers] if args.browsers else [] if args.clients else BROWSER_SERIES:

@@ -120,7 +120,7 @@ def test_on_the_emulated_network_nobody_beats_the_links(flashcrowd, tmp_path, ca
     assert flashcrowd.main(["--clients", "2", "--size", "2MiB", "--net", "home", "--spread", "0",
                             "--json", "--out", str(tmp_path)]) == 0
     r = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert r["net"] == "home" and r["clients"] == 2
+    assert r["net"] == "home" and r["clients"] == 2 and r["utp"]    # as common clients, on links
     assert r["p50_s"] >= r["limit_s"] and r["p95_limit"] >= 1.0
     assert r["http_p95_s"] >= 2 * r["asset_bytes"] * 8 / 20e6
     assert r["http_server_copies"] == pytest.approx(2.0, abs=0.01)
