@@ -58,9 +58,9 @@ HELD_BACK_RATE = 1             # bytes/s (0 would be libtorrent's "unlimited")
 HOLD_RATIO = 2
 # ...or where this many of its visitors hold pieces, and every piece between them: from then on the
 # seeder sent only pieces the swarm had, as fast as its slots let it (N = 32 on home lines: 0.5-1
-# copy of the page after every piece was out, of 2.2-2.8 in all; a seeder-side upload log, stop 24
-# of issue 15; not yet in bench/RESULTS.md), while their
-# uplinks are many times its own. Fewer tabs lean on it (two: see HOLD_RATIO).
+# copy of the page after every piece was out, of 2.2-2.8 in all), while their uplinks are many
+# times its own; held here too, 0.1-0.3 copies fewer for 0.5-1 s more p95 (bench/RESULTS.md,
+# N = 32). Fewer tabs lean on it (two: see HOLD_RATIO).
 HOLD_CROWD = 8
 
 
