@@ -105,7 +105,7 @@ def chromium(extra_args=()):
 @contextlib.contextmanager
 def chromiums(netns, extra_args=()):
     """One headless Chromium per entry of `netns`: None, or a network namespace of bench/net.py
-    the browser runs in (through nsenter; root), so that each is a host of its own on an
+    the browser runs in (through `ip netns exec`; root), so that each is a host of its own on an
     emulated network. One Playwright driver starts them all: its sync API allows one per thread."""
     _check_installed()
     tmp = Path(tempfile.mkdtemp(prefix="torrentweb-chromium-"))
@@ -116,7 +116,8 @@ def chromiums(netns, extra_args=()):
                 executable = CHROMIUM
                 if ns:
                     executable = tmp / f"chromium-{i}"
-                    executable.write_text(f'#!/bin/sh\nexec nsenter --net=/run/netns/{ns} -- {CHROMIUM} "$@"\n')
+                    # ip netns exec: iproute2 finds the namespace wherever it keeps them
+                    executable.write_text(f'#!/bin/sh\nexec ip netns exec {ns} {CHROMIUM} "$@"\n')
                     executable.chmod(0o755)
                 browser = pw.chromium.launch(executable_path=str(executable), headless=True,
                                              args=[*FLAGS, *extra_args])
