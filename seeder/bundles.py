@@ -30,7 +30,7 @@ from torrentweb.naming import bundle_seed_urls, seed_name
 from torrentweb.page import scan
 from torrentweb.page.render import PageFilter, Settings
 
-from .builder import (DEFAULT_PIECE, Built, build, outer_keys, piece_size_for, read_torrent,
+from .builder import (Built, build, outer_keys, piece_size_for, read_torrent,
                       with_outer_keys, write_atomically)
 from .dynamic import DynamicPages
 
@@ -104,11 +104,17 @@ def _check_unchanged(docroot: Path, row):
         raise BuildError(docroot / row.path, "changed since it was catalogued; not bundled")
 
 
-def cut_as_now(info: "lt.torrent_info", config) -> bool:
-    """A bundle as this version builds it: an older version's name has no web seed and no other
-    frontend's info-hash; another piece size (an older version's) no other frontend's either."""
-    return (info.name() == seed_name(config)
-            and info.piece_length() == piece_size_for(info.total_size()))
+def not_cut_as_now(info: "lt.torrent_info", config) -> str | None:
+    """Why a bundle is not as this version builds it, None if it is: an older version's name has
+    no web seed and no other frontend's info-hash; another piece size (an older version's) no
+    other frontend's either."""
+    if info.name() != seed_name(config):
+        return f"named after this machine's document root ({info.name()!r}, now {seed_name(config)!r})"
+    now = piece_size_for(info.total_size())
+    if info.piece_length() != now:
+        return (f"cut into pieces of another size ({info.piece_length() // 1024} KiB, now "
+                f"{now // 1024} KiB)")
+    return None
 
 
 def bundle_url_list(config) -> list[str]:
@@ -366,12 +372,9 @@ class Bundler:
         """Seed the catalogued bundles that are still current, drop the rest, and render every
         HTML page of the docroot (which queues the bundles they lack)."""
         self._drop_stale_bundles()
-        unreadable = [row.key for row in self.catalogue.bundles().values() if not self._seed(row)]
-        for row in self.catalogue.remove_bundles(unreadable):      # missing or damaged: pages ask again
-            log.warning("bundle %s: its torrent is missing, damaged, named after this machine's "
-                        "document root (before %r) or cut into pieces of another size (before "
-                        "%d KiB); it is built again", row.info_hash, seed_name(self.config),
-                        DEFAULT_PIECE // 1024)
+        unseeded = {row.key: why for row in self.catalogue.bundles().values() if (why := self._seed(row))}
+        for row in self.catalogue.remove_bundles(list(unseeded)):   # pages ask for them again
+            log.warning("bundle %s: its torrent is %s; it is built again", row.info_hash, unseeded[row.key])
             remove_bundle(self.config, row.torrent)
         self._remove_orphans()
         # copies from before the restart may be stale (pages edited while the daemon was down)
@@ -387,11 +390,15 @@ class Bundler:
                     self.copies.note_page(rel)
         # the first tick's sweep renders them (queueing the bundles they lack)
 
-    def _seed(self, row: BundleRow) -> bool:
+    def _seed(self, row: BundleRow) -> str | None:
+        """Seed a catalogued bundle; or why not (its torrent must be built again)."""
         path = self.config.state_dir / row.torrent
         data = read_torrent(path, row.info_hash)
-        if data is None or not cut_as_now(lt.torrent_info(data), self.config):
-            return False
+        if data is None:
+            return "missing or damaged"
+        why = not_cut_as_now(lt.torrent_info(data), self.config)
+        if why:
+            return why
         want = outer_keys(self.config.announce_urls(), bundle_url_list(self.config))
         new = with_outer_keys(data, want)
         if new != data:          # torrents.web_seeds, base_url or the announce list changed
@@ -400,7 +407,7 @@ class Bundler:
         self.seeder.add(row.info_hash, new, save_path(self.config), renamed_files(new))
         self.publisher.known.add(bytes.fromhex(row.info_hash))
         self.info_hashes[row.key] = bytes.fromhex(row.info_hash)
-        return True
+        return None
 
     def _remove_orphans(self):
         """Bundles without a row (a kill before the commit), and the flat files of old versions."""

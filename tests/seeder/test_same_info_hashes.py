@@ -141,7 +141,8 @@ def test_a_bundle_named_after_the_docroot_by_an_older_version_is_built_again(tmp
     d = start_daemon(site, tmp_path / "second.log")
     try:
         wait_for(lambda: site.bundles() == fresh, 60, what="the bundle built again under its new name")
-        d.wait_log("named after this machine's document root")
+        d.wait_log(f"its torrent is named after this machine's document root ('www', now {seed_name(cfg)!r}); "
+                   "it is built again")
     finally:
         d.stop()
 
@@ -178,7 +179,9 @@ def test_torrents_cut_into_an_older_versions_pieces_are_cut_again_once(tmp_path)
     try:
         wait_for(lambda: site.catalogue() == fresh_files and site.bundles() == fresh_bundles, 60,
                  what="the file and the bundle cut again as this version cuts them")
-        d.wait_log("cut into pieces of another size")
+        now = piece_size_for(total) // 1024
+        d.wait_log(f"its torrent is cut into pieces of another size ({2 * now} KiB, now {now} KiB); "
+                   "it is built again")
         assert d.published(rel) == 1
         assert all(d.published(p) == 0 for p in FILES if p != rel)
     finally:
