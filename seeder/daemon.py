@@ -102,7 +102,8 @@ class Daemon:
                                                           thread_name_prefix="hash")
         self.control = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="libtorrent")
         self.status_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="status")
-        self.checks = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="access")
+        # restore runs here; it asks Apache from access.py's own "access" threads
+        self.checks = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="restore")
         self._status_write: concurrent.futures.Future | None = None
         self._status_every = STATUS_EVERY        # seconds between status writes (grows with torrents)
         self._rebalancing: concurrent.futures.Future | None = None
@@ -225,7 +226,7 @@ class Daemon:
         self.lock.flush()
 
     async def _restore(self, **how) -> list[str]:
-        """Run Publisher.restore (start, reload, re-check) on the `access` thread, which a stop
+        """Run Publisher.restore (start, reload, re-check) on the `restore` thread, which a stop
         waits for: a re-check that outlived the stop wrote to the closed catalogue and session
         (libtorrent crashed). When Apache cannot be asked, log it and try again soon (published
         files keep their verdict, nothing new is)."""
