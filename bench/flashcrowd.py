@@ -463,11 +463,13 @@ def lt_info_hash(torrent: bytes) -> str:
     return str(lt.torrent_info(torrent).info_hashes().v1)
 
 
-def network(mix: str, n: int, origins=None) -> netem.Network:
-    """The origin (profile `origin`) and n visitors v0..v{n-1} with profiles from the mix;
-    origins: [(name, profile)] in place of the one origin."""
-    return netem.Network([*(origins or [("origin", netem.PROFILES["origin"])]),
-                          *((f"v{i}", p) for i, p in enumerate(netem.crowd(mix, n)))])
+def network(args, n: int, origins=None) -> netem.Network:
+    """The origin (profile `origin`) and n visitors v0..v{n-1} with profiles from --net's mix,
+    every link scaled by --link-scale and --delay-scale; origins: [(name, profile)] in place of
+    the one origin (scaled by the caller)."""
+    scaled = lambda p: netem.scaled(p, args.link_scale, args.delay_scale)     # noqa: E731
+    return netem.Network([*(origins or [("origin", scaled(netem.PROFILES["origin"]))]),
+                          *((f"v{i}", scaled(p)) for i, p in enumerate(netem.crowd(args.net, n)))])
 
 
 def limit_s(page_bytes: list[int], origin: netem.Profile, visitors: list[netem.Profile]) -> float:
@@ -487,11 +489,9 @@ def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: flo
     measure = measure_from_cold if args.from_cold else measure_one
     if not args.net:
         return measure(n, args, capped_origin(args, site, work / f"n{n}"), work, None)
-    base = netem.PROFILES["origin"]
-    link = replace(base, name=f"origin x{scale:g}", down_mbit=base.down_mbit * scale,
-                   up_mbit=base.up_mbit * scale) if scale != 1 else base
+    link = netem.scaled(netem.PROFILES["origin"], scale * args.link_scale, args.delay_scale)
     names = ["origin", *(f"frontend{i}" for i in range(1, frontends))]
-    with network(args.net, n, [(name, link) for name in names]) as net:
+    with network(args, n, [(name, link) for name in names]) as net:
         places = {i: (net[f"v{i}"].netns, net[f"v{i}"].ip) for i in range(n)}
         workdir = work / f"n{n}-f{frontends}-x{scale:g}"
         origin_cm = (net_frontends(args, site, workdir, [net[name] for name in names]) if frontends > 1
@@ -502,8 +502,14 @@ def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: flo
                                                          [net[f"v{i}"].profile for i in range(n)])
     if args.from_cold:
         late = net.lateness
-        return replace(r, net=args.net, net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
-    return with_net_figures(r, args.net, limit, net)
+        return replace(r, net=net_label(args), net_late_ms_p99=late["late_ms_p99"], net_dropped=late["dropped"])
+    return with_net_figures(r, net_label(args), limit, net)
+
+
+def net_label(args) -> str:
+    """--net's mix as the results name it, with --link-scale and --delay-scale unless 1."""
+    return args.net + (f" x{args.link_scale:g}" if args.link_scale != 1 else "") + \
+        (f" delay x{args.delay_scale:g}" if args.delay_scale != 1 else "")
 
 
 def with_net_figures(r, mix: str, limit: float, net: netem.Network):
@@ -886,12 +892,12 @@ def run_browsers(n: int, args, site: Path, work: Path) -> BrowserResult:
 def run_browsers_net(n: int, args, site: Path, work: Path) -> BrowserResult:
     """--net: one Chromium per visitor, each started inside its own visitor's namespace (a
     browser process is one host: its tabs would share one line), the origin on its link."""
-    with network(args.net, n) as net:
+    with network(args, n) as net:
         places = {i: (net[f"v{i}"].netns, net[f"v{i}"].ip) for i in range(n)}
         with net_origin(args, site, work / f"browsers{n}", net["origin"], browsers=True) as origin_and_assets:
             r = measure_browsers(n, args, origin_and_assets, places)
         limit = limit_s([r.asset_bytes], net["origin"].profile, [net[f"v{i}"].profile for i in range(n)])
-    return with_net_figures(r, args.net, limit, net)
+    return with_net_figures(r, net_label(args), limit, net)
 
 
 def measure_browsers(n: int, args, origin_and_assets, places: dict | None) -> BrowserResult:
@@ -1038,6 +1044,14 @@ def main(argv=None) -> int:
     p.add_argument("--net", metavar="MIX", help="on bench/net.py's emulated network (root): the "
                    "visitors' profiles, e.g. home or home=0.5,mobile=0.5; the origin's link is the "
                    "`origin` profile and replaces --cap; with --browsers, each its own Chromium")
+    p.add_argument("--link-scale", type=float, default=1.0, metavar="F",
+                   help="with --net: every link's rates times F, delays as they are (F < 1: the same "
+                        "crowd with less CPU per second; a p95 / limit_s that falls with F says the "
+                        "machine, not the protocol, set the time)")
+    p.add_argument("--delay-scale", type=float, default=1.0, metavar="F",
+                   help="with --net: every link's delay times F (with --link-scale 1/F: the same "
+                        "network, time stretched; a p95 / limit_s as at 1 says round trips, not "
+                        "the CPU, set the time)")
     p.add_argument("--from-cold", action="store_true", help="pages.p2p: auto on a fresh origin: "
                    "each visitor gets the page hot (swarm) or cold (plain HTTP, then seeds it); one N")
     p.add_argument("--hot", type=seeder_setting, action="append", default=[], metavar="KEY=VALUE",
@@ -1055,6 +1069,9 @@ def main(argv=None) -> int:
         args.utp = bool(args.net)
     if args.clients is not None and not 1 <= args.clients <= 256:
         p.error(f"--clients {args.clients}: expected 1 to 256")
+    for name, value in (("--link-scale", args.link_scale), ("--delay-scale", args.delay_scale)):
+        if value != 1 and (not args.net or not 0.01 <= value <= 100):
+            p.error(f"{name} {value:g}: 0.01 to 100, with --net")
     if args.net and bool(args.clients) == bool(args.browsers):
         p.error("--net: one N, native visitors (--clients) or Chromium (--browsers)")
     if args.from_cold and not (args.clients or args.browsers):

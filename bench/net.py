@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.processes import pid_alive
 
@@ -84,6 +84,18 @@ PROFILES = {p.name: p for p in (
     Profile("origin", down_mbit=20, up_mbit=20, delay_ms=5),   # a server's link is symmetric
     Profile("lan", down_mbit=None, up_mbit=None, delay_ms=0),  # the emulator alone: no shaping
 )}
+
+
+def scaled(profile: Profile, rate: float = 1.0, delay: float = 1.0) -> Profile:
+    """The profile with both rates times `rate` and its delay times `delay`: a slower copy of
+    the same network (rate < 1: the same crowd asks less of this machine's CPU per second;
+    both at 1/F: the same network with time stretched F times)."""
+    if rate == 1 and delay == 1:
+        return profile
+    times = lambda mbit: None if mbit is None else mbit * rate     # noqa: E731
+    name = profile.name + (f" x{rate:g}" if rate != 1 else "") + (f" delay x{delay:g}" if delay != 1 else "")
+    return replace(profile, name=name, down_mbit=times(profile.down_mbit),
+                   up_mbit=times(profile.up_mbit), delay_ms=profile.delay_ms * delay)
 
 
 def crowd(mix: str, n: int) -> list[Profile]:

@@ -198,6 +198,13 @@ def test_from_cold_the_first_visitors_get_http_then_seed_and_the_page_turns_hot(
     assert r["http_p95_s"] > 0 and r["p95_ratio"] == pytest.approx(r["p95_s"] / r["http_p95_s"], rel=0.05)
 
 
+def test_link_scale_needs_the_emulated_network(flashcrowd, capsys):
+    with pytest.raises(SystemExit) as e:
+        flashcrowd.main(["--clients", "2", "--link-scale", "0.5"])
+    assert e.value.code == 2
+    assert "--link-scale 0.5: 0.01 to 100, with --net" in capsys.readouterr().err
+
+
 def test_frontends_needs_the_emulated_network(flashcrowd, capsys):
     with pytest.raises(SystemExit) as e:
         flashcrowd.main(["--clients", "2", "--frontends", "2"])

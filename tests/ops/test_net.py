@@ -38,8 +38,10 @@ def within(measured: float, expected: float, tolerance: float = 0.2) -> bool:
     return abs(measured - expected) <= tolerance * expected
 
 
-def test_home_link_gives_its_rates_and_delay(net):
-    home = net.PROFILES["home"]
+@pytest.mark.parametrize("rate, delay", [(1, 1), (0.5, 2)])
+def test_home_link_gives_its_rates_and_delay(net, rate, delay):
+    """Also a scaled copy (flashcrowd's --link-scale / --delay-scale): half the rates, twice the delay."""
+    home = net.scaled(net.PROFILES["home"], rate, delay)
     with net.Network([("server", net.PROFILES["lan"]), ("visitor", home)]) as n:
         rtts = net.measure_rtt(n["visitor"], n["server"], count=10)
         down = net.measure_rate(n["server"], n["visitor"], 3 << 20)
