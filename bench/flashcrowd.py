@@ -508,8 +508,7 @@ def run_one(n: int, args, site: Path, work: Path, frontends: int = 1, scale: flo
 
 def net_label(args) -> str:
     """--net's mix as the results name it, with --link-scale and --delay-scale unless 1."""
-    return args.net + (f" x{args.link_scale:g}" if args.link_scale != 1 else "") + \
-        (f" delay x{args.delay_scale:g}" if args.delay_scale != 1 else "")
+    return args.net + netem.scale_suffix(args.link_scale, args.delay_scale)
 
 
 def with_net_figures(r, mix: str, limit: float, net: netem.Network):

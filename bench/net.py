@@ -86,6 +86,11 @@ PROFILES = {p.name: p for p in (
 )}
 
 
+def scale_suffix(rate: float = 1.0, delay: float = 1.0) -> str:
+    """How a scaled network is named after its profile or mix: " x0.25 delay x4", "" unscaled."""
+    return (f" x{rate:g}" if rate != 1 else "") + (f" delay x{delay:g}" if delay != 1 else "")
+
+
 def scaled(profile: Profile, rate: float = 1.0, delay: float = 1.0) -> Profile:
     """The profile with both rates times `rate` and its delay times `delay`: a slower copy of
     the same network (rate < 1: the same crowd asks less of this machine's CPU per second;
@@ -93,8 +98,7 @@ def scaled(profile: Profile, rate: float = 1.0, delay: float = 1.0) -> Profile:
     if rate == 1 and delay == 1:
         return profile
     times = lambda mbit: None if mbit is None else mbit * rate     # noqa: E731
-    name = profile.name + (f" x{rate:g}" if rate != 1 else "") + (f" delay x{delay:g}" if delay != 1 else "")
-    return replace(profile, name=name, down_mbit=times(profile.down_mbit),
+    return replace(profile, name=profile.name + scale_suffix(rate, delay), down_mbit=times(profile.down_mbit),
                    up_mbit=times(profile.up_mbit), delay_ms=profile.delay_ms * delay)
 
 
