@@ -151,7 +151,8 @@ class Origin:
         settings = {**loadertag.parse_settings(loadertag.settings_env(cfg.loader)), **self.loader}
         tag = loadertag.loader_tag(PREFIX, loadertag.default_loader_dir(), settings)
         html = PAGE.format(head=links + tag + "\n", body=imgs).encode()
-        (self.site.docroot / "tw.html").write_bytes(swap(html, "/tw.html", {"/" + r for r in IMAGES}))
+        hot = PAGE.format(head=links + loadertag.hot(tag) + "\n", body=imgs).encode()   # as the filter does
+        (self.site.docroot / "tw.html").write_bytes(swap(hot, "/tw.html", {"/" + r for r in IMAGES}))
         # the same page, nothing swapped; the loader's tag where --cold-tag says
         cold = {"head": PAGE.format(head=links + loadertag.cold(tag) + "\n", body=imgs),   # as the filter does
                 "normal": html.decode(),                       # the same tag at normal priority

@@ -179,14 +179,15 @@ class PageFilter:
                 self._request(plan.key, [a.path for a in plan.bundled])
         waiting = bool(plan.key) and bundle is None
         hot = hot and s.p2p != "off"
-        tag = s.loader_tag if s.p2p != "off" else None
-        head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large,
-                         tag if hot or tag is None else loadertag.cold(tag))
-        hot = bool(head) and hot
         swapped = ()
         if hot:          # only assets a torrent link now carries: the loader can fetch them
             linked = (plan.bundled if bundle else ()) + plan.large
             swapped = tuple(s.base_path + a.path for a in linked if a.swap)
+        tag = s.loader_tag if s.p2p != "off" else None
+        if tag is not None:    # nothing swapped: the loader's cold path, which loads no bundle
+            tag = loadertag.hot(tag) if swapped else tag if hot else loadertag.cold(tag)
+        head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large, tag)
+        hot = bool(head) and hot
         return Prepared(head, swapped, hot, bundle.built if bundle else 0.0, waiting, candidates,
                         plan.key)
 

@@ -71,6 +71,7 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
     assert state_of(first) == "cold"                       # an idle origin: plain HTTP at full speed
     assert b'<img src="img/one.jpg">' in first
     assert b'<script defer fetchpriority="low" ' in first  # images are not held back for the loader
+    assert b"modulepreload" not in first                   # a cold tab loads no bundle before `load`
     for _ in range(5):                                     # a burst: over pages.hot.views in the window
         get(server.port, "/index.html")
     daemon.wait_log("page /index.html is hot")
@@ -78,6 +79,7 @@ def test_a_burst_of_views_turns_the_page_hot_and_quiet_turns_it_cold(quick):
                    10, what="the hot copy")
     assert b'data-torrent-src="img/one.jpg"' in hot and b'data-torrent-src="img/two.jpg"' in hot
     assert b'fetchpriority' not in hot                     # the loader shows a hot page's images
+    assert b"l.rel='modulepreload'" in hot                # and its bundle is fetched while it parses
     # the copies only through the page's own URL, after its own access rules, never directly
     assert (site.state / "hot" / "index.html").exists()
     for copy in ("/.torrentweb/hot/index.html", "/.torrentweb/pages/index.html"):

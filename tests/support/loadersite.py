@@ -17,7 +17,7 @@ from harness.daemon import Daemon, Site, make_site, start_daemon
 from harness.ports import free_port
 from harness.processes import wait_for
 from torrentweb import config as twconfig
-from torrentweb.page.loadertag import (default_loader_dir, loader_tag, parse_settings, settings_env,
+from torrentweb.page.loadertag import (default_loader_dir, hot, loader_tag, parse_settings, settings_env,
                                          snippet_values)
 from torrentweb.apache.templates import render
 from torrentweb.page.swap import swap
@@ -104,8 +104,8 @@ class LoaderSite:
                           f'href="{bundle or (hrefs or {}).get(rel, f"{PREFIX}files/{rel}.torrent")}">'
                           for rel in ([bundle] if bundle else assets))
         body = "\n".join(_element(rel) for rel in assets)
-        html = PAGE.format(title=name, links=links, body=body,
-                           loader=loader_tag(PREFIX, default_loader_dir(), values))
+        tag = loader_tag(PREFIX, default_loader_dir(), values)
+        html = PAGE.format(title=name, links=links, body=body, loader=tag if cold else hot(tag))
         page = html.encode() if cold else swap(html.encode(), "/" + name, {"/" + rel for rel in assets})
         (self.site.docroot / name).write_bytes(page)
         (self.site.docroot / name).chmod(0o644)
