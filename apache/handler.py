@@ -4,6 +4,7 @@ page is served as it is on disk: a broken filter never breaks the site."""
 from __future__ import annotations
 
 import logging
+import mimetypes
 import os
 import sys
 import threading
@@ -44,10 +45,7 @@ def _filter_for(environ) -> PageFilter:
 def handle_request(environ, start_response):
     method = environ.get("REQUEST_METHOD", "GET")
     if method not in ("GET", "HEAD"):
-        start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"),
-                                                  ("Content-Type", "text/plain"),
-                                                  ("Content-Length", "19")])
-        return [b"Method Not Allowed\n"]
+        return _not_allowed(start_response)
     filename = environ.get("SCRIPT_FILENAME", "")
     try:
         f = open(filename, "rb")
@@ -70,6 +68,22 @@ def handle_request(environ, start_response):
     return _send(environ, start_response, st, rendered or Rendered(body, False, "", 0.0))
 
 
+def handle_whole_file(environ, start_response):
+    """file.wsgi: SCRIPT_FILENAME as it is on disk, length and bytes from one open file."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method not in ("GET", "HEAD"):
+        return _not_allowed(start_response)
+    filename = environ.get("SCRIPT_FILENAME", "")
+    try:
+        f = open(filename, "rb")
+    except FileNotFoundError:
+        return _error(start_response, "404 Not Found")
+    except (IsADirectoryError, PermissionError):
+        return _error(start_response, "403 Forbidden")
+    kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return _send(environ, start_response, os.fstat(f.fileno()), None, stream=f, content_type=kind)
+
+
 def _render(filt: PageFilter, body: bytes, filename: str, environ, st) -> Rendered | None:
     try:
         page_path = filt.page_path_for(filename) or environ.get("REQUEST_URI", "/").split("?")[0]
@@ -83,12 +97,13 @@ def _render(filt: PageFilter, body: bytes, filename: str, environ, st) -> Render
     return None
 
 
-def _send(environ, start_response, st, rendered: Rendered | None, stream=None):
+def _send(environ, start_response, st, rendered: Rendered | None, stream=None,
+          content_type: str = "text/html"):
     seed = rendered.etag_seed if rendered else ""
     size = len(rendered.body) if rendered else st.st_size
     last_modified = max(st.st_mtime, rendered.built if rendered else 0.0)
     tag = conditional.etag(st.st_size, st.st_mtime_ns, seed)
-    headers = [("Content-Type", "text/html"), ("ETag", tag),
+    headers = [("Content-Type", content_type), ("ETag", tag),
                ("Last-Modified", conditional.http_date(last_modified))]
     if conditional.not_modified(environ, tag, last_modified):
         _close(stream)
@@ -107,6 +122,12 @@ def _send(environ, start_response, st, rendered: Rendered | None, stream=None):
 def _close(stream):
     if stream is not None:
         stream.close()
+
+
+def _not_allowed(start_response):
+    start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain"),
+                                              ("Content-Length", "19")])
+    return [b"Method Not Allowed\n"]
 
 
 def _error(start_response, status: str):

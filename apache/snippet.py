@@ -42,6 +42,7 @@ def apache_config(config) -> str:
         "process_group": "torrentweb" if apache.mode == "daemon" else "%{GLOBAL}",
         "python_home": apache.python_home or sys.prefix,
         "handler": handler_path(),
+        "file_handler": apache_file("file.wsgi"),
         "large_file_size": pages.large_file_size,
         "max_page_size": pages.max_page_size,
         "p2p": pages.p2p,

@@ -26,5 +26,5 @@ def loader_dir() -> Path:
 
 
 def apache_file(name: str) -> Path:
-    """A file of the Apache side: handler.wsgi, status.html."""
+    """A file of the Apache side: handler.wsgi, file.wsgi, status.html."""
     return _directory("torrentweb.apache") / name

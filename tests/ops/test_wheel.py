@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ("torrentweb/conf/httpd-torrentweb.conf.in", "torrentweb/conf/torrentweb.yaml",
            "torrentweb/conf/torrentweb-seeder.service", "torrentweb/apache/handler.wsgi",
+           "torrentweb/apache/file.wsgi",
            "torrentweb/apache/status.html", "torrentweb/apache/dynamic.lua",
            "torrentweb/apache/dynamic.php", "torrentweb/loader/src/torrentweb-loader.js",
            "torrentweb/loader/node_modules/webtorrent/dist/webtorrent.min.js")
@@ -76,6 +77,6 @@ def test_every_command_runs_from_the_installed_wheel(installed):
     snippet = run([tw, "apache-config", "-c", config], cwd=tmp).stdout
     named = set(re.findall(r'"(/[^"]*)"', snippet)) | set(re.findall(r"(?<=\s)(/\S+\.wsgi)", snippet))
     inside = sorted(p for p in named if p.startswith(str(venv)))
-    assert {Path(p).name or Path(p).parent.name for p in inside} >= {"handler.wsgi", "status.html"}
+    assert {Path(p).name or Path(p).parent.name for p in inside} >= {"handler.wsgi", "file.wsgi", "status.html"}
     assert any(p.endswith("/loader/node_modules/webtorrent/dist/") for p in inside), inside
     assert [p for p in inside if not Path(p).exists()] == []
