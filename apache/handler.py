@@ -43,16 +43,10 @@ def _filter_for(environ) -> PageFilter:
 
 
 def handle_request(environ, start_response):
-    method = environ.get("REQUEST_METHOD", "GET")
-    if method not in ("GET", "HEAD"):
-        return _not_allowed(start_response)
-    filename = environ.get("SCRIPT_FILENAME", "")
-    try:
-        f = open(filename, "rb")
-    except FileNotFoundError:
-        return _error(start_response, "404 Not Found")
-    except (IsADirectoryError, PermissionError):
-        return _error(start_response, "403 Forbidden")
+    f, refused = _open_mapped(environ, start_response)
+    if f is None:
+        return refused
+    filename = f.name
     st = os.fstat(f.fileno())
     try:
         filt = _filter_for(environ)
@@ -70,18 +64,23 @@ def handle_request(environ, start_response):
 
 def handle_whole_file(environ, start_response):
     """file.wsgi: SCRIPT_FILENAME as it is on disk, length and bytes from one open file."""
-    method = environ.get("REQUEST_METHOD", "GET")
-    if method not in ("GET", "HEAD"):
-        return _not_allowed(start_response)
-    filename = environ.get("SCRIPT_FILENAME", "")
-    try:
-        f = open(filename, "rb")
-    except FileNotFoundError:
-        return _error(start_response, "404 Not Found")
-    except (IsADirectoryError, PermissionError):
-        return _error(start_response, "403 Forbidden")
-    kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    f, refused = _open_mapped(environ, start_response)
+    if f is None:
+        return refused
+    kind = mimetypes.guess_type(f.name)[0] or "application/octet-stream"
     return _send(environ, start_response, os.fstat(f.fileno()), None, stream=f, content_type=kind)
+
+
+def _open_mapped(environ, start_response):
+    """(the file Apache mapped the URL to, open, None), or (None, the refusal to send instead)."""
+    if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+        return None, _not_allowed(start_response)
+    try:
+        return open(environ.get("SCRIPT_FILENAME", ""), "rb"), None
+    except FileNotFoundError:
+        return None, _error(start_response, "404 Not Found")
+    except (IsADirectoryError, PermissionError):
+        return None, _error(start_response, "403 Forbidden")
 
 
 def _render(filt: PageFilter, body: bytes, filename: str, environ, st) -> Rendered | None:

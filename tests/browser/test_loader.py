@@ -44,7 +44,16 @@ def open_page(ctx, url, log):
     return page
 
 
+# when each request for the bundle started, and when the page's parsing ended (deferred
+# scripts, the loader among them, run only after that)
+BUNDLE_FETCHES = """() => [performance.getEntriesByType('resource')
+  .filter(e => e.name.endsWith('/webtorrent.min.js')).map(e => e.startTime),
+  performance.getEntriesByType('navigation')[0].domInteractive]"""
+
+
 def test_images_come_from_the_libtorrent_seeder_not_the_origin(browser, loader_site):
+    """...and the hot tag's preload starts the bundle's fetch while the page parses, before
+    the deferred loader runs, whose import takes that response: one request for it."""
     url = loader_site.write_page("swarm.html", IMAGES, deadline=SWARM_DEADLINE)
     mark = loader_site.log_mark()
     log = []
@@ -54,29 +63,9 @@ def test_images_come_from_the_libtorrent_seeder_not_the_origin(browser, loader_s
         assert {alt: s["sha256"] for alt, s in shown.items()} == \
             {rel: loader_site.sha256(rel) for rel in IMAGES}, log
         assert {s["via"] for s in shown.values()} == {"swarm"}, (shown, log)
+        fetches, parsed = page.evaluate(BUNDLE_FETCHES)
     for rel in IMAGES:
         assert loader_site.requests_for(rel, mark) == [], loader_site.apache.access_log_lines()[mark:]
-
-
-# when each request for the bundle started, and when the page's parsing ended (deferred
-# scripts, the loader among them, run only after that)
-BUNDLE_FETCHES = """() => [performance.getEntriesByType('resource')
-  .filter(e => e.name.endsWith('/webtorrent.min.js')).map(e => e.startTime),
-  performance.getEntriesByType('navigation')[0].domInteractive]"""
-
-
-def test_a_hot_page_fetches_the_bundle_once_while_it_parses(browser, loader_site):
-    """The hot tag's preload starts the bundle's fetch while the page parses, before the
-    deferred loader runs, and the loader's import takes that response: one request for it, in
-    the browser and at Apache."""
-    url = loader_site.write_page("preload.html", IMAGES, deadline=SWARM_DEADLINE)
-    mark = loader_site.log_mark()
-    log = []
-    with browser.context() as ctx:
-        page = open_page(ctx, url, log)
-        shown = shown_images(page, len(IMAGES))
-        assert {s["via"] for s in shown.values()} == {"swarm"}, (shown, log)
-        fetches, parsed = page.evaluate(BUNDLE_FETCHES)
     assert len(fetches) == 1 and fetches[0] < parsed, (fetches, parsed, log)
     bundle = [l for l in loader_site.apache.access_log_lines()[mark:] if "/webtorrent.min.js " in l]
     assert len(bundle) == 1 and '" 200 ' in bundle[0], bundle
