@@ -184,8 +184,10 @@ class PageFilter:
             linked = (plan.bundled if bundle else ()) + plan.large
             swapped = tuple(s.base_path + a.path for a in linked if a.swap)
         tag = s.loader_tag if s.p2p != "off" else None
-        if tag is not None:    # nothing swapped: the loader's cold path, which loads no bundle
-            tag = loadertag.hot(tag) if swapped else tag if hot else loadertag.cold(tag)
+        if tag is not None and swapped:
+            tag = loadertag.hot(tag)
+        elif tag is not None and not hot:
+            tag = loadertag.cold(tag)     # hot with nothing swapped: the loader's cold path, as is
         head = head_html(s.prefix, bundle.torrent if bundle else None, plan.large, tag)
         hot = bool(head) and hot
         return Prepared(head, swapped, hot, bundle.built if bundle else 0.0, waiting, candidates,
